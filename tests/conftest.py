@@ -1,0 +1,22 @@
+"""Shared fixtures: every test runs isolated (temp ZEB_HOME and config, no colour, 80 columns)."""
+
+from __future__ import annotations
+
+import pytest
+
+
+@pytest.fixture(autouse=True)
+def _isolate(tmp_path, monkeypatch):
+    home = tmp_path / "zeb-home"
+    monkeypatch.setenv("ZEB_HOME", str(home))
+    monkeypatch.setenv("ZEB_CONFIG", str(tmp_path / "no-such-fleets.toml"))
+    monkeypatch.setenv("NO_COLOR", "1")
+    monkeypatch.setenv("COLUMNS", "80")
+    monkeypatch.setenv("XDG_CONFIG_HOME", str(tmp_path / "xdg-config"))
+    monkeypatch.setenv("XDG_STATE_HOME", str(tmp_path / "xdg-state"))
+    monkeypatch.setenv("HF_HOME", str(tmp_path / "hf-home"))
+    for var in ("ZEB_FLEET", "ZEB_WEIGHTS_NAME", "ZEB_REPO_ID", "ZEB_EXAMPLES_REPO_ID", "ZEB_MAX_DPH",
+                "ZEB_GPUS", "ZEB_BLACKLIST", "ZEB_UPLOAD_INTERVAL", "VAST_URL", "VAST_API_KEY",
+                "HF_TOKEN", "HF_ENDPOINT"):
+        monkeypatch.delenv(var, raising=False)
+    yield

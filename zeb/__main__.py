@@ -1,0 +1,3 @@
+from zeb.cli import main
+
+main()

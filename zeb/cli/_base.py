@@ -1,0 +1,52 @@
+"""What every command shares: getting the App, turning ZebError into a Result, rendering once."""
+
+from __future__ import annotations
+
+import functools
+from typing import Callable
+
+import typer
+
+from zeb.cli.context import App
+from zeb.cli.output import Result, render
+from zeb.errors import EXIT_FAILED, ZebError
+
+JSON_OPTION = typer.Option(False, "--json", help="Print one JSON document (zeb_result_version 1) on stdout.")
+FLEET_OPTION = typer.Option(None, "--fleet", "-f", help="Fleet name from fleets.toml (env ZEB_FLEET; default 'zeb').")
+
+
+def app_of(ctx: typer.Context) -> App:
+    root = ctx.find_root()
+    if root.obj is None:
+        root.obj = App()
+    return root.obj
+
+
+def zeb_command(name: str) -> Callable:
+    """Wrap a command body `fn(ctx, ...) -> Result`: errors become one line, output is rendered once,
+    and a non-zero exit code leaves through typer.Exit. The body takes `json_out` if it has --json."""
+
+    def decorate(fn: Callable[..., Result]) -> Callable[..., None]:
+        @functools.wraps(fn)
+        def wrapper(*args, **kwargs) -> None:
+            ctx = kwargs.get("ctx") or next(a for a in args if isinstance(a, typer.Context))
+            app = app_of(ctx)
+            as_json = bool(kwargs.get("json_out", False))
+            try:
+                result = fn(*args, **kwargs)
+            except ZebError as exc:
+                result = Result.failure(name, str(exc), exc.exit_code)
+            except KeyboardInterrupt:
+                app.stderr.print("zeb: interrupted")
+                raise typer.Exit(130)
+            render(result, as_json=as_json, stdout=app.stdout, stderr=app.stderr)
+            if result.exit_code:
+                raise typer.Exit(result.exit_code)
+
+        return wrapper
+
+    return decorate
+
+
+def not_built(ctx: typer.Context, name: str, issue: int) -> Result:
+    return Result.failure(name, f"'zeb {name}' is not built yet (tracked in issue #{issue}).", EXIT_FAILED)
