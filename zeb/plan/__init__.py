@@ -1,0 +1,1 @@
+"""Pure planners: (observations, config, now) -> decisions. No I/O, no clock reads, no globals."""
