@@ -1,23 +1,164 @@
-"""`zeb blacklist`: host strikes and blocks."""
+"""`zeb blacklist`: host strikes and blocks, shared by every fleet."""
 
 from __future__ import annotations
 
+from pathlib import Path
+from typing import Optional
+
 import typer
 
-from zeb.cli._base import JSON_OPTION, not_built, zeb_command
+from zeb.cli._base import FLEET_OPTION, JSON_OPTION, app_of, zeb_command
 from zeb.cli.output import Result
+from zeb.errors import UsageError
 
-blacklist_app = typer.Typer(help="Host strikes and blocks.\n\nExample: zeb blacklist add 12345 --reason 'no CUDA'", no_args_is_help=True)
+blacklist_app = typer.Typer(
+    help="Host strikes and blocks (3 strikes block a machine from offer search).\n\n"
+         "Example: zeb blacklist add 12345 --reason 'no CUDA'",
+    no_args_is_help=True,
+)
+
+
+def _threshold(app, fleet: str | None) -> int:
+    return app.config(fleet).thresholds.strikes_to_block
+
+
+def _listing(app, threshold: int, hosts) -> Result:
+    from zeb.plan.hosts import is_blocked
+
+    rows = []
+    for machine_id, rec in sorted(hosts.items()):
+        if not rec.strikes:
+            continue
+        rows.append({
+            "machine_id": machine_id, "strikes": len(rec.strikes), "blocked": is_blocked(rec, threshold),
+            "history": [{"time": s.time, "reason": s.reason, "fleet": s.fleet, "instance_id": s.instance_id}
+                        for s in rec.strikes],
+        })
+
+    def human(console) -> None:
+        from rich.table import Table
+
+        if not rows:
+            console.print("No machine has a strike.")
+            return
+        table = Table(box=None, pad_edge=False)
+        for col in ("Machine", "Strikes", "Blocked", "Last strike", "Reason", "Fleet", "Instance"):
+            table.add_column(col)
+        for r in rows:
+            last = r["history"][-1]
+            when = "imported" if not last["time"] else _when(last["time"])
+            table.add_row(str(r["machine_id"]), f"{r['strikes']}/{threshold}", "yes" if r["blocked"] else "no", when,
+                          last["reason"], last["fleet"] or "-", str(last["instance_id"] or "-"))
+        console.print(table)
+
+    return Result("blacklist", data={"threshold": threshold, "machines": rows}, human=human)
+
+
+def _when(t: float) -> str:
+    import time
+
+    return time.strftime("%Y-%m-%d %H:%M", time.localtime(t))
 
 
 @blacklist_app.command("list")
 @zeb_command("blacklist list")
-def list_(ctx: typer.Context, json_out: bool = JSON_OPTION) -> Result:
-    """List machines with strikes.
+def list_(ctx: typer.Context, fleet: Optional[str] = FLEET_OPTION, json_out: bool = JSON_OPTION) -> Result:
+    """List machines with strikes, and which are blocked.
 
     Example: zeb blacklist list --json
     """
-    return not_built(ctx, "blacklist", 4)
+    from zeb import state
+
+    app = app_of(ctx)
+    cfg = app.config(fleet)
+    return _listing(app, cfg.thresholds.strikes_to_block, state.load_hosts(app.store, cfg.blacklist_file))
+
+
+@blacklist_app.command("add")
+@zeb_command("blacklist add")
+def add(
+    ctx: typer.Context,
+    machine: int = typer.Argument(..., help="Vast machine id."),
+    reason: str = typer.Option("manual", "--reason", "-r", help="Why (kept with the strike)."),
+    block: bool = typer.Option(False, "--block", help="Add enough strikes to block it now."),
+    fleet: Optional[str] = FLEET_OPTION,
+    json_out: bool = JSON_OPTION,
+) -> Result:
+    """Give MACHINE a strike (or block it outright with --block).
+
+    Example: zeb blacklist add 12345 --reason "no CUDA" --block
+    """
+    from zeb import state
+    from zeb.plan.hosts import add_strike
+    from zeb.plan.types import Strike
+
+    app = app_of(ctx)
+    cfg = app.config(fleet)
+    threshold = cfg.thresholds.strikes_to_block
+
+    def change(hosts):
+        have = len(hosts[machine].strikes) if machine in hosts else 0
+        for _ in range(max(1, threshold - have) if block else 1):
+            hosts = add_strike(hosts, Strike(machine_id=machine, time=app.clock(), reason=reason, fleet=cfg.name))
+        return hosts
+
+    return _listing(app, threshold, state.update_hosts(app.store, change))
+
+
+@blacklist_app.command("remove")
+@zeb_command("blacklist remove")
+def remove(ctx: typer.Context, machine: int = typer.Argument(..., help="Vast machine id."),
+           json_out: bool = JSON_OPTION) -> Result:
+    """Forget every strike of MACHINE.
+
+    Example: zeb blacklist remove 12345
+    """
+    from zeb import state
+    from zeb.plan.hosts import remove_host
+
+    app = app_of(ctx)
+    hosts = state.load_hosts(app.store)
+    if machine not in hosts or not hosts[machine].strikes:
+        raise UsageError(f"machine {machine} has no strike")
+    return _listing(app, _threshold(app, None), state.update_hosts(app.store, lambda h: remove_host(h, machine)))
+
+
+@blacklist_app.command("clear")
+@zeb_command("blacklist clear")
+def clear_(ctx: typer.Context, json_out: bool = JSON_OPTION) -> Result:
+    """Forget every strike of every machine (observed games/s are kept).
+
+    Example: zeb blacklist clear
+    """
+    from zeb import state
+    from zeb.plan.hosts import clear
+
+    app = app_of(ctx)
+    return _listing(app, _threshold(app, None), state.update_hosts(app.store, clear))
+
+
+@blacklist_app.command("import")
+@zeb_command("blacklist import")
+def import_(ctx: typer.Context, path: Path = typer.Argument(..., help="A scripts-style bad-hosts.txt."),
+            fleet: Optional[str] = FLEET_OPTION, json_out: bool = JSON_OPTION) -> Result:
+    """Import the old scripts' bad-hosts.txt: one machine id per strike per line.
+
+    Example: zeb blacklist import ~/.config/zeb/bad-hosts.txt
+    """
+    from zeb import state
+    from zeb.plan.hosts import import_bad_hosts, parse_bad_hosts
+
+    app = app_of(ctx)
+    try:
+        ids = parse_bad_hosts(path.expanduser().read_text())
+    except OSError as exc:
+        raise UsageError(f"cannot read {path}: {exc.strerror}") from None
+    except ValueError as exc:
+        raise UsageError(f"{path}: {exc}") from None
+    hosts = state.update_hosts(app.store, lambda h: import_bad_hosts(h, ids, app.clock(), f"import {path.name}"))
+    result = _listing(app, _threshold(app, fleet), hosts)
+    result.data["imported"] = len(ids)
+    return result
 
 
 def register(app: typer.Typer) -> None:

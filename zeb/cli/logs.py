@@ -1,4 +1,4 @@
-"""`zeb logs`."""
+"""`zeb logs ID|LABEL`: a worker's log tail, ending with its classified state and the line that shows it."""
 
 from __future__ import annotations
 
@@ -6,21 +6,91 @@ from typing import Optional
 
 import typer
 
-from zeb.cli._base import FLEET_OPTION, JSON_OPTION, not_built, zeb_command
+from zeb.cli._base import FLEET_OPTION, JSON_OPTION, app_of, zeb_command
 from zeb.cli.output import Result
+from zeb.errors import NotFound, UsageError
 
 
 @zeb_command("logs")
 def logs(
     ctx: typer.Context,
     worker: str = typer.Argument(..., help="Instance id or label (zeb-worker-vast-2)."),
+    tail: int = typer.Option(50, "--tail", "-n", min=1, max=10000, help="How many lines."),
+    follow: bool = typer.Option(False, "--follow", "-F", help="Keep printing new lines until Ctrl-C."),
+    interval: float = typer.Option(15.0, "--interval", min=1.0, help="Seconds between polls with --follow."),
+    fleet: Optional[str] = FLEET_OPTION,
     json_out: bool = JSON_OPTION,
 ) -> Result:
     """Print a worker's log tail and its classified state.
 
     Example: zeb logs zeb-worker-vast-2 --tail 50
     """
-    return not_built(ctx, "logs", 4)
+    from zeb.lifecycle import classify
+
+    app = app_of(ctx)
+    if follow and json_out:
+        raise UsageError("--follow and --json do not go together")
+    instance = _resolve(app, worker)
+    text = app.vast.logs(instance.id, tail=tail)
+    obs = classify(instance.status, text, intended_status=instance.intended_status)
+    if follow:
+        _follow(app, instance, text, tail, interval)
+    lines = text.splitlines()
+    data = {"instance_id": instance.id, "label": instance.label, "vast_status": instance.status, "lines": lines,
+            "classified": {"state": str(obs.state), "evidence": obs.evidence, "batch": obs.batch,
+                           "games_per_s": obs.games_per_s, "step": obs.step, "fatal_kind": obs.fatal_kind}}
+
+    def human(console) -> None:
+        if not follow:
+            for line in lines:
+                console.print(line, markup=False, highlight=False)
+            if not lines:
+                console.print("(no log output yet: normal while the instance boots)")
+        console.rule(style="dim")
+        console.print(f"{instance.label or instance.id}: {obs.state}" + (f"  <- {obs.evidence}" if obs.evidence else ""),
+                      markup=False)
+
+    return Result("logs", data=data, human=human)
+
+
+def _resolve(app, worker: str):
+    if worker.isdigit():
+        found = app.vast.get_instance(int(worker))
+        if found is None:
+            raise NotFound(f"no instance {worker} on this account")
+        return found
+    matches = [i for i in app.vast.list_instances() if i.label == worker]
+    if not matches:
+        raise NotFound(f"no instance labelled {worker!r}; see `zeb status --all`")
+    # Duplicates happen (a double launch by an old script): show the newest, say so.
+    matches.sort(key=lambda i: i.start_date, reverse=True)
+    if len(matches) > 1:
+        app.stderr.print(f"note: {len(matches)} instances carry {worker}; showing the newest ({matches[0].id})")
+    return matches[0]
+
+
+def _follow(app, instance, text: str, tail: int, interval: float) -> None:
+    seen = text.splitlines()
+    for line in seen:
+        app.stdout.print(line, markup=False, highlight=False)
+    try:
+        while True:
+            app.sleep(interval)
+            fresh = app.vast.logs(instance.id, tail=tail).splitlines()
+            new = new_lines(seen, fresh)
+            for line in new:
+                app.stdout.print(line, markup=False, highlight=False)
+            seen = fresh
+    except KeyboardInterrupt:
+        app.stderr.print("stopped following")
+
+
+def new_lines(previous: list[str], current: list[str]) -> list[str]:
+    """The lines of `current` after the longest overlap between the end of `previous` and its start."""
+    for k in range(min(len(previous), len(current)), 0, -1):
+        if previous[-k:] == current[:k]:
+            return current[k:]
+    return current
 
 
 def register(app: typer.Typer) -> None:

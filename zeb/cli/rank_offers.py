@@ -1,4 +1,4 @@
-"""`zeb rank-offers`."""
+"""`zeb rank-offers`: the offer table the launchers choose from, best $ per game/s first."""
 
 from __future__ import annotations
 
@@ -6,7 +6,7 @@ from typing import Optional
 
 import typer
 
-from zeb.cli._base import FLEET_OPTION, JSON_OPTION, not_built, zeb_command
+from zeb.cli._base import FLEET_OPTION, JSON_OPTION, app_of, zeb_command
 from zeb.cli.output import Result
 
 
@@ -14,13 +14,57 @@ from zeb.cli.output import Result
 def rank_offers(
     ctx: typer.Context,
     fleet: Optional[str] = FLEET_OPTION,
+    limit: int = typer.Option(20, "--limit", "-n", min=1, help="How many offers to show."),
+    show_blocked: bool = typer.Option(False, "--show-blocked", help="Also show blocked machines, struck out."),
     json_out: bool = JSON_OPTION,
 ) -> Result:
-    """Rank current offers by $ per game/s for the fleet's GPU list.
+    """Rank current offers by $ per expected game/s for the fleet's GPU list.
 
     Example: zeb rank-offers --fleet zeb-belief --limit 10
     """
-    return not_built(ctx, "rank-offers", 4)
+    from zeb.cli._fleet import ranked_offers
+
+    app = app_of(ctx)
+    cfg = app.config(fleet)
+    view = _hosts_only_view(app, cfg)
+    ranked = ranked_offers(app, view, include_blocked=show_blocked)[:limit]
+    rows = [
+        {"offer_id": r.offer.id, "gpu_name": r.offer.gpu_name, "dph_total": r.offer.dph_total,
+         "expected_gps": round(r.expected_gps, 3), "gps_source": r.gps_source,
+         "dollars_per_gps": round(r.dollars_per_gps, 5), "machine_id": r.offer.machine_id,
+         "reliability": r.offer.reliability, "blocked": r.offer.machine_id in view.blocked}
+        for r in ranked
+    ]
+
+    def human(console) -> None:
+        from rich.table import Table
+
+        if not rows:
+            console.print(f"No offers for {', '.join(cfg.gpus)} under ${cfg.max_dph:.3f}/hr.")
+            return
+        table = Table(box=None, pad_edge=False)
+        for col in ("#", "GPU", "$/hr", "games/s", "source", "$/game/s", "Machine", "Reliab.", "Offer"):
+            table.add_column(col, justify="left" if col in ("GPU", "source") else "right")
+        for n, r in enumerate(rows, 1):
+            style = "strike dim" if r["blocked"] else None
+            table.add_row(str(n), r["gpu_name"], f"{r['dph_total']:.3f}", f"{r['expected_gps']:.2f}", r["gps_source"],
+                          f"{r['dollars_per_gps']:.4f}", str(r["machine_id"]), f"{r['reliability']:.3f}",
+                          str(r["offer_id"]) + (" blocked" if r["blocked"] else ""), style=style)
+        console.print(table)
+
+    return Result("rank-offers", data={"fleet": cfg.name, "max_dph": cfg.max_dph, "gpus": list(cfg.gpus),
+                                       "offers": rows}, human=human)
+
+
+def _hosts_only_view(app, cfg):
+    """rank-offers needs hosts and blocks, not the instance listing: one API call (the search) in all."""
+    from zeb import state
+    from zeb.cli._fleet import FleetView
+    from zeb.plan.offers import blocked_machines
+
+    hosts = state.load_hosts(app.store, cfg.blacklist_file)
+    blocked = frozenset(blocked_machines(hosts, cfg.thresholds.strikes_to_block))
+    return FleetView(cfg, app.clock(), (), (), (), hosts, blocked)
 
 
 def register(app: typer.Typer) -> None:

@@ -1,13 +1,15 @@
-"""`zeb replenish`."""
+"""`zeb replenish N`: cron-safe top-up to N workers under the fleet's mutation lock."""
 
 from __future__ import annotations
 
+import time
 from typing import Optional
 
 import typer
 
-from zeb.cli._base import FLEET_OPTION, JSON_OPTION, not_built, zeb_command
+from zeb.cli._base import FLEET_OPTION, JSON_OPTION, app_of, zeb_command
 from zeb.cli.output import Result
+from zeb.errors import EXIT_FAILED, EXIT_PARTIAL, LockHeld, UsageError
 
 
 @zeb_command("replenish")
@@ -15,13 +17,55 @@ def replenish(
     ctx: typer.Context,
     count: int = typer.Argument(..., help="Target number of workers."),
     fleet: Optional[str] = FLEET_OPTION,
+    wait: float = typer.Option(120.0, "--wait", help="Seconds to wait for another run holding the fleet's lock."),
     json_out: bool = JSON_OPTION,
 ) -> Result:
     """Bring the fleet back to COUNT workers; safe to run from cron and to overlap.
 
-    Example: */5 * * * * zeb replenish 4
+    Example: */5 * * * * zeb replenish 4 --fleet zeb-large >> ~/zeb-cron.log 2>&1
     """
-    return not_built(ctx, "replenish", 4)
+    from zeb.cli import _fleet
+    from zeb.plan.fleet import replenish_plan
+
+    if count < 0:
+        raise UsageError("COUNT must be 0 or more")
+    app = app_of(ctx)
+    cfg = app.config(fleet)
+    stamp = time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(app.clock()))
+    try:
+        lock = app.store.mutation_lock(cfg.name, timeout=wait)
+        lock.__enter__()
+    except LockHeld as exc:
+        line = f"[{stamp}] {cfg.name}: another zeb run holds the fleet's lock; skipping ({exc.message})"
+        return Result("replenish", data={"fleet": cfg.name, "skipped": True}, human=lambda c: c.print(line))
+    try:
+        view = _fleet.observe_fleet(app, cfg)
+        labels = replenish_plan(view.instances, view.inflight, cfg.name, count, view.now,
+                                cfg.thresholds.inflight_expiry_s)
+        live = count - len(labels) if labels else None
+        outcomes = []
+        if labels:
+            token = _fleet.check_hub(app, cfg)
+            ranked = _fleet.ranked_offers(app, view)
+            outcomes = _fleet.launch(app, view, labels, ranked, token, count)
+    finally:
+        lock.__exit__(None, None, None)
+    launched = [o for o in outcomes if o.ok]
+    if not labels:
+        line = f"[{stamp}] {cfg.name}: {count}/{count} workers present; nothing to do"
+    else:
+        done = ", ".join(f"{o.label} -> {o.instance_id}" for o in launched) or "none"
+        line = f"[{stamp}] {cfg.name}: {live}/{count} present, launched {len(launched)} of {len(labels)} ({done})"
+    failed = [o for o in outcomes if not o.ok]
+    errors = [f"{o.label}: {o.error}" for o in failed]
+    exit_code = 0 if not failed else (EXIT_PARTIAL if launched else EXIT_FAILED)
+    data = {
+        "fleet": cfg.name, "target": count, "skipped": False, "missing": labels,
+        "launched": [{"label": o.label, "instance_id": o.instance_id, "offer_id": o.offer.offer.id,
+                      "machine_id": o.offer.offer.machine_id} for o in launched],
+        "failed": [{"label": o.label, "error": o.error} for o in failed],
+    }
+    return Result("replenish", data=data, errors=errors, exit_code=exit_code, human=lambda c: c.print(line))
 
 
 def register(app: typer.Typer) -> None:

@@ -1,4 +1,4 @@
-"""`zeb status`."""
+"""`zeb status`: one instance listing, rendered; `--probe` also classifies every worker live."""
 
 from __future__ import annotations
 
@@ -6,7 +6,7 @@ from typing import Optional
 
 import typer
 
-from zeb.cli._base import FLEET_OPTION, JSON_OPTION, not_built, zeb_command
+from zeb.cli._base import FLEET_OPTION, JSON_OPTION, app_of, zeb_command
 from zeb.cli.output import Result
 
 
@@ -14,13 +14,112 @@ from zeb.cli.output import Result
 def status(
     ctx: typer.Context,
     fleet: Optional[str] = FLEET_OPTION,
+    all_fleets: bool = typer.Option(False, "--all", help="Every zeb fleet on the account, grouped."),
+    probe: bool = typer.Option(False, "--probe", help="Also fetch every worker's log tail and classify it live."),
     json_out: bool = JSON_OPTION,
 ) -> Result:
-    """Show the fleet's instances: label, GPU, state, age, $/hr, id, ssh.
+    """Show the fleet's instances: label, GPU, state, age, $/hr, id, ssh, machine.
 
-    Example: zeb status --fleet zeb-large
+    Example: zeb status --fleet zeb-large --probe
     """
-    return not_built(ctx, "status", 4)
+    from zeb import state
+    from zeb.plan.fleet import group_by_fleet, members, stuck_loading, totals
+
+    app = app_of(ctx)
+    cfg = app.config(fleet)
+    now = app.clock()
+    instances = app.vast.list_instances()
+    groups = group_by_fleet(instances) if all_fleets else {cfg.name: members(instances, cfg.name)}
+    records = {}
+    for name in groups:
+        records.update(state.load_records(app.store, name))
+    live = _probe(app, cfg, [i for g in groups.values() for i in g]) if probe else {}
+    threshold = cfg.thresholds.stuck_loading_s
+    data = {"fleets": {}}
+    for name, rows in sorted(groups.items()):
+        t = totals(rows)
+        data["fleets"][name] = {
+            "instances": [_row(i, now, records.get(i.id), live.get(i.id)) for i in sorted(rows, key=_sort_key)],
+            "totals": {"count": t.count, "dph": round(t.dph, 4), "per_day": round(t.per_day, 2),
+                       "per_week": round(t.per_week, 2)},
+            "stuck_loading": [i.id for i in stuck_loading(rows, now, threshold)],
+        }
+    return Result("status", data=data, human=lambda console: _render(console, data, all_fleets, cfg.name))
+
+
+def _sort_key(instance):
+    label = instance.label or ""
+    head, _, tail = label.rpartition("-")
+    return (head, int(tail) if tail.isdigit() else 0, instance.id)
+
+
+def _row(instance, now: float, record, probed) -> dict:
+    classified = None
+    if probed is not None:
+        classified = {"state": str(probed.state), "evidence": probed.evidence, "age_s": 0.0, "live": True,
+                      "games_per_s": probed.games_per_s}
+    elif record is not None:
+        classified = {"state": str(record.state), "evidence": record.evidence, "live": False,
+                      "age_s": round(max(0.0, now - (record.extra.get("observed_at") or record.state_since)), 1),
+                      "games_per_s": record.games_per_s}
+    return {
+        "label": instance.label, "id": instance.id, "gpu_name": instance.gpu_name,
+        "vast_status": instance.status, "age_s": round(max(0.0, now - instance.start_date), 1),
+        "dph_total": instance.dph_total, "machine_id": instance.machine_id, "ssh": instance.ssh_command,
+        "classified": classified,
+    }
+
+
+def _probe(app, cfg, instances) -> dict:
+    from zeb.lifecycle import classify
+    from zeb.ops import poll_tails
+
+    t = cfg.thresholds
+    results = poll_tails(lambda i: app.vast.logs(i, tail=t.log_tail, timeout=t.poll_timeout_s),
+                         [i.id for i in instances], workers=t.poll_concurrency, timeout=t.poll_timeout_s)
+    by_id = {i.id: i for i in instances}
+    out = {}
+    for instance_id, res in results.items():
+        inst = by_id[instance_id]
+        if res.text is not None:
+            out[instance_id] = classify(inst.status, res.text, intended_status=inst.intended_status)
+    return out
+
+
+def _age(seconds: float) -> str:
+    seconds = int(seconds)
+    if seconds < 3600:
+        return f"{seconds // 60}m"
+    if seconds < 86400:
+        return f"{seconds // 3600}h{(seconds % 3600) // 60:02d}m"
+    return f"{seconds // 86400}d{(seconds % 86400) // 3600:02d}h"
+
+
+def _render(console, data: dict, all_fleets: bool, fleet: str) -> None:
+    from rich.table import Table
+
+    if not data["fleets"] or all(not f["instances"] for f in data["fleets"].values()):
+        where = "any zeb fleet" if all_fleets else f"fleet {fleet}"
+        console.print(f"No instances in {where}. Launch some with: zeb up 4" + ("" if all_fleets or fleet == "zeb"
+                                                                                else f" --fleet {fleet}"))
+        return
+    for name, f in data["fleets"].items():
+        table = Table(title=f"fleet {name}" if all_fleets else None, box=None, pad_edge=False)
+        for col in ("Label", "GPU", "State", "Worker", "Age", "$/hr", "ID", "Machine", "SSH"):
+            table.add_column(col, justify="right" if col in ("Age", "$/hr", "ID", "Machine") else "left")
+        for r in f["instances"]:
+            c = r["classified"]
+            worker = "-" if c is None else (c["state"] + ("" if c["live"] else f" ({_age(c['age_s'])} ago)"))
+            table.add_row(r["label"] or "-", r["gpu_name"], r["vast_status"] or "pending", worker, _age(r["age_s"]),
+                          f"{r['dph_total']:.3f}", str(r["id"]), str(r["machine_id"]), r["ssh"] or "-")
+        console.print(table)
+        t = f["totals"]
+        console.print(f"Total: {t['count']} instances, ${t['dph']:.3f}/hr (${t['per_day']:.2f}/day, "
+                      f"${t['per_week']:.2f}/week)")
+        for instance_id in f["stuck_loading"]:
+            flag = "" if name == "zeb" else f" --fleet {name}"
+            console.print(f"[yellow]warning:[/] instance {instance_id} has been loading for over 10 min; "
+                          f"destroy it with: zeb down{flag} --id {instance_id}")
 
 
 def register(app: typer.Typer) -> None:

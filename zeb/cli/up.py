@@ -1,13 +1,14 @@
-"""`zeb up`."""
+"""`zeb up N`: launch N workers on the best-value offers."""
 
 from __future__ import annotations
 
-from typing import Optional
+from typing import List, Optional
 
 import typer
 
-from zeb.cli._base import FLEET_OPTION, JSON_OPTION, not_built, zeb_command
+from zeb.cli._base import FLEET_OPTION, JSON_OPTION, app_of, zeb_command
 from zeb.cli.output import Result
+from zeb.errors import EXIT_FAILED, EXIT_PARTIAL, UsageError
 
 
 @zeb_command("up")
@@ -15,13 +16,115 @@ def up(
     ctx: typer.Context,
     count: int = typer.Argument(..., help="How many workers to launch."),
     fleet: Optional[str] = FLEET_OPTION,
+    gpu: Optional[List[str]] = typer.Option(None, "--gpu", help="GPU type to consider (repeatable), e.g. RTX_3090."),
+    max_dph: Optional[float] = typer.Option(None, "--max-dph", help="Highest $/hr per worker (env ZEB_MAX_DPH)."),
+    dry_run: bool = typer.Option(False, "--dry-run", help="Print the plan; rent nothing."),
     json_out: bool = JSON_OPTION,
 ) -> Result:
-    """Launch COUNT workers on the best-value offers.
+    """Launch COUNT workers on the best-value offers ($ per expected game/s).
 
-    Example: zeb up 4 --fleet zeb-large
+    Example: zeb up 4 --fleet zeb-large --gpu RTX_4070_Ti --gpu RTX_3080
     """
-    return not_built(ctx, "up", 4)
+    from zeb.cli import _fleet
+    from zeb.plan.fleet import free_indices, label_for, parse_label
+    from zeb.plan.offers import pick_offers
+
+    if count < 1:
+        raise UsageError("COUNT must be at least 1")
+    app = app_of(ctx)
+    cfg = app.config(fleet, gpus=tuple(gpu) if gpu else None, max_dph=max_dph)
+    token = _fleet.check_hub(app, cfg)
+    with app.store.mutation_lock(cfg.name, timeout=60.0):
+        view = _fleet.observe_fleet(app, cfg, prune=not dry_run)
+        ranked = _fleet.ranked_offers(app, view)
+        used = {parse_label(i.label or "", cfg.name) for i in view.members} | {
+            parse_label(e.label, cfg.name) for e in view.inflight
+        }
+        labels = [label_for(cfg.name, i) for i in free_indices({u for u in used if u is not None}, count)]
+        if dry_run:
+            picked = pick_offers(ranked, count, exclude_machines=_fleet.used_machines(view))
+            return _dry_run_result(cfg.name, labels, picked, count)
+        progress = _Progress(app, len(labels))
+        outcomes = _fleet.launch(app, view, labels, ranked, token, len(view.members) + count, progress.step)
+        progress.done()
+    launched = [o for o in outcomes if o.ok]
+    errors = []
+    exit_code = 0
+    if len(launched) < count:
+        exit_code = EXIT_PARTIAL if launched else EXIT_FAILED
+        reasons = sorted({o.error for o in outcomes if not o.ok and o.error})
+        errors.append(f"launched {len(launched)} of {count} workers: {'; '.join(reasons)}")
+    data = {
+        "fleet": cfg.name,
+        "requested": count,
+        "launched": [_outcome_json(o) for o in launched],
+        "failed": [_outcome_json(o) for o in outcomes if not o.ok],
+    }
+
+    def human(console) -> None:
+        console.print(f"Launching {count} worker(s) for fleet {cfg.name}...")
+        for o in outcomes:
+            console.print("  " + _fleet.worker_line(o))
+        if launched:
+            console.print("Fleet launched. Workers take 3-5 min to start generating. Check with: zeb status"
+                          + ("" if cfg.name == "zeb" else f" --fleet {cfg.name}"))
+
+    return Result("up", data=data, errors=errors, exit_code=exit_code, human=human)
+
+
+def _outcome_json(o) -> dict:
+    offer = o.offer.offer if o.offer else None
+    return {
+        "label": o.label,
+        "instance_id": o.instance_id,
+        "offer_id": offer.id if offer else None,
+        "machine_id": offer.machine_id if offer else None,
+        "gpu_name": offer.gpu_name if offer else None,
+        "dph_total": offer.dph_total if offer else None,
+        "error": o.error,
+    }
+
+
+def _dry_run_result(fleet: str, labels, picked, count: int) -> Result:
+    plan = [
+        {"label": label, "offer_id": p.offer.id, "machine_id": p.offer.machine_id, "gpu_name": p.offer.gpu_name,
+         "dph_total": p.offer.dph_total, "expected_gps": p.expected_gps, "dollars_per_gps": round(p.dollars_per_gps, 5)}
+        for label, p in zip(labels, picked)
+    ]
+
+    def human(console) -> None:
+        console.print(f"Dry run: would launch {len(plan)} of {count} worker(s) for fleet {fleet}:")
+        for row in plan:
+            console.print(f"  {row['label']}: {row['gpu_name']} @ ${row['dph_total']:.3f}/hr (offer {row['offer_id']}, "
+                          f"machine {row['machine_id']}, ${row['dollars_per_gps']:.4f} per game/s)")
+        if len(plan) < count:
+            console.print(f"  only {len(plan)} matching offer(s) on distinct machines")
+
+    exit_code = 0 if len(plan) == count else (EXIT_PARTIAL if plan else EXIT_FAILED)
+    errors = [] if exit_code == 0 else [f"only {len(plan)} of {count} workers have an offer"]
+    return Result("up", data={"fleet": fleet, "dry_run": True, "plan": plan}, errors=errors, exit_code=exit_code,
+                  human=human)
+
+
+class _Progress:
+    """A transient progress bar on stderr when it is a terminal; nothing otherwise."""
+
+    def __init__(self, app, total: int) -> None:
+        self._bar = None
+        if app.stderr.is_terminal and total:
+            from rich.progress import Progress
+
+            self._bar = Progress(console=app.stderr, transient=True)
+            self._bar.start()
+            self._task = self._bar.add_task("Launching workers", total=total)
+
+    def step(self, outcome) -> None:
+        if self._bar is not None:
+            self._bar.advance(self._task)
+
+    def done(self) -> None:
+        if self._bar is not None:
+            self._bar.stop()
 
 
 def register(app: typer.Typer) -> None:
