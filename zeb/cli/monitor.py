@@ -1,13 +1,17 @@
-"""`zeb monitor`."""
+"""`zeb monitor N`: the self-healing controller, in the foreground."""
 
 from __future__ import annotations
 
+import json
+import signal
+from pathlib import Path
 from typing import Optional
 
 import typer
 
-from zeb.cli._base import FLEET_OPTION, JSON_OPTION, not_built, zeb_command
+from zeb.cli._base import FLEET_OPTION, app_of, zeb_command
 from zeb.cli.output import Result
+from zeb.errors import UsageError
 
 
 @zeb_command("monitor")
@@ -15,12 +19,128 @@ def monitor(
     ctx: typer.Context,
     count: int = typer.Argument(..., help="Number of healthy workers to keep."),
     fleet: Optional[str] = FLEET_OPTION,
+    max_dph: Optional[float] = typer.Option(None, "--max-dph", help="Highest $/hr per worker (env ZEB_MAX_DPH)."),
+    once: bool = typer.Option(False, "--once", help="Run one full cycle and exit (for cron)."),
+    dry_run: bool = typer.Option(False, "--dry-run", help="Banner, checks and one cycle's plan; change nothing."),
+    interval: Optional[float] = typer.Option(None, "--interval", min=1.0, help="Fixed seconds between cycles "
+                                             "(default: fast while in flux, slow when healthy)."),
+    log_file: Optional[Path] = typer.Option(None, "--log-file", help="Append every event as a JSON line."),
+    max_cycles: Optional[int] = typer.Option(None, "--max-cycles", min=1, help="Stop after this many cycles."),
 ) -> Result:
     """Keep COUNT healthy workers producing; replace what fails. Ctrl-C leaves the fleet running.
 
-    Example: zeb monitor 8 --fleet zeb-large
+    Example: zeb monitor 8 --fleet zeb-large --log-file ~/zeb-large.jsonl
     """
-    return not_built(ctx, "monitor", 6)
+    from zeb import state
+    from zeb.cli._fleet import check_hub
+    from zeb.monitor import Monitor, run
+    from zeb.plan.offers import blocked_machines
+    from zeb.report import banner, check_line, dashboard, summary
+
+    if count < 0:
+        raise UsageError("COUNT must be 0 or more")
+    app = app_of(ctx)
+    cfg = app.config(fleet, max_dph=max_dph, target_workers=count)
+    hosts = state.load_hosts(app.store, cfg.blacklist_file)
+    for line in banner(cfg, count, len(blocked_machines(hosts, cfg.thresholds.strikes_to_block))):
+        app.stderr.print(line, markup=False)
+    token = check_hub(app, cfg)
+    app.stderr.print("  checks    HF token present, weights found", markup=False)
+    sink = _EventSink(log_file)
+    lock = app.store.monitor_lock(cfg.name)
+    with lock:
+        mon = Monitor(cfg, count, app.vast, app.store, token, clock=app.clock, emit_event=sink.write,
+                      dry_run=dry_run)
+        out = _Reporter(app, cfg, count, mon, dashboard, check_line)
+        previous = _sigterm_as_interrupt()
+        try:
+            run(mon, sleep=app.sleep, on_report=out.show, once=once or dry_run, max_cycles=max_cycles,
+                interval_override=interval)
+        except KeyboardInterrupt:
+            app.stderr.print("interrupted: saving state; the fleet keeps running")
+        finally:
+            out.close()
+            signal.signal(signal.SIGTERM, previous)
+            sink.close()
+        lines = summary(mon, app.clock())
+    flag = "" if cfg.name == "zeb" else f" --fleet {cfg.name}"
+    teardown = f"Fleet left running. Tear it down with: zeb down{flag}"
+
+    def human(console) -> None:
+        for line in lines:
+            console.print(line, markup=False)
+        if not dry_run:
+            console.print(teardown, markup=False)
+
+    data = {"fleet": cfg.name, "target": count, "cycles": mon.counters.cycles,
+            "counters": mon.counters.__dict__, "dry_run": dry_run}
+    return Result("monitor", data=data, human=human)
+
+
+class _Reporter:
+    """A live dashboard on a terminal; otherwise one CHECK line per cycle plus one per action."""
+
+    def __init__(self, app, cfg, target, mon, dashboard, check_line) -> None:
+        self.app, self.cfg, self.target, self.mon = app, cfg, target, mon
+        self._dashboard, self._check_line = dashboard, check_line
+        self._live = None
+        if app.stdout.is_terminal:
+            from rich.live import Live
+
+            self._live = Live(console=app.stdout, auto_refresh=False, transient=False)
+            self._live.start()
+
+    def show(self, report) -> None:
+        from zeb.report import summary
+
+        if report.error and not self.mon.should_log_error(report.now):
+            return
+        if self._live is not None:
+            strikes = {}
+            self._live.update(self._dashboard(report, self.cfg, self.target, self.mon.started, self.mon.counters,
+                                              strikes), refresh=True)
+            return
+        out = self.app.stdout
+        out.print(self._check_line(report, self.mon.started, self.target), markup=False)
+        for action in report.actions:
+            out.print(f"  {action}", markup=False)
+        if report.number % 10 == 0:
+            for line in summary(self.mon, report.now):
+                out.print(line, markup=False)
+        out.file.flush()
+
+    def close(self) -> None:
+        if self._live is not None:
+            self._live.stop()
+
+
+class _EventSink:
+    def __init__(self, path: Path | None) -> None:
+        self._file = None
+        if path is not None:
+            try:
+                self._file = path.expanduser().open("a", encoding="utf-8")
+            except OSError as exc:
+                raise UsageError(f"cannot open --log-file {path}: {exc.strerror}") from None
+
+    def write(self, event: dict) -> None:
+        if self._file is not None:
+            self._file.write(json.dumps(event, default=str) + "\n")
+            self._file.flush()
+
+    def close(self) -> None:
+        if self._file is not None:
+            self._file.close()
+
+
+def _sigterm_as_interrupt():
+    def handler(signum, frame):
+        raise KeyboardInterrupt
+
+    try:
+        return signal.signal(signal.SIGTERM, handler)
+    except ValueError:  # not the main thread (tests driving the command from a thread)
+        return signal.getsignal(signal.SIGTERM)
 
 
 def register(app: typer.Typer) -> None:

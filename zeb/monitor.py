@@ -1,0 +1,358 @@
+"""The self-healing loop: observe -> decide -> act -> record -> report.
+
+Observe: one instance listing, log tails polled concurrently with a per-call deadline, classified by
+zeb.lifecycle. Decide: zeb.plan.monitor.decide, one pure function. Act: destroys and slow-start
+launch batches under the fleet's mutation lock; a failed action is recorded and re-planned next
+cycle, never a crash. Record: transitions, strikes, observed games/s, the ledger, the policy state.
+Report: one line per cycle (or a live dashboard) and one per action."""
+
+from __future__ import annotations
+
+import dataclasses
+import random
+import time
+from dataclasses import dataclass, field
+from typing import Callable
+
+from zeb import state as st
+from zeb.config import FleetConfig
+from zeb.errors import VastError
+from zeb.lifecycle import Observation, WorkerState
+
+
+@dataclass
+class Counters:
+    cycles: int = 0
+    launches: int = 0
+    launch_failures: int = 0
+    destroys: int = 0
+    replacements: int = 0
+    strikes: int = 0
+    api_errors: int = 0
+    poll_failures: int = 0
+
+
+@dataclass
+class CycleReport:
+    number: int
+    now: float
+    producing: int = 0
+    live: int = 0
+    games_per_s: float = 0.0
+    dph: float = 0.0
+    actions: list[str] = field(default_factory=list)
+    error: str | None = None
+    interval: float = 0.0
+    credit_wait: bool = False
+    rows: list[dict] = field(default_factory=list)
+
+
+class Monitor:
+    def __init__(
+        self,
+        cfg: FleetConfig,
+        target: int,
+        client,
+        store,
+        token: str,
+        *,
+        clock: Callable[[], float] = time.time,
+        emit_event: Callable[[dict], None] | None = None,
+        dry_run: bool = False,
+        rng: random.Random | None = None,
+    ) -> None:
+        from zeb.plan.monitor import PolicyState
+
+        self.cfg = cfg
+        self.target = target
+        self.client = client
+        self.store = store
+        self.token = token
+        self.clock = clock
+        self.emit_event = emit_event or (lambda event: None)
+        self.dry_run = dry_run
+        self.rng = rng or random.Random()
+        self.records = st.load_records(store, cfg.name)
+        self.policy = PolicyState.from_dict(store.fleet_doc(cfg.name, st.POLICY_DOC).read({}))
+        self.destroying = st.load_destroying(store, cfg.name)
+        self.account = None
+        self.started = clock()
+        self.counters = Counters()
+        self.consecutive_errors = 0
+        self._last_error_log = 0.0
+        self._ranked: list = []
+
+    # -- observe ---------------------------------------------------------------------------
+
+    def _observe(self, now: float):
+        from zeb.lifecycle import apply_observation, classify, mark_gone, new_record
+        from zeb.ops import poll_tails
+        from zeb.plan.fleet import members
+
+        t = self.cfg.thresholds
+        instances = tuple(self.client.list_instances())
+        fleet = tuple(members(instances, self.cfg.name))
+        listed = {i.id for i in fleet}
+        events = []
+        for instance_id, rec in list(self.records.items()):
+            if instance_id not in listed:
+                rec, evs = mark_gone(rec, now, "no longer listed by Vast")
+                events += evs
+                del self.records[instance_id]
+                self.destroying.pop(instance_id, None)
+        to_poll = [i.id for i in fleet if i.id not in self.destroying and i.status in ("loading", "running")]
+        pool = max(t.poll_concurrency, min(32, len(to_poll) // 4))
+        tails = poll_tails(lambda i: self.client.logs(i, tail=t.log_tail, timeout=t.poll_timeout_s), to_poll,
+                           workers=pool, timeout=t.poll_timeout_s)
+        for inst in fleet:
+            rec = self.records.get(inst.id)
+            if rec is None:
+                rec = new_record(inst.id, inst.label or "", inst.machine_id, inst.gpu_name, inst.dph_total,
+                                 inst.start_date, now)
+                events.append({"time": now, "instance_id": inst.id, "label": inst.label, "machine_id": inst.machine_id,
+                               "from": None, "to": str(rec.state), "reason": "adopted", "evidence": "",
+                               "kind": "adopted"})
+            if inst.id in self.destroying:
+                self.records[inst.id] = rec
+                continue
+            polled = tails.get(inst.id)
+            if polled is not None and polled.text is None:
+                self.counters.poll_failures += 1
+                obs = Observation(state=rec.state, poll_failed=True, evidence=f"poll failed: {polled.error}")
+            else:
+                obs = classify(inst.status, polled.text if polled else "", intended_status=inst.intended_status)
+            rec, evs = apply_observation(rec, obs, now, stall_polls=t.stall_polls)
+            rec = dataclasses.replace(rec, dph_total=inst.dph_total, extra={**rec.extra, "observed_at": now})
+            self.records[inst.id] = rec
+            events += evs
+        return instances, fleet, events
+
+    # -- one cycle -------------------------------------------------------------------------
+
+    def cycle(self) -> CycleReport:
+        from zeb.plan.fleet import prune_inflight
+        from zeb.plan.monitor import Snapshot, decide
+        from zeb.plan.offers import blocked_machines
+
+        self.counters.cycles += 1
+        now = self.clock()
+        report = CycleReport(self.counters.cycles, now)
+        try:
+            instances, fleet, events = self._observe(now)
+            inflight = st.update_inflight(
+                self.store, self.cfg.name,
+                lambda cur: prune_inflight(cur, instances, now, self.cfg.thresholds.inflight_expiry_s),
+            ) if not self.dry_run else prune_inflight(st.load_inflight(self.store, self.cfg.name), instances, now,
+                                                      self.cfg.thresholds.inflight_expiry_s)
+            hosts = st.load_hosts(self.store, self.cfg.blacklist_file)
+            blocked = frozenset(blocked_machines(hosts, self.cfg.thresholds.strikes_to_block))
+            offers = self._offers(hosts, blocked) if not self.policy.credit_wait else ()
+            self._ranked = list(offers)
+            snap = Snapshot(
+                fleet=self.cfg.name, instances=fleet, records=dict(self.records), offers=tuple(offers), hosts=hosts,
+                blocked=blocked, account=self.account, inflight=tuple(inflight), destroying=dict(self.destroying),
+            )
+            decision = decide(snap, self.policy, self.cfg, self.target, now)
+            self.account = None
+            self.policy = decision.state
+            if not self.dry_run:
+                events += self._act(decision, now, report)
+            else:
+                report.actions += [f"would {_describe(a)}" for a in decision.actions]
+            self._record(events, hosts)
+            self.consecutive_errors = 0
+        except VastError as exc:
+            self.counters.api_errors += 1
+            self.consecutive_errors += 1
+            report.error = str(exc)
+        self._summarise(report)
+        return report
+
+    def _offers(self, hosts, blocked):
+        from zeb.plan.hosts import observed_gpu_means
+        from zeb.plan.offers import rank_offers
+
+        cfg = self.cfg
+        found = self.client.search_offers(cfg.gpus, max_dph=cfg.max_dph, exclude_machines=blocked)
+        return rank_offers(found, gpus=cfg.gpus, max_dph=cfg.max_dph, blocked=set(blocked), hosts=hosts,
+                           observed_gpu=observed_gpu_means(hosts), config_table=cfg.expected_gps)
+
+    # -- act -------------------------------------------------------------------------------
+
+    def _act(self, decision, now: float, report: CycleReport) -> list:
+        from zeb.lifecycle import mark_destroying
+        from zeb.ops import destroy_all
+        from zeb.plan.monitor import CheckCredit, Destroy, Launch
+
+        events: list = []
+        destroys = [a for a in decision.actions if isinstance(a, Destroy)]
+        launches = [a for a in decision.actions if isinstance(a, Launch)]
+        with self.store.mutation_lock(self.cfg.name, timeout=60.0):
+            for outcome, action in zip(destroy_all(self.client, [d.instance_id for d in destroys]), destroys):
+                self.destroying.setdefault(action.instance_id, now)
+                rec = self.records.get(action.instance_id)
+                if rec is not None and rec.state is not WorkerState.DESTROYING:
+                    rec, evs = mark_destroying(rec, now, f"{action.kind}: {action.reason}")
+                    self.records[action.instance_id] = rec
+                    events += evs
+                if outcome.ok:
+                    self.counters.destroys += 1
+                    if action.kind in ("replace", "cost"):
+                        self.counters.replacements += 1
+                    report.actions.append(f"destroyed {action.label} ({action.instance_id}): {action.reason}")
+                else:
+                    report.actions.append(f"destroy of {action.label} ({action.instance_id}) failed: {outcome.error}")
+                if action.strike:
+                    self._strike(action, now)
+            if launches:
+                events += self._launch_batches(launches, decision, now, report)
+        for action in decision.actions:
+            if isinstance(action, CheckCredit):
+                self.account = self.client.account()
+                report.actions.append(
+                    "credit check: " + ("still exhausted" if self.account.exhausted else "credit is back"))
+        return events
+
+    def _launch_batches(self, launches, decision, now: float, report: CycleReport) -> list:
+        from zeb.ops import launch_labels
+        from zeb.plan.launch import launch_specs
+        from zeb.plan.monitor import on_launch_failed
+
+        ledger = st.StoreLedger(self.store, self.cfg.name)
+        live_machines = {r.machine_id for r in self.records.values() if r.state is not WorkerState.GONE}
+        batches = sorted({a.batch for a in launches})
+        for batch in batches:
+            for action in [a for a in launches if a.batch == batch]:
+                # If the planned offer is taken meanwhile, the next best one this cycle saw is used.
+                spares = [o for o in self._ranked if o.offer.id != action.offer.offer.id]
+                outcome = launch_labels(
+                    self.client, ledger,
+                    lambda label, offer: launch_specs(self.cfg, [label], [offer], self.token, self.target)[0],
+                    [action.label], [action.offer, *spares], self.clock, used_machines=live_machines,
+                )[0]
+                if outcome.ok:
+                    self.counters.launches += 1
+                    live_machines.add(outcome.offer.offer.machine_id)
+                    o = outcome.offer.offer
+                    report.actions.append(f"launched {action.label}{' (trial)' if action.trial else ''}: "
+                                          f"{o.gpu_name} @ ${o.dph_total:.3f}/hr -> instance {outcome.instance_id}")
+                    if action.trial:
+                        self.policy = _with_trial_instance(self.policy, action.label, outcome.instance_id)
+                else:
+                    self.counters.launch_failures += 1
+                    report.actions.append(f"launch of {action.label} failed: {outcome.error}")
+                    self.policy = on_launch_failed(self.policy, outcome.error_kind or "failed", now)
+                    return []  # slow start: stop at the first failure; the next cycle re-plans
+        return []
+
+    def _strike(self, action, now: float) -> None:
+        from zeb.plan.hosts import add_strike
+        from zeb.plan.types import Strike
+
+        strike = Strike(machine_id=action.machine_id, time=now, reason=action.reason, fleet=self.cfg.name,
+                        instance_id=action.instance_id)
+        st.update_hosts(self.store, lambda hosts: add_strike(hosts, strike))
+        self.counters.strikes += 1
+
+    # -- record and report -----------------------------------------------------------------
+
+    def _record(self, events: list, hosts) -> None:
+        from zeb.plan.hosts import record_gps
+
+        for ev in events:
+            self.emit_event(ev if isinstance(ev, dict) else _event_dict(ev))
+        if self.dry_run:
+            return
+        st.append_events(self.store, self.cfg.name, events)
+        st.save_records(self.store, self.cfg.name, self.records)
+        st.save_destroying(self.store, self.cfg.name, self.destroying)
+        self.store.fleet_doc(self.cfg.name, st.POLICY_DOC).write(self.policy.to_dict())
+        producing = [r for r in self.records.values() if r.state is WorkerState.PRODUCING and r.games_per_s]
+        if producing:
+            def update(h):
+                for r in producing:
+                    h = record_gps(h, r.machine_id, r.gpu_name, r.games_per_s, 1.0)
+                return h
+            st.update_hosts(self.store, update)
+
+    def _summarise(self, report: CycleReport) -> None:
+        from zeb.plan.cadence import error_backoff, next_interval
+
+        live = [r for r in self.records.values() if r.state not in (WorkerState.GONE, WorkerState.DESTROYING)]
+        report.live = len(live)
+        report.producing = sum(1 for r in live if r.state is WorkerState.PRODUCING)
+        report.games_per_s = sum(r.games_per_s or 0.0 for r in live if r.state is WorkerState.PRODUCING)
+        report.dph = sum(r.dph_total for r in self.records.values() if r.state is not WorkerState.GONE)
+        report.credit_wait = bool(self.policy.credit_wait)
+        report.rows = [_row(r, report.now) for r in sorted(live, key=lambda r: _label_key(r.label))]
+        t = self.cfg.thresholds
+        if report.error:
+            report.interval = error_backoff(self.consecutive_errors, base_s=t.fast_interval_s,
+                                            cap_s=t.slow_interval_s, rng=self.rng)
+            return
+        report.interval = next_interval(
+            [r.state for r in live], target=self.target,
+            inflight=len(st.load_inflight(self.store, self.cfg.name)) if not self.dry_run else 0,
+            destroying=len(self.destroying), trial_active=self.policy.trial is not None,
+            credit_wait=bool(self.policy.credit_wait), fast_s=t.fast_interval_s, slow_s=t.slow_interval_s,
+            credit_probe_s=t.credit_probe_s,
+        )
+
+    def should_log_error(self, now: float) -> bool:
+        """Repeated API errors are logged once a minute, not once a cycle."""
+        if now - self._last_error_log >= 60.0 or self.consecutive_errors <= 1:
+            self._last_error_log = now
+            return True
+        return False
+
+
+def _with_trial_instance(policy, label: str, instance_id: int):
+    trial = policy.trial
+    if trial is None or trial.label != label:
+        return policy
+    return dataclasses.replace(policy, trial=dataclasses.replace(trial, instance_id=instance_id))
+
+
+def _describe(action) -> str:
+    name = type(action).__name__.lower()
+    if name == "launch":
+        return f"launch {action.label} on offer {action.offer.offer.id} ({action.offer.offer.gpu_name})"
+    if name == "destroy":
+        return f"destroy {action.label} ({action.instance_id}): {action.reason}"
+    return name
+
+
+def _label_key(label: str):
+    head, _, tail = label.rpartition("-")
+    return (head, int(tail) if tail.isdigit() else 0)
+
+
+def _row(r, now: float) -> dict:
+    dpg = r.dph_total / r.games_per_s if r.games_per_s else None
+    return {"label": r.label, "instance_id": r.instance_id, "gpu_name": r.gpu_name, "state": str(r.state),
+            "in_state_s": max(0.0, now - r.state_since), "games_per_s": r.games_per_s, "batch": r.last_batch,
+            "dph_total": r.dph_total, "dollars_per_gps": dpg, "machine_id": r.machine_id}
+
+
+def _event_dict(ev) -> dict:
+    from zeb.lifecycle import event_to_dict
+
+    return event_to_dict(ev)
+
+
+def run(
+    monitor: Monitor,
+    *,
+    sleep: Callable[[float], None],
+    on_report: Callable[[CycleReport], None],
+    once: bool = False,
+    max_cycles: int | None = None,
+    interval_override: float | None = None,
+) -> None:
+    """Cycle until interrupted (KeyboardInterrupt, SIGTERM mapped to it by the caller) or `max_cycles`."""
+    while True:
+        report = monitor.cycle()
+        on_report(report)
+        if once or (max_cycles is not None and monitor.counters.cycles >= max_cycles):
+            return
+        sleep(interval_override if interval_override and not report.error else report.interval)
