@@ -81,6 +81,7 @@ class Monitor:
         self.consecutive_errors = 0
         self._last_error_log = 0.0
         self._ranked: list = []
+        self.hosts: dict = {}
 
     # -- observe ---------------------------------------------------------------------------
 
@@ -145,6 +146,7 @@ class Monitor:
             ) if not self.dry_run else prune_inflight(st.load_inflight(self.store, self.cfg.name), instances, now,
                                                       self.cfg.thresholds.inflight_expiry_s)
             hosts = st.load_hosts(self.store, self.cfg.blacklist_file)
+            self.hosts = hosts
             blocked = frozenset(blocked_machines(hosts, self.cfg.thresholds.strikes_to_block))
             offers = self._offers(hosts, blocked) if not self.policy.credit_wait else ()
             self._ranked = list(offers)

@@ -60,7 +60,7 @@ def monitor(
             app.stderr.print("interrupted: saving state; the fleet keeps running")
         finally:
             out.close()
-            signal.signal(signal.SIGTERM, previous)
+            _restore_sigterm(previous)
             sink.close()
         lines = summary(mon, app.clock())
     flag = "" if cfg.name == "zeb" else f" --fleet {cfg.name}"
@@ -96,7 +96,7 @@ class _Reporter:
         if report.error and not self.mon.should_log_error(report.now):
             return
         if self._live is not None:
-            strikes = {}
+            strikes = {m: len(h.strikes) for m, h in self.mon.hosts.items()}
             self._live.update(self._dashboard(report, self.cfg, self.target, self.mon.started, self.mon.counters,
                                               strikes), refresh=True)
             return
@@ -141,6 +141,13 @@ def _sigterm_as_interrupt():
         return signal.signal(signal.SIGTERM, handler)
     except ValueError:  # not the main thread (tests driving the command from a thread)
         return signal.getsignal(signal.SIGTERM)
+
+
+def _restore_sigterm(previous) -> None:
+    try:
+        signal.signal(signal.SIGTERM, previous)
+    except (ValueError, TypeError):
+        pass
 
 
 def register(app: typer.Typer) -> None:
