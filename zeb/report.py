@@ -14,7 +14,7 @@ def hms(seconds: float) -> str:
 
 
 def banner(cfg: FleetConfig, target: int, blacklist_size: int) -> list[str]:
-    from zeb.config import upload_interval_for
+    from zeb.plan.launch import upload_interval_for
 
     interval = cfg.upload_interval or upload_interval_for(target)
     commits = target * 3600 / interval

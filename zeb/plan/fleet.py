@@ -1,0 +1,114 @@
+"""Fleet membership, label indices, replenish counts, the in-flight ledger's pruning, totals.
+
+Membership is an exact match of `{fleet}-worker-vast-{i}`: fleet `zeb` never sees
+`zeb-large-worker-vast-0` or `my-notebook` (the scripts' prefix match did)."""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from typing import Iterable, Sequence
+
+from zeb.plan.types import InFlight
+from zeb.vast import Instance
+
+_SUFFIX = "-worker-vast-"
+_INDEX = re.compile(r"(0|[1-9][0-9]{0,5})")
+LIVE_STATUSES = frozenset({None, "loading", "running", "created", "scheduling"})
+
+
+def label_for(fleet: str, index: int) -> str:
+    return f"{fleet}{_SUFFIX}{index}"
+
+
+def parse_label(label: str | None, fleet: str) -> int | None:
+    """The worker index when `label` is exactly `{fleet}-worker-vast-{i}` (canonical decimal), else None."""
+    if not label:
+        return None
+    prefix = fleet + _SUFFIX
+    if not label.startswith(prefix):
+        return None
+    rest = label[len(prefix):]
+    return int(rest) if _INDEX.fullmatch(rest) else None
+
+
+def fleet_of(label: str | None) -> str | None:
+    if not label or _SUFFIX not in label:
+        return None
+    fleet, _, rest = label.rpartition(_SUFFIX)
+    return fleet if fleet and _INDEX.fullmatch(rest) else None
+
+
+def members(instances: Iterable[Instance], fleet: str) -> list[Instance]:
+    return [i for i in instances if parse_label(i.label, fleet) is not None]
+
+
+def group_by_fleet(instances: Iterable[Instance]) -> dict[str, list[Instance]]:
+    groups: dict[str, list[Instance]] = {}
+    for inst in instances:
+        name = fleet_of(inst.label)
+        if name is not None:
+            groups.setdefault(name, []).append(inst)
+    return groups
+
+
+def is_live(instance: Instance) -> bool:
+    """Loading, running, or pending (a null status right after create is never dead)."""
+    return instance.status in LIVE_STATUSES
+
+
+def free_indices(used: Iterable[int], count: int) -> list[int]:
+    taken = set(used)
+    out: list[int] = []
+    i = 0
+    while len(out) < count:
+        if i not in taken:
+            out.append(i)
+        i += 1
+    return out
+
+
+def _listed(entry: InFlight, instances: Sequence[Instance]) -> bool:
+    if entry.instance_id is not None:
+        return any(i.id == entry.instance_id for i in instances)
+    return any(i.label == entry.label and i.machine_id == entry.machine_id for i in instances)
+
+
+def prune_inflight(inflight: Iterable[InFlight], instances: Sequence[Instance], now: float,
+                   expiry_s: float) -> tuple[InFlight, ...]:
+    """Drop entries Vast now lists, and entries older than `expiry_s`."""
+    return tuple(e for e in inflight if not _listed(e, instances) and now - e.time < expiry_s)
+
+
+def replenish_plan(instances: Sequence[Instance], inflight: Sequence[InFlight], fleet: str, target: int,
+                   now: float, expiry_s: float) -> list[str]:
+    """Labels to launch so that live members + launches in flight reach `target`, lowest free indices first."""
+    live = [i for i in members(instances, fleet) if is_live(i)]
+    pending = [e for e in prune_inflight(inflight, instances, now, expiry_s) if parse_label(e.label, fleet) is not None]
+    used = {parse_label(i.label, fleet) for i in live} | {parse_label(e.label, fleet) for e in pending}
+    # Live instances sharing a label (a double launch) count once each toward the target.
+    missing = max(0, target - len(live) - len(pending))
+    return [label_for(fleet, i) for i in free_indices({u for u in used if u is not None}, missing)]
+
+
+@dataclass(frozen=True)
+class Totals:
+    count: int
+    dph: float
+
+    @property
+    def per_day(self) -> float:
+        return self.dph * 24
+
+    @property
+    def per_week(self) -> float:
+        return self.dph * 24 * 7
+
+
+def totals(instances: Iterable[Instance]) -> Totals:
+    rows = list(instances)
+    return Totals(len(rows), sum(i.dph_total for i in rows))
+
+
+def stuck_loading(instances: Iterable[Instance], now: float, threshold_s: float) -> list[Instance]:
+    return [i for i in instances if i.status in (None, "loading") and now - i.start_date > threshold_s]
