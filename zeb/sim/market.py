@@ -1,0 +1,331 @@
+"""The model of the Vast marketplace: offers on machines (some with hidden faults), instances that
+move through Vast's statuses and write worker logs, account credit that drains, and API faults.
+Pure state plus an injected clock; the HTTP server is a thin layer over it. Thread-safe via one lock."""
+
+from __future__ import annotations
+
+import random
+import threading
+from dataclasses import dataclass, field
+from typing import Any, Callable
+
+from zeb.sim import worker_log
+
+# GPU -> (games/s of the real worker, low $/hr, high $/hr, VRAM MB). From the runbook's tables.
+GPUS: dict[str, tuple[float, float, float, int]] = {
+    "RTX 3060": (1.4, 0.055, 0.080, 12288),
+    "RTX 3060 Ti": (1.8, 0.060, 0.085, 8192),
+    "RTX 3070": (2.2, 0.065, 0.105, 8192),
+    "RTX 3070 Ti": (2.7, 0.075, 0.095, 8192),
+    "RTX 3080": (3.0, 0.075, 0.110, 10240),
+    "RTX 3080 Ti": (2.8, 0.080, 0.115, 12288),
+    "RTX 3090": (3.2, 0.090, 0.160, 24576),
+    "RTX 4070": (3.3, 0.076, 0.095, 12288),
+    "RTX 4070 Ti": (4.2, 0.074, 0.110, 12288),
+    "RTX 4080": (5.0, 0.120, 0.180, 16384),
+    "RTX 4090": (6.0, 0.250, 0.450, 24576),
+}
+
+FAULTS = ("dud", "no_cuda", "oom", "slow_setup", "stall", "crash", "preempt", "flaky_ssh", "broken_launch")
+LACKS_CREDIT = "Your account lacks credit; see the billing page to add some."
+
+
+@dataclass
+class Machine:
+    id: int
+    host_id: int
+    gpu_name: str
+    gps: float                      # actual games/s on this machine
+    fault: str | None = None
+    fault_after_s: float = 1800.0   # for stall / crash / preempt: when (after running / after create)
+    reliability: float = 0.99
+    geolocation: str = "US"
+    ssh_host: str = "ssh5.vast.ai"
+
+
+@dataclass
+class SimOffer:
+    id: int
+    machine_id: int
+    dph_total: float
+    rented: bool = False
+    verified: bool = True
+
+
+@dataclass
+class SimInstance:
+    id: int
+    offer_id: int
+    machine_id: int
+    label: str | None
+    env: dict[str, str]
+    image: str
+    onstart: str
+    created: float
+    dph_total: float
+    ssh_port: int
+    seed: int
+    stopped_at: float | None = None     # a user stop (state change)
+    destroyed_at: float | None = None
+    timings: dict[str, float] = field(default_factory=dict)
+
+
+@dataclass
+class ApiFault:
+    kind: str                 # "429" | "500" | "503" | "malformed" | "hang" | "slow"
+    count: int = 1            # how many matching calls it affects (-1: forever)
+    path: str = ""            # only calls whose path starts with this
+    method: str = ""          # only this method ("" any)
+    retry_after: float = 1.0
+    delay: float = 0.0        # seconds of real time for slow/hang
+
+
+class Market:
+    def __init__(self, clock, *, seed: int = 0, credit: float = 100.0, api_key: str = "sim-key") -> None:
+        self.clock = clock
+        self.seed = seed
+        self.rng = random.Random(seed)
+        self.api_key = api_key
+        self.lock = threading.RLock()
+        self.machines: dict[int, Machine] = {}
+        self.offers: dict[int, SimOffer] = {}
+        self.instances: dict[int, SimInstance] = {}
+        self.api_faults: list[ApiFault] = []
+        self.calls: list[dict[str, Any]] = []
+        self._credit = float(credit)
+        self._billed_at = clock.now()
+        self._next_instance = 30_000_000
+        self._next_offer = 12_000_000
+        self._next_machine = 40_000
+        self._next_port = 20_000
+        self.schedule: list[tuple[float, Callable[["Market"], None]]] = []
+
+    # -- building the market -------------------------------------------------------------------
+
+    def add_machine(self, gpu_name: str, *, dph: float | None = None, fault: str | None = None,
+                    fault_after_s: float | None = None, gps: float | None = None, reliability: float | None = None,
+                    machine_id: int | None = None) -> SimOffer:
+        with self.lock:
+            base_gps, lo, hi, _ = GPUS[gpu_name]
+            mid = machine_id or self._new_machine_id()
+            self.machines[mid] = Machine(
+                id=mid, host_id=100_000 + mid % 5000, gpu_name=gpu_name,
+                gps=gps if gps is not None else round(base_gps * self.rng.uniform(0.92, 1.08), 2),
+                fault=fault, fault_after_s=fault_after_s if fault_after_s is not None else self.rng.uniform(1200, 5400),
+                reliability=reliability if reliability is not None else round(self.rng.uniform(0.95, 0.999), 4),
+                geolocation=self.rng.choice(["US", "CA", "DE", "PL", "SE", "JP"]),
+                ssh_host=f"ssh{self.rng.randint(1, 9)}.vast.ai",
+            )
+            price = dph if dph is not None else round(self.rng.uniform(lo, hi), 3)
+            return self.add_offer(mid, price)
+
+    def _new_machine_id(self) -> int:
+        self._next_machine += self.rng.randint(1, 97)
+        return self._next_machine
+
+    def add_offer(self, machine_id: int, dph: float) -> SimOffer:
+        with self.lock:
+            self._next_offer += self.rng.randint(1, 9999)
+            offer = SimOffer(self._next_offer, machine_id, dph)
+            self.offers[offer.id] = offer
+            return offer
+
+    def populate(self, n: int, *, gpus: list[str] | None = None, faulty_share: float = 0.1,
+                 fault_kinds: tuple[str, ...] = FAULTS) -> None:
+        names = gpus or list(GPUS)
+        for k in range(n):
+            fault = self.rng.choice(fault_kinds) if self.rng.random() < faulty_share else None
+            self.add_machine(names[k % len(names)], fault=fault)
+
+    def set_fault(self, machine_id: int, fault: str | None, after_s: float | None = None) -> None:
+        with self.lock:
+            m = self.machines[machine_id]
+            m.fault = fault
+            if after_s is not None:
+                m.fault_after_s = after_s
+
+    def at(self, when: float, action: Callable[["Market"], None]) -> None:
+        """Schedule a change of the market at virtual time `when` (applied on the next request)."""
+        with self.lock:
+            self.schedule.append((when, action))
+            self.schedule.sort(key=lambda x: x[0])
+
+    def tick(self) -> None:
+        with self.lock:
+            now = self.clock.now()
+            while self.schedule and self.schedule[0][0] <= now:
+                _, action = self.schedule.pop(0)
+                action(self)
+            self._bill(now)
+
+    # -- credit -----------------------------------------------------------------------------------
+
+    def _bill(self, now: float) -> None:
+        hours = max(0.0, now - self._billed_at) / 3600.0
+        if hours:
+            burn = sum(i.dph_total for i in self.instances.values() if i.destroyed_at is None)
+            self._credit -= burn * hours
+            self._billed_at = now
+
+    @property
+    def credit(self) -> float:
+        with self.lock:
+            self._bill(self.clock.now())
+            return self._credit
+
+    def set_credit(self, amount: float) -> None:
+        with self.lock:
+            self._bill(self.clock.now())
+            self._credit = float(amount)
+
+    def top_up(self, amount: float) -> None:
+        with self.lock:
+            self._bill(self.clock.now())
+            self._credit += float(amount)
+
+    # -- instances ----------------------------------------------------------------------------------
+
+    def create(self, offer_id: int, body: dict) -> int:
+        """Rent an offer. Raises KeyError (no such ask / already rented) or PermissionError (credit)."""
+        with self.lock:
+            self.tick()
+            offer = self.offers.get(offer_id)
+            if offer is None or offer.rented:
+                raise KeyError(offer_id)
+            if self._credit <= 0:
+                raise PermissionError(LACKS_CREDIT)
+            offer.rented = True
+            self._next_instance += self.rng.randint(1, 999)
+            self._next_port += self.rng.randint(1, 50)
+            env = body.get("env") or {}
+            if isinstance(env, list):
+                env = {k: v for k, v in env}
+            inst = SimInstance(
+                id=self._next_instance, offer_id=offer_id, machine_id=offer.machine_id, label=body.get("label"),
+                env={str(k): str(v) for k, v in env.items()}, image=str(body.get("image") or ""),
+                onstart=str(body.get("onstart") or ""), created=self.clock.now(), dph_total=offer.dph_total,
+                ssh_port=self._next_port, seed=self.rng.randint(0, 2**31),
+            )
+            inst.timings = worker_log.timings(self.machines[offer.machine_id], random.Random(inst.seed))
+            self.instances[inst.id] = inst
+            return inst.id
+
+    def destroy(self, instance_id: int) -> bool:
+        with self.lock:
+            self.tick()
+            inst = self.instances.get(instance_id)
+            if inst is None or inst.destroyed_at is not None:
+                return False
+            inst.destroyed_at = self.clock.now()
+            offer = self.offers.get(inst.offer_id)
+            if offer is not None:
+                offer.rented = False
+            del self.instances[instance_id]
+            return True
+
+    def set_label(self, instance_id: int, label: str) -> bool:
+        with self.lock:
+            inst = self.instances.get(instance_id)
+            if inst is None:
+                return False
+            inst.label = label
+            return True
+
+    def set_state(self, instance_id: int, state: str) -> bool:
+        with self.lock:
+            inst = self.instances.get(instance_id)
+            if inst is None:
+                return False
+            inst.stopped_at = self.clock.now() if state == "stopped" else None
+            return True
+
+    def adopt(self, gpu_name: str, label: str | None, *, age_s: float = 3600.0, fault: str | None = None,
+              dph: float | None = None, env: dict | None = None) -> int:
+        """An instance that already exists when the scenario starts (created `age_s` ago)."""
+        with self.lock:
+            offer = self.add_machine(gpu_name, fault=fault, dph=dph)
+            worker = "worker-vast-" + (label.rsplit("-", 1)[-1] if label else "0")
+            body = {"label": label, "env": env or {"WORKER_ID": worker}, "image": "pytorch/pytorch"}
+            saved, self._credit = self._credit, max(self._credit, 1.0)
+            instance_id = self.create(offer.id, body)
+            self._credit = saved
+            self.instances[instance_id].created -= age_s
+            return instance_id
+
+    def status_of(self, inst: SimInstance, now: float) -> str | None:
+        return worker_log.status(inst, self.machines[inst.machine_id], now)
+
+    def row(self, inst: SimInstance, now: float) -> dict[str, Any]:
+        m = self.machines[inst.machine_id]
+        status = self.status_of(inst, now)
+        return {
+            "id": inst.id, "label": inst.label, "actual_status": status,
+            "intended_status": "stopped" if inst.stopped_at is not None else "running",
+            "cur_state": "stopped" if inst.stopped_at is not None else "running",
+            "next_state": "stopped" if inst.stopped_at is not None else "running",
+            "gpu_name": m.gpu_name, "num_gpus": 1, "dph_total": inst.dph_total, "machine_id": m.id,
+            "host_id": m.host_id, "start_date": inst.created, "ssh_host": m.ssh_host, "ssh_port": inst.ssh_port,
+            "ssh_idx": "5", "extra_env": [[k, v] for k, v in inst.env.items()], "image_uuid": inst.image,
+            "status_msg": worker_log.status_msg(status), "geolocation": m.geolocation, "reliability2": m.reliability,
+            "gpu_ram": GPUS[m.gpu_name][3], "disk_space": 20.0, "onstart": inst.onstart,
+        }
+
+    def offer_row(self, offer: SimOffer) -> dict[str, Any]:
+        m = self.machines[offer.machine_id]
+        return {
+            "id": offer.id, "ask_contract_id": offer.id, "machine_id": m.id, "host_id": m.host_id,
+            "gpu_name": m.gpu_name, "num_gpus": 1, "dph_total": offer.dph_total, "dph_base": offer.dph_total,
+            "reliability": m.reliability, "reliability2": m.reliability, "verified": offer.verified,
+            "external": False, "rentable": not offer.rented, "rented": offer.rented, "geolocation": m.geolocation,
+            "gpu_ram": GPUS[m.gpu_name][3], "cpu_ram": 32768, "disk_space": 200.0, "inet_down": 500.0,
+            "inet_up": 200.0, "cuda_max_good": 12.4, "score": round(m.reliability * 100 - offer.dph_total * 100, 3),
+            "public_ipaddr": "203.0.113.10", "type": "on-demand",
+        }
+
+    def logs(self, instance_id: int, tail: int | None) -> str | None:
+        with self.lock:
+            inst = self.instances.get(instance_id)
+            if inst is None:
+                return None
+            return worker_log.render(inst, self.machines[inst.machine_id], self.clock.now(), tail)
+
+    def log_request_fails(self, instance_id: int) -> bool:
+        """flaky_ssh hosts lose about half of the log requests."""
+        with self.lock:
+            inst = self.instances.get(instance_id)
+            if inst is None:
+                return False
+            m = self.machines[inst.machine_id]
+            return m.fault == "flaky_ssh" and self.rng.random() < 0.5
+
+    # -- API faults and the call log ------------------------------------------------------------------
+
+    def inject(self, kind: str, count: int = 1, *, path: str = "", method: str = "", retry_after: float = 1.0,
+               delay: float = 0.0) -> None:
+        with self.lock:
+            self.api_faults.append(ApiFault(kind, count, path, method, retry_after, delay))
+
+    def take_fault(self, method: str, path: str) -> ApiFault | None:
+        with self.lock:
+            for fault in self.api_faults:
+                if (not fault.path or path.startswith(fault.path)) and (not fault.method or fault.method == method):
+                    if fault.count > 0:
+                        fault.count -= 1
+                    if fault.count == 0:
+                        self.api_faults.remove(fault)
+                    return fault
+            return None
+
+    def record_call(self, method: str, path: str, query: dict, body: Any) -> None:
+        with self.lock:
+            self.calls.append({"time": self.clock.now(), "method": method, "path": path, "query": query,
+                               "body": body})
+
+    def count_calls(self, method: str | None = None, prefix: str = "") -> int:
+        with self.lock:
+            return sum(1 for c in self.calls if (method is None or c["method"] == method)
+                       and c["path"].startswith(prefix))
+
+    def live_instances(self) -> list[SimInstance]:
+        with self.lock:
+            return list(self.instances.values())

@@ -1,0 +1,341 @@
+"""The HTTP face of the simulated marketplace, in exactly the shapes the `vastai` SDK (1.9) sends and
+expects, plus a small control API under /_sim/ for tests that run zeb out of process."""
+
+from __future__ import annotations
+
+import json
+import secrets
+import threading
+import time
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import Any
+from urllib.parse import parse_qsl, urlsplit
+
+from zeb.sim.market import LACKS_CREDIT, Market
+
+PAGE = 25
+
+
+def _coerce(value: Any, like: Any) -> Any:
+    """The SDK's query parser sends numbers as strings ("1", "0.09"); compare in the field's type."""
+    if isinstance(like, bool):
+        if isinstance(value, str):
+            return value.strip().lower() in ("true", "1", "yes")
+        return bool(value)
+    if isinstance(like, (int, float)) and not isinstance(like, bool):
+        try:
+            return float(value)
+        except (TypeError, ValueError):
+            return value
+    if isinstance(like, str) and isinstance(value, str):
+        return value.replace("_", " ") if " " in like or "_" in value else value
+    return value
+
+
+def _match(row: dict, field: str, cond: Any) -> bool:
+    if field not in row:
+        return True  # unknown fields do not filter (Vast ignores what it does not know)
+    have = row[field]
+    if not isinstance(cond, dict):
+        cond = {"eq": cond}
+    for op, value in cond.items():
+        if op in ("in", "notin"):
+            items = value if isinstance(value, list) else [value]
+            inside = any(have == _coerce(v, have) for v in items)
+            if inside != (op == "in"):
+                return False
+            continue
+        v = _coerce(value, have)
+        try:
+            ok = {"eq": have == v, "neq": have != v, "gt": have > v, "gte": have >= v,
+                  "lt": have < v, "lte": have <= v}[op]
+        except (KeyError, TypeError):
+            ok = True
+        if not ok:
+            return False
+    return True
+
+
+def search(market: Market, q: dict) -> list[dict]:
+    q = dict(q)
+    order = q.pop("order", [["score", "desc"]]) or []
+    limit = int(q.pop("limit", 0) or 0)
+    for key in ("type", "allocated_storage", "disable_bundling"):
+        q.pop(key, None)
+    with market.lock:
+        market.tick()
+        rows = [market.offer_row(o) for o in market.offers.values()]
+    rows = [r for r in rows if all(_match(r, f, c) for f, c in q.items())]
+    for field, direction in reversed([tuple(o) if isinstance(o, (list, tuple)) else (o, "asc") for o in order]):
+        rows.sort(key=lambda r: (r.get(field) is None, r.get(field)), reverse=str(direction).lower() == "desc")
+    return rows[:limit] if limit else rows
+
+
+class _Handler(BaseHTTPRequestHandler):
+    server_version = "zeb-sim/1"
+    protocol_version = "HTTP/1.1"
+
+    def log_message(self, *args) -> None:  # quiet; the call log is the record
+        pass
+
+    @property
+    def market(self) -> Market:
+        return self.server.market  # type: ignore[attr-defined]
+
+    # -- plumbing -----------------------------------------------------------------------------------
+
+    def _send(self, status: int, body: Any, *, headers: dict | None = None, raw: bytes | None = None,
+              content_type: str = "application/json") -> None:
+        data = raw if raw is not None else json.dumps(body).encode()
+        self.send_response(status)
+        self.send_header("Content-Type", content_type)
+        self.send_header("Content-Length", str(len(data)))
+        for k, v in (headers or {}).items():
+            self.send_header(k, v)
+        self.end_headers()
+        self.wfile.write(data)
+
+    def _body(self) -> Any:
+        length = int(self.headers.get("Content-Length") or 0)
+        if not length:
+            return {}
+        raw = self.rfile.read(length)
+        try:
+            return json.loads(raw)
+        except ValueError:
+            return {}
+
+    def _query(self) -> dict:
+        out = {}
+        for k, v in parse_qsl(urlsplit(self.path).query, keep_blank_values=True):
+            try:
+                out[k] = json.loads(v)
+            except ValueError:
+                out[k] = v
+        return out
+
+    def do_GET(self):
+        self._dispatch("GET")
+
+    def do_PUT(self):
+        self._dispatch("PUT")
+
+    def do_POST(self):
+        self._dispatch("POST")
+
+    def do_DELETE(self):
+        self._dispatch("DELETE")
+
+    def _dispatch(self, method: str) -> None:
+        path = urlsplit(self.path).path
+        body = self._body()
+        query = self._query()
+        if path.startswith("/_sim/"):
+            return self._control(method, path, body)
+        if path.startswith("/_logs/"):
+            return self._log_result(path)
+        self.market.record_call(method, path, query, body)
+        if self.headers.get("Authorization") != f"Bearer {self.market.api_key}":
+            return self._send(401, {"success": False, "error": "invalid_api_key", "msg": "Invalid API key"})
+        fault = self.market.take_fault(method, path)
+        if fault is not None and self._apply_fault(fault):
+            return
+        try:
+            self._route(method, path, query, body)
+        except Exception as exc:  # a bug in the sim must answer, not hang the client
+            self._send(500, {"success": False, "msg": f"sim error: {type(exc).__name__}: {exc}"})
+
+    def _apply_fault(self, fault) -> bool:
+        if fault.kind == "429":
+            self._send(429, {"detail": "API requests too frequent"},
+                       headers={"Retry-After": f"{fault.retry_after:g}"})
+            return True
+        if fault.kind in ("500", "502", "503", "504"):
+            self._send(int(fault.kind), {"success": False, "msg": "upstream error"})
+            return True
+        if fault.kind == "malformed":
+            self._send(200, None, raw=b'{"instances": [ {"id": 1,', content_type="application/json")
+            return True
+        if fault.kind in ("slow", "hang"):
+            time.sleep(fault.delay if fault.kind == "slow" else max(fault.delay, 3600.0))
+        return False
+
+    # -- Vast's API -------------------------------------------------------------------------------------
+
+    def _route(self, method: str, path: str, query: dict, body: dict) -> None:
+        m = self.market
+        parts = [p for p in path.split("/") if p]
+        if method == "GET" and path.rstrip("/") == "/api/v1/instances":
+            return self._list(query)
+        if parts[:2] == ["api", "v0"]:
+            rest = parts[2:]
+            if method == "GET" and rest == ["users", "current"]:
+                return self._send(200, {"id": 4242, "email": "sim@example.com", "username": "sim",
+                                        "credit": round(m.credit, 4), "balance": 0.0, "api_key": m.api_key,
+                                        "can_pay": True})
+            if method in ("POST", "PUT") and rest in (["bundles"], ["search", "asks"]):
+                q = body.get("q", body) if rest == ["search", "asks"] else body
+                return self._send(200, {"offers": search(m, q)})
+            if method == "PUT" and len(rest) == 2 and rest[0] == "asks" and rest[1].isdigit():
+                return self._create(int(rest[1]), body)
+            if rest and rest[0] == "instances":
+                return self._instances(method, rest[1:], query, body)
+        self._send(404, {"success": False, "msg": f"no such endpoint: {method} {path}"})
+
+    def _list(self, query: dict) -> None:
+        m = self.market
+        with m.lock:
+            m.tick()
+            now = m.clock.now()
+            rows = sorted(m.instances.values(), key=lambda i: i.id)
+            after = int(query.get("after_token") or 0)
+            limit = int(query.get("limit") or PAGE)
+            page = [i for i in rows if i.id > after][:limit]
+            more = len([i for i in rows if i.id > after]) > len(page)
+            out = {"instances": [m.row(i, now) for i in page], "total_instances": len(rows),
+                   "next_token": str(page[-1].id) if more and page else None}
+        self._send(200, out)
+
+    def _create(self, offer_id: int, body: dict) -> None:
+        try:
+            new = self.market.create(offer_id, body)
+        except KeyError:
+            return self._send(404, {"success": False, "error": "no_such_ask",
+                                    "msg": f"error 404/3603: no_such_ask  Instance type by id {offer_id} is not "
+                                           f"available."})
+        except PermissionError:
+            return self._send(402, {"success": False, "error": "insufficient_credit", "msg": LACKS_CREDIT})
+        self._send(200, {"success": True, "new_contract": new})
+
+    def _instances(self, method: str, rest: list[str], query: dict, body: dict) -> None:
+        m = self.market
+        if method == "DELETE" and not rest:
+            ids = [int(i) for i in body.get("instance_ids", [])]
+            done = [i for i in ids if m.destroy(i)]
+            return self._send(200, {"success": True, "destroyed": done})
+        if method == "PUT" and len(rest) == 2 and rest[0] == "request_logs" and rest[1].isdigit():
+            instance_id = int(rest[1])
+            if instance_id not in m.instances:
+                return self._send(404, {"success": False, "msg": f"no instance {instance_id}"})
+            if m.log_request_fails(instance_id):
+                return self._send(500, {"success": False, "msg": "ssh: connect to host: Connection refused"})
+            token = secrets.token_hex(8)
+            tail = body.get("tail")
+            self.server.pending_logs[token] = (instance_id, int(tail) if str(tail or "").isdigit() else None)
+            host, port = self.server.server_address[:2]
+            return self._send(200, {"success": True, "result_url": f"http://{host}:{port}/_logs/{token}"})
+        if len(rest) == 1 and rest[0].isdigit():
+            instance_id = int(rest[0])
+            if method == "GET":
+                with m.lock:
+                    inst = m.instances.get(instance_id)
+                    row = m.row(inst, m.clock.now()) if inst else None
+                return self._send(200, {"instances": row})
+            if method == "DELETE":
+                if m.destroy(instance_id):
+                    return self._send(200, {"success": True})
+                return self._send(404, {"success": False, "error": "no_such_instance",
+                                        "msg": f"Instance {instance_id} not found."})
+            if method == "PUT":
+                ok = True
+                if "label" in body:
+                    ok = m.set_label(instance_id, str(body["label"]))
+                if "state" in body:
+                    ok = m.set_state(instance_id, str(body["state"]))
+                if not ok:
+                    return self._send(404, {"success": False, "msg": f"Instance {instance_id} not found."})
+                return self._send(200, {"success": True})
+        self._send(404, {"success": False, "msg": "no such endpoint"})
+
+    def _log_result(self, path: str) -> None:
+        token = path.rsplit("/", 1)[-1]
+        entry = self.server.pending_logs.pop(token, None)
+        if entry is None:
+            return self._send(404, None, raw=b"<Error>NoSuchKey</Error>", content_type="application/xml")
+        fault = self.market.take_fault("GET", "/_logs/")
+        if fault is not None and fault.kind in ("slow", "hang"):
+            time.sleep(fault.delay if fault.kind == "slow" else max(fault.delay, 3600.0))
+        text = self.market.logs(*entry)
+        self._send(200, None, raw=(text or "").encode(), content_type="text/plain")
+
+    # -- control API ---------------------------------------------------------------------------------------
+
+    def _control(self, method: str, path: str, body: dict) -> None:
+        m = self.market
+        what = path[len("/_sim/"):].strip("/")
+        if what == "advance" and method == "POST":
+            m.clock.advance(float(body.get("seconds", 0)))
+            m.tick()
+            return self._send(200, {"now": m.clock.now()})
+        if what == "fault" and method == "POST":
+            m.inject(str(body["kind"]), int(body.get("count", 1)), path=body.get("path", ""),
+                     method=body.get("method", ""), retry_after=float(body.get("retry_after", 1)),
+                     delay=float(body.get("delay", 0)))
+            return self._send(200, {"ok": True})
+        if what == "machine-fault" and method == "POST":
+            m.set_fault(int(body["machine_id"]), body.get("fault"), body.get("after_s"))
+            return self._send(200, {"ok": True})
+        if what == "credit" and method == "POST":
+            if "set" in body:
+                m.set_credit(float(body["set"]))
+            else:
+                m.top_up(float(body.get("amount", 0)))
+            return self._send(200, {"credit": m.credit})
+        if what == "take-offer" and method == "POST":
+            with m.lock:
+                m.offers[int(body["offer_id"])].rented = True
+            return self._send(200, {"ok": True})
+        if what == "calls":
+            if method == "DELETE":
+                with m.lock:
+                    m.calls.clear()
+                return self._send(200, {"ok": True})
+            with m.lock:
+                return self._send(200, {"calls": list(m.calls)})
+        if what == "state":
+            with m.lock:
+                now = m.clock.now()
+                return self._send(200, {"now": now, "credit": m.credit,
+                                        "instances": [m.row(i, now) for i in m.instances.values()],
+                                        "offers": len(m.offers)})
+        self._send(404, {"ok": False, "msg": f"no control endpoint {path}"})
+
+
+class _Server(ThreadingHTTPServer):
+    daemon_threads = True
+    allow_reuse_address = True
+
+
+class SimServer:
+    """`with SimServer(market) as url:` serves the market on 127.0.0.1 in a background thread."""
+
+    def __init__(self, market: Market, host: str = "127.0.0.1", port: int = 0) -> None:
+        self.market = market
+        self._httpd = _Server((host, port), _Handler)
+        self._httpd.market = market  # type: ignore[attr-defined]
+        self._httpd.pending_logs = {}  # type: ignore[attr-defined]
+        self._thread: threading.Thread | None = None
+
+    @property
+    def url(self) -> str:
+        host, port = self._httpd.server_address[:2]
+        return f"http://{host}:{port}"
+
+    def start(self) -> str:
+        self._thread = threading.Thread(target=self._httpd.serve_forever, kwargs={"poll_interval": 0.05},
+                                        name="zeb-sim", daemon=True)
+        self._thread.start()
+        return self.url
+
+    def serve_forever(self) -> None:
+        self._httpd.serve_forever(poll_interval=0.2)
+
+    def stop(self) -> None:
+        self._httpd.shutdown()
+        self._httpd.server_close()
+
+    def __enter__(self) -> str:
+        return self.start()
+
+    def __exit__(self, *exc) -> None:
+        self.stop()
