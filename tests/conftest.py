@@ -20,3 +20,32 @@ def _isolate(tmp_path, monkeypatch):
                 "HF_TOKEN", "HF_ENDPOINT"):
         monkeypatch.delenv(var, raising=False)
     yield
+
+
+@pytest.fixture
+def sim(tmp_path):
+    from tests.simenv import start_sim
+
+    sim, server = start_sim(tmp_path)
+    try:
+        yield sim
+    finally:
+        server.stop()
+        sim.hub.stop()
+
+
+@pytest.fixture
+def sim_factory(tmp_path):
+    from tests.simenv import start_sim
+
+    started = []
+
+    def make(scenario="default", seed=None):
+        s, server = start_sim(tmp_path, scenario, seed)
+        started.append((s, server))
+        return s
+
+    yield make
+    for s, server in started:
+        server.stop()
+        s.hub.stop()

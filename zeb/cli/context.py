@@ -13,8 +13,10 @@ from typing import Callable, Mapping
 from rich.console import Console
 
 
-def _console(stream, no_color: bool) -> Console:
-    return Console(file=stream, no_color=no_color, highlight=False, soft_wrap=False)
+def _console(stream, no_color: bool, columns: str | None) -> Console:
+    # Piped output (cron logs, CI) would otherwise be squeezed into 80 columns.
+    width = None if stream.isatty() else (int(columns) if (columns or "").isdigit() else 160)
+    return Console(file=stream, no_color=no_color, highlight=False, soft_wrap=False, width=width)
 
 
 @dataclass
@@ -31,9 +33,9 @@ class App:
     def __post_init__(self) -> None:
         no_color = bool(self.env.get("NO_COLOR"))
         if self.stdout is None:
-            self.stdout = _console(sys.stdout, no_color)
+            self.stdout = _console(sys.stdout, no_color, self.env.get("COLUMNS"))
         if self.stderr is None:
-            self.stderr = _console(sys.stderr, no_color)
+            self.stderr = _console(sys.stderr, no_color, self.env.get("COLUMNS"))
         if self.interactive is None:
             self.interactive = sys.stdin.isatty() and sys.stdout.isatty()
 
