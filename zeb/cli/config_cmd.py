@@ -1,15 +1,17 @@
-"""`zeb config`: show, init, check."""
+"""`zeb config`: show the resolved configuration, write a starter file, validate."""
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Optional
 
 import typer
 
-from zeb.cli._base import FLEET_OPTION, JSON_OPTION, not_built, zeb_command
+from zeb.cli._base import FLEET_OPTION, JSON_OPTION, app_of, zeb_command
 from zeb.cli.output import Result
 
-config_app = typer.Typer(help="Show, create and validate fleets.toml.\n\nExample: zeb config show --fleet zeb-large", no_args_is_help=True)
+config_app = typer.Typer(help="Show, create and validate fleets.toml.\n\nExample: zeb config show --fleet zeb-large",
+                         no_args_is_help=True)
 
 
 @config_app.command("show")
@@ -19,7 +21,80 @@ def show(ctx: typer.Context, fleet: Optional[str] = FLEET_OPTION, json_out: bool
 
     Example: zeb config show --fleet zeb-large --json
     """
-    return not_built(ctx, "config", 2)
+    import dataclasses
+
+    from zeb.config import config_path
+
+    app = app_of(ctx)
+    cfg = app.config(fleet)
+    values = {}
+    for f in dataclasses.fields(cfg):
+        if f.name in ("sources", "thresholds"):
+            continue
+        value = getattr(cfg, f.name)
+        values[f.name] = dict(value) if f.name == "expected_gps" else list(value) if isinstance(value, tuple) else value
+    values["thresholds"] = dataclasses.asdict(cfg.thresholds)
+    data = {"fleet": cfg.name, "path": str(config_path(app.env)), "values": values, "sources": dict(cfg.sources)}
+
+    def human(console) -> None:
+        from rich.table import Table
+
+        console.print(f"fleet {cfg.name} (config file: {data['path']})", markup=False)
+        table = Table(box=None, pad_edge=False)
+        table.add_column("key")
+        table.add_column("value", overflow="fold", max_width=60)
+        table.add_column("source", no_wrap=True)
+        for key, value in values.items():
+            if key in ("onstart", "thresholds", "expected_gps"):
+                continue
+            table.add_row(key, str(value), cfg.sources.get(key, "built-in"))
+        for key, value in values["thresholds"].items():
+            table.add_row(f"thresholds.{key}", str(value), cfg.sources.get(f"thresholds.{key}", "built-in"))
+        console.print(table)
+        gps = ", ".join(f"{k} {v:g}" for k, v in cfg.expected_gps.items())
+        console.print(f"expected games/s ({cfg.sources.get('expected_gps', 'built-in')}): {gps}", markup=False)
+
+    return Result("config show", data=data, human=human)
+
+
+@config_app.command("init")
+@zeb_command("config init")
+def init(
+    ctx: typer.Context,
+    path: Optional[Path] = typer.Option(None, "--path", help="Where to write (default: the user config dir)."),
+    force: bool = typer.Option(False, "--force", help="Overwrite an existing file."),
+    json_out: bool = JSON_OPTION,
+) -> Result:
+    """Write a starter fleets.toml (refuses to overwrite without --force).
+
+    Example: zeb config init --path ./fleets.toml
+    """
+    from zeb.config import user_config_path, write_starter
+
+    app = app_of(ctx)
+    target = write_starter((path or user_config_path(app.env)).expanduser(), force=force)
+    return Result("config init", data={"path": str(target)},
+                  human=lambda c: c.print(f"wrote {target}; check it with: zeb config check", markup=False))
+
+
+@config_app.command("check")
+@zeb_command("config check")
+def check(ctx: typer.Context, json_out: bool = JSON_OPTION) -> Result:
+    """Validate fleets.toml and every fleet in it.
+
+    Example: ZEB_CONFIG=./fleets.toml zeb config check
+    """
+    from zeb.config import config_path, fleet_names, resolve
+
+    app = app_of(ctx)
+    path = config_path(app.env)
+    names = fleet_names(app.env)
+    for name in names:
+        resolve(name, {}, app.env)
+    exists = path.exists()
+    line = f"ok: {len(names)} fleet(s) in {path}" if exists else f"ok: no file at {path}; built-in defaults apply"
+    return Result("config check", data={"path": str(path), "exists": exists, "fleets": names},
+                  human=lambda c: c.print(line, markup=False))
 
 
 def register(app: typer.Typer) -> None:
