@@ -38,6 +38,7 @@ def show(ctx: typer.Context, fleet: Optional[str] = FLEET_OPTION, json_out: bool
 
     def human(console) -> None:
         from rich.table import Table
+        from rich.text import Text
 
         console.print(f"fleet {cfg.name} (config file: {data['path']})", markup=False)
         table = Table(box=None, pad_edge=False)
@@ -47,9 +48,9 @@ def show(ctx: typer.Context, fleet: Optional[str] = FLEET_OPTION, json_out: bool
         for key, value in values.items():
             if key in ("onstart", "thresholds", "expected_gps"):
                 continue
-            table.add_row(key, str(value), cfg.sources.get(key, "built-in"))
+            table.add_row(key, Text(str(value)), Text(cfg.sources.get(key, "built-in")))
         for key, value in values["thresholds"].items():
-            table.add_row(f"thresholds.{key}", str(value), cfg.sources.get(f"thresholds.{key}", "built-in"))
+            table.add_row(f"thresholds.{key}", Text(str(value)), Text(cfg.sources.get(f"thresholds.{key}", "built-in")))
         console.print(table)
         gps = ", ".join(f"{k} {v:g}" for k, v in cfg.expected_gps.items())
         console.print(f"expected games/s ({cfg.sources.get('expected_gps', 'built-in')}): {gps}", markup=False)
