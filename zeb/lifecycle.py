@@ -314,6 +314,13 @@ def transition(rec: WorkerRecord, to: WorkerState, now: float, reason: str,
     return dataclasses.replace(rec, state=to, state_since=now, evidence=evidence[:300]), [event]
 
 
+def batch_period(rec: WorkerRecord) -> float:
+    """Seconds between batches at the worker's own pace (games per batch / games per second)."""
+    if rec.games_per_s and rec.total_games and rec.last_batch:
+        return (rec.total_games / rec.last_batch) / rec.games_per_s
+    return 180.0
+
+
 def apply_observation(rec: WorkerRecord, obs: Observation, now: float, *,
                       stall_polls: int = 3) -> tuple[WorkerRecord, list[Event]]:
     if obs.poll_failed:
@@ -332,7 +339,10 @@ def apply_observation(rec: WorkerRecord, obs: Observation, now: float, *,
                                   first_batch_at=rec.first_batch_at if rec.first_batch_at is not None else now)
     elif target is S.PRODUCING and rec.state in (S.PRODUCING, S.STALLED):
         rec = dataclasses.replace(rec, polls_without_progress=rec.polls_without_progress + 1)
-        if rec.polls_without_progress >= stall_polls:
+        # Stalled: `stall_polls` polls without a new batch AND well past the worker's own batch period
+        # (a 3060 writes a batch every ~3 min; fast polls alone must not call it stalled).
+        quiet = now - (rec.last_progress_at if rec.last_progress_at is not None else rec.state_since)
+        if rec.polls_without_progress >= stall_polls and quiet >= 2.5 * batch_period(rec):
             target = S.STALLED
     if target is S.PRODUCING and rec.state is S.STALLED and not progressed:
         target = S.STALLED
@@ -341,7 +351,8 @@ def apply_observation(rec: WorkerRecord, obs: Observation, now: float, *,
     elif target is not S.ERROR:
         rec = dataclasses.replace(rec, fatal_kind=None)
     reason = {
-        S.STALLED: f"no new batch for {rec.polls_without_progress} polls",
+        S.STALLED: f"no new batch for {rec.polls_without_progress} polls "
+                   f"({(now - (rec.last_progress_at or now)) / 60:.0f} min)",
     }.get(target, f"observed {target.value}")
     return transition(rec, target, now, reason, obs.evidence)
 

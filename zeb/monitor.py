@@ -86,7 +86,7 @@ class Monitor:
     # -- observe ---------------------------------------------------------------------------
 
     def _observe(self, now: float):
-        from zeb.lifecycle import apply_observation, classify, mark_gone, new_record
+        from zeb.lifecycle import apply_observation, classify, mark_gone, new_record, record_to_dict
         from zeb.ops import poll_tails
         from zeb.plan.fleet import members
 
@@ -99,6 +99,8 @@ class Monitor:
             if instance_id not in listed:
                 rec, evs = mark_gone(rec, now, "no longer listed by Vast")
                 events += evs
+                events.append({"kind": "retired", "time": now, "instance_id": instance_id, "label": rec.label,
+                               "record": record_to_dict(rec)})
                 del self.records[instance_id]
                 self.destroying.pop(instance_id, None)
         to_poll = [i.id for i in fleet if i.id not in self.destroying and i.status in ("loading", "running")]

@@ -123,3 +123,10 @@ class StoreLedger:
 
     def drop(self, label: str) -> None:
         update_inflight(self.store, self.fleet, lambda cur: [e for e in cur if e.label != label])
+
+
+def retired_records(events: list[dict]) -> list:
+    """Final records of workers that are gone, from the event log's "retired" rows."""
+    from zeb.lifecycle import record_from_dict
+
+    return [record_from_dict(e["record"]) for e in events if e.get("kind") == "retired" and e.get("record")]

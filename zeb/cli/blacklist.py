@@ -37,6 +37,7 @@ def _listing(app, threshold: int, hosts) -> Result:
 
     def human(console) -> None:
         from rich.table import Table
+        from rich.text import Text
 
         if not rows:
             console.print("No machine has a strike.")
@@ -48,7 +49,7 @@ def _listing(app, threshold: int, hosts) -> Result:
             last = r["history"][-1]
             when = "imported" if not last["time"] else _when(last["time"])
             table.add_row(str(r["machine_id"]), f"{r['strikes']}/{threshold}", "yes" if r["blocked"] else "no", when,
-                          last["reason"], last["fleet"] or "-", str(last["instance_id"] or "-"))
+                          Text(last["reason"][:100]), last["fleet"] or "-", str(last["instance_id"] or "-"))
         console.print(table)
 
     return Result("blacklist", data={"threshold": threshold, "machines": rows}, human=human)

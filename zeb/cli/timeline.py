@@ -1,4 +1,4 @@
-"""`zeb timeline`."""
+"""`zeb timeline ID|LABEL`: every state of one worker with its start, duration and cost."""
 
 from __future__ import annotations
 
@@ -6,21 +6,66 @@ from typing import Optional
 
 import typer
 
-from zeb.cli._base import FLEET_OPTION, JSON_OPTION, not_built, zeb_command
+from zeb.cli._base import FLEET_OPTION, JSON_OPTION, app_of, zeb_command
 from zeb.cli.output import Result
+from zeb.errors import NotFound
 
 
 @zeb_command("timeline")
 def timeline(
     ctx: typer.Context,
-    worker: str = typer.Argument(..., help="Instance id or label."),
+    worker: str = typer.Argument(..., help="Instance id or label (the newest instance that carried it)."),
+    fleet: Optional[str] = FLEET_OPTION,
     json_out: bool = JSON_OPTION,
 ) -> Result:
-    """Every state change of one worker, with durations and cost.
+    """Every state change of one worker, with durations and its cost split.
 
     Example: zeb timeline zeb-worker-vast-2
     """
-    return not_built(ctx, "timeline", 5)
+    import time
+
+    from zeb import state
+    from zeb.plan.timeline import instance_for, timeline as build
+
+    app = app_of(ctx)
+    cfg = app.config(fleet)
+    events = state.read_events(app.store, cfg.name)
+    instance_id = instance_for(events, worker)
+    mine = [e for e in events if instance_id is not None and int(e.get("instance_id", -1)) == instance_id]
+    if not mine:
+        raise NotFound(f"no recorded events for {worker} in fleet {cfg.name} (the monitor records them)")
+    records = state.load_records(app.store, cfg.name)
+    retired = {r.instance_id: r for r in state.retired_records(mine)}
+    rec = records.get(instance_id) or retired.get(instance_id)
+    dph = rec.dph_total if rec else 0.0
+    tl = build(mine, app.clock(), dph)
+    label = rec.label if rec else next((e.get("label") for e in mine if e.get("label")), worker)
+    spans = [{"state": s.state, "start": s.start, "duration_s": round(s.duration, 1), "billing": s.billing,
+              "cost": round(s.cost, 5), "reason": s.reason, "evidence": s.evidence} for s in tl.spans]
+    data = {"instance_id": instance_id, "label": label, "dph_total": dph, "spans": spans,
+            "productive": round(tl.productive, 5), "overhead": round(tl.overhead, 5), "wall_s": round(tl.wall, 1)}
+
+    def human(console) -> None:
+        from rich.table import Table
+        from rich.text import Text
+
+        from zeb.report import hms
+
+        console.print(f"{label} (instance {instance_id}, ${dph:.3f}/hr)", markup=False)
+        table = Table(box=None, pad_edge=False)
+        for col in ("Started", "State", "For", "Billing", "$", "Why"):
+            table.add_column(col, overflow="fold")
+        for s in tl.spans:
+            started = time.strftime("%m-%d %H:%M:%S", time.localtime(s.start))
+            table.add_row(started, s.state, hms(s.duration), s.billing, f"{s.cost:.4f}",
+                          Text((s.reason + (f" <- {s.evidence}" if s.evidence else ""))[:120]))
+        console.print(table)
+        total = tl.productive + tl.overhead
+        share = f" ({tl.productive / total:.0%} productive)" if total else ""
+        console.print(f"cost ${total:.4f}: ${tl.productive:.4f} producing, ${tl.overhead:.4f} overhead{share}",
+                      markup=False)
+
+    return Result("timeline", data=data, human=human)
 
 
 def register(app: typer.Typer) -> None:
