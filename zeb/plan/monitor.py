@@ -139,8 +139,8 @@ def trigger(rec: WorkerRecord, inst: Instance, cfg: FleetConfig, now: float) -> 
         kind = rec.fatal_kind or "fatal error"
         return f"{kind} for {age_in_state / 60:.0f} min: {rec.evidence}".strip(), True, "replace"
     if rec.state is S.STALLED:
-        return f"stalled since batch {rec.last_batch}: no new batch for "
-                f"{(now - (rec.last_progress_at or entered(rec))) / 60:.0f} min", True, "replace"
+        quiet = (now - (rec.last_progress_at or entered(rec))) / 60
+        return f"stalled since batch {rec.last_batch}: no new batch for {quiet:.0f} min", True, "replace"
     if rec.state in (S.PENDING, S.BOOTING) and age_in_state > t.boot_timeout_s:
         return f"stuck booting for {age_in_state / 60:.0f} min", True, "replace"
     if rec.state is S.SETUP and age_in_state > t.setup_timeout_s:
