@@ -7,7 +7,7 @@ from typing import Iterable, Mapping
 
 from zeb.lifecycle import WorkerRecord, WorkerState
 
-REPLACE_KINDS = ("replace:", "cost:", "trial_failed:", "upgrade:")
+REPLACE_KINDS = ("replace:", "cost:")
 
 
 def _median(values: list[float]) -> float | None:

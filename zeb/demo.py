@@ -1,0 +1,143 @@
+"""`zeb demo`: the real monitor, over HTTP through the real SDK, against the simulated marketplace
+running on a fast virtual clock. A scripted few hours: ramp-up from zero, a dud host replaced and
+struck, a crash replaced, a preemption, an upgrade trial, credit running out and coming back."""
+
+from __future__ import annotations
+
+import tempfile
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Callable
+
+from zeb.sim.clock import ScaledClock
+from zeb.sim.market import Market
+
+HOURS = 3600.0
+DEMO_FLEETS = """
+[fleets.demo]
+weights_name = "demo"
+repo_id = "demo/zeb-42"
+examples_repo_id = "demo/zeb-42-examples"
+max_dph = 0.10
+gpus = ["RTX_3060", "RTX_3060_Ti", "RTX_3070", "RTX_3070_Ti", "RTX_3080", "RTX_4070", "RTX_4070_Ti"]
+target_workers = 4
+
+[fleets.demo.thresholds]
+fast_interval_s = 30
+slow_interval_s = 300
+"""
+
+
+@dataclass(frozen=True)
+class Script:
+    duration_s: float = 3.5 * HOURS
+    upgrade_at: float = 1.0 * HOURS
+    credit_out_at: float = 1.6 * HOURS
+    top_up_at: float = 2.3 * HOURS
+    preempt_after: float = 1.8 * HOURS
+
+
+def build_market(clock, script: Script, say: Callable[[str], None], seed: int = 42) -> Market:
+    market = Market(clock, seed=seed, credit=25.0)
+    market.populate(30, gpus=["RTX 3060", "RTX 3060 Ti", "RTX 3070", "RTX 3070 Ti", "RTX 3080"], faulty_share=0.0)
+    # The cheapest offers per game/s hide trouble: the monitor will find out the hard way.
+    market.add_machine("RTX 4070 Ti", dph=0.066, fault="dud")
+    market.add_machine("RTX 4070 Ti", dph=0.068, fault="crash", fault_after_s=0.55 * HOURS)
+    market.add_machine("RTX 4070 Ti", dph=0.070, fault="preempt", fault_after_s=script.preempt_after)
+    market.add_machine("RTX 4070", dph=0.072)
+    market.add_machine("RTX 4070", dph=0.074)
+    start = clock.now()
+
+    def upgrade(m: Market) -> None:
+        m.add_machine("RTX 4070 Ti", dph=0.052, gps=4.3)
+        say("market: a new RTX 4070 Ti offer at $0.052/hr appears")
+
+    def credit_out(m: Market) -> None:
+        m.set_credit(0.0)
+        say("market: the account's credit runs out")
+
+    def top_up(m: Market) -> None:
+        m.top_up(20.0)
+        say("market: $20 of credit added")
+
+    market.at(start + script.upgrade_at, upgrade)
+    market.at(start + script.credit_out_at, credit_out)
+    market.at(start + script.top_up_at, top_up)
+    return market
+
+
+def run_demo(console, err, *, speed: float = 240.0, script: Script = Script(), interactive: bool = False):
+    """Returns (monitor, stats data) after the scripted run."""
+    from zeb import state
+    from zeb.cli.context import App
+    from zeb.config import resolve
+    from zeb.monitor import Monitor
+    from zeb.plan.stats import fleet_stats, gpu_stats
+    from zeb.report import banner, check_line, dashboard
+    from zeb.sim.hub import FakeHub
+    from zeb.sim.server import SimServer
+    from zeb.vast import VastClient
+
+    clock = ScaledClock(speed)
+
+    def say(text: str) -> None:
+        err.print(f"[{_hms(clock.now() - start)}] {text}", markup=False)
+
+    start = clock.now()
+    market = build_market(clock, script, say)
+    with tempfile.TemporaryDirectory(prefix="zeb-demo-") as tmp, SimServer(market) as url, \
+            FakeHub({"demo/zeb-42": {"demo.pt": b"weights"}, "demo/zeb-42-examples": {}}) as hub_url:
+        config = Path(tmp) / "fleets.toml"
+        config.write_text(DEMO_FLEETS)
+        env = {"VAST_URL": url, "VAST_API_KEY": market.api_key, "HF_TOKEN": "hf_demo_not_a_secret",
+               "HF_ENDPOINT": hub_url, "ZEB_HOME": str(Path(tmp) / "state"), "ZEB_CONFIG": str(config)}
+        app = App(env=env, clock=clock.now, sleep=clock.sleep, stdout=console, stderr=err, interactive=interactive)
+        cfg = resolve("demo", {}, env)
+        for line in banner(cfg, cfg.target_workers, 0):
+            err.print(line, markup=False)
+        err.print(f"  market    simulated at {url}, clock x{speed:g} "
+                  f"({script.duration_s / HOURS:.1f} simulated hours in ~{script.duration_s / speed:.0f} s)",
+                  markup=False)
+        client = VastClient.from_env(env, timeout=10.0)
+        mon = Monitor(cfg, cfg.target_workers, client, app.store, env["HF_TOKEN"], clock=clock.now)
+        live = None
+        if console.is_terminal:
+            from rich.live import Live
+
+            live = Live(console=console, auto_refresh=False)
+            live.start()
+        try:
+            while clock.now() - start < script.duration_s:
+                market.tick()
+                report = mon.cycle()
+                if live is not None:
+                    strikes = {m: len(h.strikes) for m, h in mon.hosts.items()}
+                    live.update(dashboard(report, cfg, cfg.target_workers, mon.started, mon.counters, strikes),
+                                refresh=True)
+                    for action in report.actions:
+                        say(action)
+                else:
+                    console.print(check_line(report, mon.started, cfg.target_workers), markup=False)
+                    for action in report.actions:
+                        console.print(f"  {action}", markup=False)
+                clock.sleep(report.interval)
+        finally:
+            if live is not None:
+                live.stop()
+        now = clock.now()
+        events = state.read_events(app.store, "demo")
+        live_records = list(mon.records.values())
+        retired = state.retired_records(events)
+        hosts = state.load_hosts(app.store)
+        strikes = sum(len(h.strikes) for h in hosts.values())
+        per_gpu = gpu_stats(live_records + retired)
+        per_fleet = fleet_stats(live_records, retired, events, strikes)
+        for instance in market.live_instances():       # leave nothing behind, even in a simulation
+            market.destroy(instance.id)
+        return mon, {"gpus": per_gpu, "fleet_stats": per_fleet, "simulated_s": now - start,
+                     "api_calls": market.count_calls(), "requests_made": client.requests_made}
+
+
+def _hms(seconds: float) -> str:
+    seconds = int(max(0, seconds))
+    return f"{seconds // 3600}:{(seconds % 3600) // 60:02d}:{seconds % 60:02d}"
