@@ -1,0 +1,134 @@
+"""The worker lifecycle: every (from, to) pair of the transition table, billing, and properties of
+random observation sequences (never an illegal state, durations add up, costs add up)."""
+
+from __future__ import annotations
+
+import dataclasses
+import itertools
+
+import pytest
+from hypothesis import given, settings, strategies as st
+
+from zeb.lifecycle import (
+    BILLING, LEGAL_TRANSITIONS, Billing, Observation, WorkerState as S, apply_observation, event_to_dict,
+    is_legal, new_record, record_from_dict, record_to_dict, transition,
+)
+from zeb.plan.timeline import timeline
+
+NOW = 1_780_000_000.0
+
+
+def _rec(state: S, **kw):
+    rec = new_record(1, "zeb-worker-vast-0", 77, "RTX 3070", 0.36, NOW - 3600, NOW - 100)
+    return dataclasses.replace(rec, state=state, **kw)
+
+
+@pytest.mark.parametrize("src,dst", list(itertools.product(list(S), list(S))))
+def test_every_pair(src, dst):
+    rec = _rec(src)
+    new, events = transition(rec, dst, NOW, "test", "line")
+    if src is dst:
+        assert new.state is src and events == []
+    elif dst in LEGAL_TRANSITIONS[src]:
+        assert new.state is dst and new.state_since == NOW
+        assert [e.kind for e in events] == ["transition"]
+        assert events[0].from_state is src and events[0].to_state is dst
+    else:
+        assert new.state is src and new.state_since == rec.state_since
+        assert [e.kind for e in events] == ["anomaly"]
+
+
+def test_table_shape():
+    assert LEGAL_TRANSITIONS[S.GONE] == frozenset()
+    assert LEGAL_TRANSITIONS[S.DESTROYING] == frozenset({S.GONE})
+    for live in (S.PENDING, S.BOOTING, S.SETUP, S.LOADING_MODEL, S.PRODUCING, S.STALLED):
+        assert {S.ERROR, S.STOPPED, S.DESTROYING, S.GONE} <= LEGAL_TRANSITIONS[live]
+    assert [s for s in S if S.STALLED in LEGAL_TRANSITIONS[s]] == [S.PRODUCING]
+    assert not is_legal(S.PRODUCING, S.BOOTING)
+    assert is_legal(S.PENDING, S.PRODUCING)  # polls are coarse: forward moves may skip
+
+
+def test_billing_classes():
+    assert BILLING[S.PRODUCING] is Billing.PRODUCTIVE
+    assert BILLING[S.PENDING] is Billing.NOT_BILLED and BILLING[S.GONE] is Billing.NOT_BILLED
+    assert all(BILLING[s] is Billing.OVERHEAD for s in (S.BOOTING, S.SETUP, S.LOADING_MODEL, S.STALLED, S.ERROR))
+
+
+def _obs(state, batch=None, **kw):
+    return Observation(state, evidence="x", batch=batch, games_per_s=2.0 if batch else None,
+                       total_games=256 * batch if batch else None, **kw)
+
+
+def test_one_failed_poll_of_a_producing_worker_changes_nothing():
+    rec = _rec(S.PRODUCING, last_batch=5, games_per_s=2.0, total_games=1280, last_progress_at=NOW - 60)
+    new, events = apply_observation(rec, Observation(S.PRODUCING, poll_failed=True), NOW)
+    assert new.state is S.PRODUCING and events == [] and new.failed_polls == 1
+
+
+def test_stall_needs_polls_and_the_workers_own_batch_period():
+    rec = _rec(S.PRODUCING, last_batch=5, games_per_s=2.0, total_games=1280, last_progress_at=NOW)
+    t = NOW
+    for _ in range(3):   # three polls 30 s apart: 90 s < 2.5 x 128 s batch period
+        t += 30
+        rec, _ = apply_observation(rec, _obs(S.PRODUCING, 5), t)
+    assert rec.state is S.PRODUCING
+    t += 300
+    rec, events = apply_observation(rec, _obs(S.PRODUCING, 5), t)
+    assert rec.state is S.STALLED and events[0].to_state is S.STALLED
+    rec, events = apply_observation(rec, _obs(S.PRODUCING, 6), t + 30)
+    assert rec.state is S.PRODUCING and rec.last_progress_at == t + 30
+
+
+def test_progress_fields_follow_batches():
+    rec = _rec(S.LOADING_MODEL)
+    rec, _ = apply_observation(rec, _obs(S.PRODUCING, 1), NOW)
+    assert rec.first_batch_at == NOW and rec.last_progress_at == NOW and rec.last_batch == 1
+
+
+def test_cost_split_by_billing_class():
+    rec = _rec(S.BOOTING, last_accrued_at=NOW)
+    rec, _ = transition(rec, S.PRODUCING, NOW + 3600, "x")          # 1 h booting: overhead
+    rec, _ = transition(rec, S.ERROR, NOW + 3 * 3600, "x")          # 2 h producing
+    assert rec.cost_overhead == pytest.approx(0.36)
+    assert rec.cost_productive == pytest.approx(0.72)
+
+
+def test_wire_forms_round_trip():
+    rec = _rec(S.PRODUCING, last_batch=3)
+    assert record_from_dict(record_to_dict(rec)) == rec
+    _, events = transition(rec, S.ERROR, NOW, "why", "line")
+    assert event_to_dict(events[0])["to"] == "error" and event_to_dict(events[0])["from"] == "producing"
+
+
+OBS = st.builds(
+    lambda state, batch, failed: Observation(state, evidence="e", batch=batch,
+                                             games_per_s=1.5 if batch else None,
+                                             total_games=256 * batch if batch else None, poll_failed=failed),
+    st.sampled_from([S.PENDING, S.BOOTING, S.SETUP, S.LOADING_MODEL, S.PRODUCING, S.ERROR, S.STOPPED]),
+    st.one_of(st.none(), st.integers(min_value=1, max_value=50)),
+    st.booleans(),
+)
+
+
+@settings(max_examples=200, deadline=None)
+@given(st.lists(st.tuples(OBS, st.floats(min_value=1, max_value=900)), min_size=1, max_size=40))
+def test_random_observations_never_leave_the_table(seq):
+    rec = new_record(1, "zeb-worker-vast-0", 7, "RTX 3070", 0.1, NOW, NOW)
+    events = [{"time": NOW, "instance_id": 1, "to": "pending", "kind": "adopted"}]
+    t = NOW
+    for obs, dt in seq:
+        t += dt
+        prev = rec.state
+        rec, evs = apply_observation(rec, obs, t)
+        for e in evs:
+            if e.kind == "transition":
+                assert is_legal(e.from_state, e.to_state)
+            else:
+                assert rec.state is prev
+            events.append(event_to_dict(e))
+        assert rec.state in LEGAL_TRANSITIONS
+    tl = timeline(events, t, rec.dph_total)
+    assert sum(s.duration for s in tl.spans) == pytest.approx(t - NOW)
+    assert tl.wall == pytest.approx(t - NOW)
+    # The record's own accrual agrees with the timeline's cost split.
+    assert rec.cost_productive + rec.cost_overhead == pytest.approx(tl.productive + tl.overhead, abs=1e-9)
