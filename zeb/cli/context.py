@@ -26,18 +26,22 @@ class App:
     sleep: Callable[[float], None] = time.sleep
     stdout: Console | None = None
     stderr: Console | None = None
-    interactive: bool | None = None  # stdin and stdout are a TTY; None: detect
+    interactive: bool | None = None  # stdin and stdout are a TTY; None: detect when first asked
     _store: object | None = None
     _vast: object | None = None
 
-    def __post_init__(self) -> None:
-        no_color = bool(self.env.get("NO_COLOR"))
-        if self.stdout is None:
-            self.stdout = _console(sys.stdout, no_color, self.env.get("COLUMNS"))
-        if self.stderr is None:
-            self.stderr = _console(sys.stderr, no_color, self.env.get("COLUMNS"))
-        if self.interactive is None:
-            self.interactive = sys.stdin.isatty() and sys.stdout.isatty()
+    def __getattribute__(self, name: str):
+        # Consoles bind to the streams in use when a command first prints (a test runner swaps them).
+        value = object.__getattribute__(self, name)
+        if value is None and name in ("stdout", "stderr", "interactive"):
+            env = object.__getattribute__(self, "env")
+            if name == "interactive":
+                value = sys.stdin.isatty() and sys.stdout.isatty()
+            else:
+                stream = sys.stdout if name == "stdout" else sys.stderr
+                value = _console(stream, bool(env.get("NO_COLOR")), env.get("COLUMNS"))
+            object.__setattr__(self, name, value)
+        return value
 
     def config(self, fleet: str | None = None, **flags):
         from zeb.config import resolve
