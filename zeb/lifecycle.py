@@ -216,9 +216,12 @@ def classify(status: str | None, tail: str, *, intended_status: str | None = Non
         return Observation(S.PRODUCING, evidence=lines[batch_index].strip(), **base)
     if fatal is not None:
         return Observation(S.ERROR, evidence=fatal[0], fatal_kind=fatal[1], upload_failing=upload_failing)
-    broken = [ln for ln in lines if _BROKEN.search(ln)]
     stage = _last_stage(lines)
-    if len(broken) >= 3 and stage is None:
+    # A broken launch: the shell keeps failing ("command not found", missing files) after the last
+    # sign of progress, not one missing file in the middle of a healthy setup.
+    after_stage = lines[len(lines) - lines[::-1].index(stage[1]):] if stage is not None else lines
+    broken = [ln for ln in after_stage if _BROKEN.search(ln)]
+    if len(broken) >= 3:
         return Observation(S.ERROR, evidence=broken[-1].strip(), fatal_kind="broken_launch")
     if stage is not None:
         state, line = stage
