@@ -199,3 +199,8 @@ def test_onstart_leaves_foreign_braces_alone():
 
     cfg = dataclasses.replace(cfg, onstart='echo ${HOME} {fleet} { true; } {unknown} "{label}"')
     assert render_onstart(cfg, "zeb-worker-vast-1") == 'echo ${HOME} zeb { true; } {unknown} "zeb-worker-vast-1"'
+
+
+def test_prune_drops_entries_the_listing_has_caught_up_with():
+    entries = [InFlight("a", 1, 10, NOW - 30, instance_id=7), InFlight("b", 2, 20, NOW - 30, instance_id=9)]
+    assert [e.label for e in prune_inflight(entries, [inst(8, "x")], NOW, 600)] == ["b"]

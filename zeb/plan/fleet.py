@@ -76,8 +76,15 @@ def _listed(entry: InFlight, instances: Sequence[Instance]) -> bool:
 
 def prune_inflight(inflight: Iterable[InFlight], instances: Sequence[Instance], now: float,
                    expiry_s: float) -> tuple[InFlight, ...]:
-    """Drop entries Vast now lists, and entries older than `expiry_s`."""
-    return tuple(e for e in inflight if not _listed(e, instances) and now - e.time < expiry_s)
+    """Drop entries Vast now lists, entries older than `expiry_s`, and entries whose instance the
+    listing has caught up with and does not show (Vast's ids grow: a listed instance with a larger id
+    was created later, so ours would be listed if it still existed)."""
+    newest = max((i.id for i in instances), default=None)
+
+    def gone(e: InFlight) -> bool:
+        return e.instance_id is not None and newest is not None and e.instance_id < newest
+
+    return tuple(e for e in inflight if not _listed(e, instances) and not gone(e) and now - e.time < expiry_s)
 
 
 def replenish_plan(instances: Sequence[Instance], inflight: Sequence[InFlight], fleet: str, target: int,
