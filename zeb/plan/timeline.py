@@ -55,11 +55,12 @@ def timeline(events: Iterable[Mapping], now: float, dph_total: float) -> Timelin
 
 
 def instance_for(events: Iterable[Mapping], worker: str) -> int | None:
-    """An instance id, or the newest instance that carried a label."""
+    """An instance id, or the newest instance (latest first event) that carried a label."""
     if worker.isdigit():
         return int(worker)
-    best = None
+    first_seen: dict[int, float] = {}
     for e in events:
-        if e.get("label") == worker and (best is None or float(e["time"]) >= best[0]):
-            best = (float(e["time"]), int(e["instance_id"]))
-    return best[1] if best else None
+        if e.get("label") == worker:
+            iid = int(e["instance_id"])
+            first_seen[iid] = min(first_seen.get(iid, float("inf")), float(e["time"]))
+    return max(first_seen, key=lambda i: (first_seen[i], i)) if first_seen else None

@@ -1,0 +1,145 @@
+"""The monitor end to end: `--once`, `--dry-run`, multi-cycle runs on the virtual clock against each
+scenario, the monitor lock, adoption, and nothing outside the fleet ever touched."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+
+from tests.simenv import HF_TOKEN
+from zeb.sim.market import Market
+
+
+def _mutations(sim):
+    return [c for c in sim.market.calls if c["method"] in ("DELETE",) or "/asks/" in c["path"]
+            or (c["method"] == "PUT" and "request_logs" not in c["path"])]
+
+
+def test_dry_run_plans_but_mutates_nothing(sim_factory):
+    sim = sim_factory("sick-fleet")
+    sim.clock.advance(900)
+    res = sim.run("monitor", "6", "--dry-run")
+    assert res.exit_code == 0, res.stderr
+    assert "would destroy zeb-worker-vast-1" in res.stdout and "would launch" in res.stdout
+    assert not _mutations(sim)
+    assert "target 6" in res.stderr and "commits/hr" in res.stderr
+
+
+def test_once_replaces_every_fault_and_never_touches_other_fleets(sim_factory):
+    sim = sim_factory("sick-fleet")
+    foreign = {i.id for i in sim.market.instances.values() if not (i.label or "").startswith("zeb-worker-vast-")}
+    sim.clock.advance(1200)
+    res = sim.run("monitor", "6", "--once")
+    assert res.exit_code == 0, res.stderr
+    destroyed = {int(c["path"].rstrip("/").split("/")[-1]) for c in sim.calls("DELETE")}
+    assert not destroyed & foreign
+    assert foreign <= set(sim.market.instances)
+    assert "Fleet left running" in res.stdout and HF_TOKEN not in res.stdout + res.stderr
+
+
+def test_multi_cycle_sick_fleet_heals(sim_factory):
+    sim = sim_factory("sick-fleet")
+    res = sim.run("monitor", "6", "--max-cycles", "60")
+    assert res.exit_code == 0, res.stderr
+    doc = sim.json("status", "--probe")
+    rows = doc["data"]["fleets"]["zeb"]["instances"]
+    assert len(rows) == 6
+    assert all(r["classified"]["state"] == "producing" for r in rows), rows
+    labels = sorted(r["label"] for r in rows)
+    assert len(set(labels)) == 6
+    strikes = sim.json("blacklist", "list")["data"]["machines"]
+    assert len(strikes) >= 4    # dud, no CUDA, OOM, broken launch, stall ... each struck
+    stats = sim.json("stats")["data"]["fleet_stats"]
+    assert stats["replacements"] >= 6 and stats["producing"] == 6
+    tl = sim.json("timeline", labels[0])["data"]
+    assert tl["spans"][-1]["state"] == "producing"
+    assert abs(sum(s["duration_s"] for s in tl["spans"]) - tl["wall_s"]) < 1.0
+
+
+def test_ramp_up_from_zero_in_slow_start_batches(sim):
+    res = sim.run("monitor", "7", "--max-cycles", "1")
+    first = [c for c in sim.calls("PUT", "/api/v0/asks/")]
+    assert len(first) == 7   # 1 + 2 + 4, no failure
+    assert res.exit_code == 0
+
+
+def test_slow_start_stops_at_the_first_failure(sim_factory):
+    sim = sim_factory("no-credit")
+    res = sim.run("monitor", "4", "--max-cycles", "3")
+    assert len(sim.calls("PUT", "/api/v0/asks/")) == 1     # the first failure stops the batch
+    assert "lacks credit" in res.stdout and "CREDIT WAIT" in res.stdout
+    sim.market.top_up(50)
+    res = sim.run("monitor", "4", "--max-cycles", "12")
+    assert len([i for i in sim.market.instances.values()]) == 4
+
+
+def test_flaky_api_never_crashes_the_loop(sim_factory):
+    sim = sim_factory("flaky-api")
+    res = sim.run("monitor", "3", "--max-cycles", "25")
+    assert res.exit_code == 0, res.stderr
+    assert len(sim.market.instances) == 3
+    labels = sorted(i.label for i in sim.market.instances.values())
+    assert labels == ["zeb-worker-vast-0", "zeb-worker-vast-1", "zeb-worker-vast-2"]
+
+
+def test_adopts_an_existing_fleet_and_scales_down(sim):
+    for n in range(5):
+        sim.market.adopt("RTX 3070", f"zeb-worker-vast-{n}", age_s=7200)
+    sim.run("monitor", "3", "--max-cycles", "1")
+    assert len(sim.market.instances) == 3
+    events = sim.json("timeline", "zeb-worker-vast-0")["data"]["spans"]
+    assert events[0]["reason"] == "adopted"
+
+
+def test_log_file_gets_json_lines(sim, tmp_path):
+    log = tmp_path / "events.jsonl"
+    sim.run("monitor", "2", "--max-cycles", "3", "--log-file", str(log))
+    rows = [json.loads(line) for line in log.read_text().splitlines()]
+    assert rows and {"time", "instance_id", "to"} <= set(rows[0])
+    assert HF_TOKEN not in log.read_text()
+
+
+def test_second_monitor_of_the_same_fleet_exits_naming_the_pid(sim):
+    holder = subprocess.Popen(
+        [sys.executable, "-c",
+         "import sys, time; from pathlib import Path; from zeb.store import Store\n"
+         "with Store(Path(sys.argv[1])).monitor_lock('zeb'):\n    print('held', flush=True); time.sleep(30)",
+         str(sim.home)], stdout=subprocess.PIPE, text=True)
+    try:
+        assert holder.stdout.readline().strip() == "held"
+        res = sim.run("monitor", "2", "--once")
+        assert res.exit_code == 1 and f"pid {holder.pid}" in res.stderr
+    finally:
+        holder.kill()
+        holder.wait()
+
+
+def test_refuses_to_start_without_weights(sim):
+    sim.extra_env["ZEB_WEIGHTS_NAME"] = "nope"
+    res = sim.run("monitor", "2", "--once")
+    assert res.exit_code == 1 and "nope.pt is not in" in res.stderr
+    assert not sim.calls("PUT", "/api/v0/asks/")
+
+
+def test_ctrl_c_saves_state_and_prints_the_teardown(sim, monkeypatch):
+    calls = {"n": 0}
+    real_sleep = sim.clock.sleep
+
+    def interrupting_sleep(seconds):
+        calls["n"] += 1
+        if calls["n"] == 3:
+            raise KeyboardInterrupt
+        real_sleep(seconds)
+
+    app = sim.app()
+    app.sleep = interrupting_sleep
+    from typer.testing import CliRunner
+
+    from zeb.cli import app as cli
+
+    res = CliRunner().invoke(cli, ["monitor", "2"], obj=app, catch_exceptions=False)
+    assert res.exit_code == 0
+    assert "interrupted" in res.stderr and "Tear it down with: zeb down" in res.stdout
+    assert len(sim.market.instances) == 2          # the fleet keeps running
+    assert (sim.home / "fleets" / "zeb" / "workers.json").exists()
