@@ -40,7 +40,7 @@ class Thresholds:
     fast_interval_s: float = 30.0
     slow_interval_s: float = 300.0
     poll_concurrency: int = 8
-    poll_timeout_s: float = 20.0
+    poll_timeout_s: float = 12.0
     log_tail: int = 200
 
 

@@ -99,6 +99,8 @@ class Market:
         self._next_machine = 40_000
         self._next_port = 20_000
         self.schedule: list[tuple[float, Callable[["Market"], None]]] = []
+        # Real seconds each log fetch takes (benchmarks: Vast's log calls are slow); None = instant.
+        self.log_latency: Callable[[], float] | None = None
 
     # -- building the market -------------------------------------------------------------------
 

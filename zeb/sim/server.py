@@ -255,6 +255,8 @@ class _Handler(BaseHTTPRequestHandler):
         fault = self.market.take_fault("GET", "/_logs/")
         if fault is not None and fault.kind in ("slow", "hang"):
             time.sleep(fault.delay if fault.kind == "slow" else max(fault.delay, 3600.0))
+        if self.market.log_latency is not None:
+            time.sleep(self.market.log_latency())
         text = self.market.logs(*entry)
         self._send(200, None, raw=(text or "").encode(), content_type="text/plain")
 
