@@ -96,7 +96,10 @@ class FakeHub:
                 self._send(200, data, {"ETag": f'"{etag}"', "X-Repo-Commit": "0" * 40,
                                        "Content-Type": "application/octet-stream"}, head)
 
-        self._httpd = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        class Server(ThreadingHTTPServer):
+            request_queue_size = 256
+
+        self._httpd = Server(("127.0.0.1", 0), Handler)
         self._httpd.daemon_threads = True
         self._thread: threading.Thread | None = None
 
