@@ -66,8 +66,10 @@ def build_market(clock, script: Script, say: Callable[[str], None], seed: int = 
     return market
 
 
-def run_demo(console, err, *, speed: float = 240.0, script: Script = Script(), interactive: bool = False):
-    """Returns (monitor, stats data) after the scripted run."""
+def run_demo(console, err, *, speed: float = 240.0, script: Script = Script(), interactive: bool = False,
+             clock=None):
+    """Returns (monitor, stats data) after the scripted run. `clock` defaults to a ScaledClock(speed);
+    tests pass a ManualClock so the run is the same every time."""
     from zeb import state
     from zeb.cli.context import App
     from zeb.config import resolve
@@ -78,7 +80,7 @@ def run_demo(console, err, *, speed: float = 240.0, script: Script = Script(), i
     from zeb.sim.server import SimServer
     from zeb.vast import VastClient
 
-    clock = ScaledClock(speed)
+    clock = clock or ScaledClock(speed)
 
     def say(text: str) -> None:
         err.print(f"[{_hms(clock.now() - start)}] {text}", markup=False)
@@ -95,7 +97,7 @@ def run_demo(console, err, *, speed: float = 240.0, script: Script = Script(), i
         cfg = resolve("demo", {}, env)
         for line in banner(cfg, cfg.target_workers, 0):
             err.print(line, markup=False)
-        err.print(f"  market    simulated at {url}, clock x{speed:g} "
+        err.print(f"  market    simulated at {url}, clock x{getattr(clock, 'speed', speed):g} "
                   f"({script.duration_s / HOURS:.1f} simulated hours in ~{script.duration_s / speed:.0f} s)",
                   markup=False)
         client = VastClient.from_env(env, timeout=10.0)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import signal
 from typing import Optional
 
 import typer
@@ -48,11 +49,17 @@ def serve(
     app.stdout.print(f"export VAST_URL={url} VAST_API_KEY={api_key}", markup=False)
     app.stdout.file.flush()
     err.print("Ctrl-C stops the server.", markup=False)
+
+    def stop(signum, frame):
+        raise KeyboardInterrupt
+
+    previous = signal.signal(signal.SIGTERM, stop)
     try:
         server.serve_forever()
     except KeyboardInterrupt:
         pass
     finally:
+        signal.signal(signal.SIGTERM, previous)
         server.stop()
     err.print(f"zeb sim: stopped after {market.count_calls()} API calls", markup=False)
     return Result("sim serve", data={"url": url, "calls": market.count_calls()})
