@@ -6,13 +6,16 @@ from __future__ import annotations
 
 import hashlib
 import json
-import threading
 import time
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import BaseHTTPRequestHandler
 from urllib.parse import unquote, urlsplit
 
+from zeb.sim.serving import Background, LoopbackHTTPServer
 
-class FakeHub:
+
+class FakeHub(Background):
+    thread_name = "zeb-fake-hub"
+
     def __init__(self, files: dict[str, dict[str, bytes]] | None = None, *, clock=None,
                  require_token: str | None = None) -> None:
         self.clock = clock or time.time
@@ -96,33 +99,7 @@ class FakeHub:
                 self._send(200, data, {"ETag": f'"{etag}"', "X-Repo-Commit": "0" * 40,
                                        "Content-Type": "application/octet-stream"}, head)
 
-        class Server(ThreadingHTTPServer):
-            request_queue_size = 256
-
-        self._httpd = Server(("127.0.0.1", 0), Handler)
-        self._httpd.daemon_threads = True
-        self._thread: threading.Thread | None = None
+        self._httpd = LoopbackHTTPServer(("127.0.0.1", 0), Handler)
 
     def add_file(self, repo_id: str, path: str, data: bytes = b"", when: float | None = None) -> None:
         self.repos.setdefault(repo_id, {})[path] = (data, self.clock() if when is None else when)
-
-    @property
-    def url(self) -> str:
-        host, port = self._httpd.server_address[:2]
-        return f"http://{host}:{port}"
-
-    def start(self) -> str:
-        self._thread = threading.Thread(target=self._httpd.serve_forever, kwargs={"poll_interval": 0.05},
-                                        daemon=True, name="zeb-fake-hub")
-        self._thread.start()
-        return self.url
-
-    def stop(self) -> None:
-        self._httpd.shutdown()
-        self._httpd.server_close()
-
-    def __enter__(self) -> str:
-        return self.start()
-
-    def __exit__(self, *exc) -> None:
-        self.stop()

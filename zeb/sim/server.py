@@ -5,13 +5,13 @@ from __future__ import annotations
 
 import json
 import secrets
-import threading
 import time
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import BaseHTTPRequestHandler
 from typing import Any
 from urllib.parse import parse_qsl, urlsplit
 
 from zeb.sim.market import LACKS_CREDIT, Market
+from zeb.sim.serving import Background, LoopbackHTTPServer
 
 PAGE = 25
 
@@ -303,43 +303,17 @@ class _Handler(BaseHTTPRequestHandler):
         self._send(404, {"ok": False, "msg": f"no control endpoint {path}"})
 
 
-class _Server(ThreadingHTTPServer):
-    daemon_threads = True
-    allow_reuse_address = True
-    # The default listen backlog (5) drops concurrent connects, which then wait a 1 s SYN retry.
-    request_queue_size = 256
-
-
-class SimServer:
+class SimServer(Background):
     """`with SimServer(market) as url:` serves the market on 127.0.0.1 in a background thread."""
+
+    thread_name = "zeb-sim"
 
     def __init__(self, market: Market, host: str = "127.0.0.1", port: int = 0) -> None:
         self.market = market
-        self._httpd = _Server((host, port), _Handler)
+        self._httpd = LoopbackHTTPServer((host, port), _Handler)
         self._httpd.market = market  # type: ignore[attr-defined]
         self._httpd.pending_logs = {}  # type: ignore[attr-defined]
-        self._thread: threading.Thread | None = None
-
-    @property
-    def url(self) -> str:
-        host, port = self._httpd.server_address[:2]
-        return f"http://{host}:{port}"
-
-    def start(self) -> str:
-        self._thread = threading.Thread(target=self._httpd.serve_forever, kwargs={"poll_interval": 0.05},
-                                        name="zeb-sim", daemon=True)
-        self._thread.start()
-        return self.url
 
     def serve_forever(self) -> None:
+        """In the foreground (zeb sim serve); Ctrl-C ends it."""
         self._httpd.serve_forever(poll_interval=0.2)
-
-    def stop(self) -> None:
-        self._httpd.shutdown()
-        self._httpd.server_close()
-
-    def __enter__(self) -> str:
-        return self.start()
-
-    def __exit__(self, *exc) -> None:
-        self.stop()
