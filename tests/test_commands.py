@@ -231,3 +231,47 @@ def test_bad_input_is_one_line(sim):
     assert res.exit_code == 1 and "rejected the API key" in res.stderr and "Traceback" not in res.stderr
     sim.extra_env["VAST_URL"] = "http://127.0.0.1:9"
     sim.extra_env["VAST_API_KEY"] = "sim-key"
+
+
+def test_replenish_waits_then_skips_when_another_run_holds_the_lock(sim):
+    import subprocess
+    import sys
+
+    holder = subprocess.Popen(
+        [sys.executable, "-c",
+         "import sys, time; from pathlib import Path; from zeb.store import Store\n"
+         "with Store(Path(sys.argv[1])).mutation_lock('zeb', timeout=5):\n    print('held', flush=True); time.sleep(30)",
+         str(sim.home)], stdout=subprocess.PIPE, text=True)
+    try:
+        assert holder.stdout.readline().strip() == "held"
+        res = sim.run("replenish", "4", "--wait", "0.3")
+        assert res.exit_code == 0 and "another zeb run holds the fleet's lock" in res.stdout
+        assert not sim.calls("PUT", "/api/v0/asks/")
+    finally:
+        holder.kill()
+        holder.wait()
+
+
+def test_logs_follow_until_ctrl_c(sim_factory):
+    sim = sim_factory("sick-fleet")
+    app = sim.app()
+    ticks = {"n": 0}
+
+    def sleep(seconds):
+        ticks["n"] += 1
+        if ticks["n"] > 3:
+            raise KeyboardInterrupt
+        sim.clock.advance(400)
+
+    app.sleep = sleep
+    from typer.testing import CliRunner
+
+    from zeb.cli import app as cli
+
+    res = CliRunner().invoke(cli, ["logs", "zeb-worker-vast-0", "--tail", "5", "--follow"], obj=app,
+                             catch_exceptions=False)
+    assert res.exit_code == 0 and "stopped following" in res.stderr
+    batches = [line for line in res.stdout.splitlines() if line.startswith("[worker-vast-0] batch ")]
+    numbers = [int(line.split(" batch ")[1].split(":")[0]) for line in batches]
+    assert numbers == sorted(set(numbers)) and len(numbers) > 3     # only new lines, none repeated
+    assert f"batch {numbers[-1]}:" in res.stdout.strip().splitlines()[-1]   # the state of the last tail

@@ -96,7 +96,10 @@ def test_log_file_gets_json_lines(sim, tmp_path):
     log = tmp_path / "events.jsonl"
     sim.run("monitor", "2", "--max-cycles", "3", "--log-file", str(log))
     rows = [json.loads(line) for line in log.read_text().splitlines()]
-    assert rows and {"time", "instance_id", "to"} <= set(rows[0])
+    transitions = [r for r in rows if r["kind"] == "transition"]
+    assert transitions and {"time", "instance_id", "label", "from", "to", "reason", "evidence"} <= set(transitions[0])
+    launches = [r for r in rows if r["kind"] == "action" and r["action"] == "launch"]
+    assert len(launches) == 2 and all(r["ok"] and r["offer_id"] and r["dph_total"] for r in launches)
     assert HF_TOKEN not in log.read_text()
 
 
@@ -143,3 +146,13 @@ def test_ctrl_c_saves_state_and_prints_the_teardown(sim, monkeypatch):
     assert "interrupted" in res.stderr and "Tear it down with: zeb down" in res.stdout
     assert len(sim.market.instances) == 2          # the fleet keeps running
     assert (sim.home / "fleets" / "zeb" / "workers.json").exists()
+
+
+def test_big_market_once(sim_factory):
+    sim = sim_factory("big-market")
+    sim.clock.advance(60)
+    res = sim.run("monitor", "200", "--once")
+    assert res.exit_code == 0, res.stderr
+    assert len(sim.calls("GET", "/api/v1/instances")) == 8           # one listing, 8 pages
+    assert len(sim.calls("PUT", "/api/v0/instances/request_logs")) == 200
+    assert "200/200 producing" in res.stdout

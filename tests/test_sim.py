@@ -201,3 +201,15 @@ def test_scaled_clock_runs_fast():
     t0 = c.now()
     c.sleep(100)   # 0.1 s of real time
     assert c.now() - t0 >= 100
+
+
+def test_bulk_destroy_label_and_state_change(served):
+    market, url = served
+    ids = [market.adopt("RTX 3070", f"zeb-worker-vast-{n}") for n in range(3)]
+    auth = {"Authorization": "Bearer sim-key"}
+    r = requests.put(f"{url}/api/v0/instances/{ids[0]}/", json={"label": "renamed"}, headers=auth, timeout=5)
+    assert r.json()["success"] and market.instances[ids[0]].label == "renamed"
+    requests.put(f"{url}/api/v0/instances/{ids[1]}/", json={"state": "stopped"}, headers=auth, timeout=5)
+    assert market.status_of(market.instances[ids[1]], market.clock.now()) == "stopped"
+    r = requests.delete(f"{url}/api/v0/instances/", json={"instance_ids": ids[:2]}, headers=auth, timeout=5)
+    assert r.json()["destroyed"] == ids[:2] and list(market.instances) == [ids[2]]

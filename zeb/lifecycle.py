@@ -148,135 +148,191 @@ def is_legal(src: WorkerState, dst: WorkerState) -> bool:
 
 
 # -- the classifier ------------------------------------------------------------------------------
+# One pass from the newest line back. Every line is first tested with cheap substring checks and only
+# then with a regex, and each line is cut to _LINE_CAP characters: a 10,000-line tail (pip noise,
+# progress bars, "command not found" spam) stays in single-digit milliseconds.
+
+_LINE_CAP = 512
+_TAIL_CAP = 4_000_000   # characters; a pathological tail is cut to its newest part
 
 _BATCH = re.compile(
     r"\[(?P<worker>[\w.-]+)\] batch (?P<batch>\d+): (?P<examples>\d+) examples, (?P<gps>[\d.]+) games/s"
     r"(?:, step=(?P<step>\d+))?(?:, total_games=(?P<total>\d+))?"
 )
 _MODEL_LOADED = re.compile(r"Model loaded \(step (\d+)\)")
-_WEIGHTS_STEP = re.compile(r"(?:Weights updated to|weights.*?) step[ =](\d+)", re.I)
+_WEIGHTS_STEP = re.compile(r"Weights updated to step[ =](\d+)")
 
-# (regex, fatal kind). Checked on lines after the last progress; the latest matching line wins.
-_FATAL = [
-    (re.compile(r"No CUDA|CUDA (?:driver|error).*(?:no CUDA-capable|not available)|"
-                r"torch\.cuda\.is_available\(\).*False|NVIDIA-SMI has failed", re.I), "no_cuda"),
-    (re.compile(r"CUDA out of memory|OutOfMemoryError", re.I), "oom"),
-    (re.compile(r"size mismatch for", re.I), "size_mismatch"),
-    (re.compile(r"\bKilled\b"), "killed"),
-    (re.compile(r"^Traceback \(most recent call last\)|^\w+(?:\.\w+)*(?:Error|Exception)(?::|$)"), "traceback"),
-]
-_UPLOAD_FAILED = re.compile(r"Upload failed|(?:401|403|412)\s+(?:Client Error|Unauthorized|Forbidden|Precondition)|"
-                            r"httpx\.ReadTimeout|HfHubHTTPError", re.I)
-_HF_AUTH = re.compile(r"\b(401|403)\b.*(?:Unauthorized|Forbidden|huggingface|hf\.co)|Invalid (?:user )?token", re.I)
-_UPLOADING = re.compile(r"Uploading \d+ batch(?:es)? to HF")
-_UPLOAD_OK = re.compile(r"Upload complete")
-_BROKEN = re.compile(r"command not found|No such file or directory")
-_NO_CONTAINER = re.compile(r"No such container", re.I)
+# Startup lines of the runbook, matched at the start of the (left-stripped) line.
+_SETUP_LINES = ("=== Setup started", "git installed", "repo cloned", "deps installed", "GPU OK:")
+_LOADING_LINES = ("=== Starting worker", "Pulling initial weights", "Model loaded (step", "Examples repo:",
+                  "Creating self-play pipeline", "Pipeline created in")
+_WORKER_STARTING = re.compile(r"Worker \S+ starting \(output:")
 
-_STAGES = [
-    (re.compile(r"Worker \S+ starting \(output:|Pipeline created in|Creating self-play pipeline|Model loaded \(step|"
-                r"Pulling initial weights|Examples repo:|=== Starting worker"), S.LOADING_MODEL),
-    (re.compile(r"GPU OK:|deps installed|repo cloned|git installed|=== Setup started"), S.SETUP),
-]
+# (substrings any of which must occur, regex, fatal kind), in priority order for one line.
+_FATAL = (
+    (("CUDA", "NVIDIA"), re.compile(
+        r"No CUDA|no CUDA-capable device|Found no NVIDIA driver|NVIDIA-SMI has failed|"
+        r"CUDA driver version is insufficient|torch\.cuda\.is_available\(\)\W+(?:is )?False"), "no_cuda"),
+    (("memory", "OutOfMemory"), re.compile(r"CUDA out of memory|OutOfMemoryError|CUDA error: out of memory"), "oom"),
+    (("mismatch",), re.compile(r"size mismatch for"), "size_mismatch"),
+    # The kernel's OOM killer: bash prints "Killed" as a word of its own; never "skilled" or "unkilled".
+    (("Killed",), re.compile(r"(?<![\w-])Killed\b"), "killed"),
+    (("fault", "core dumped"), re.compile(r"Segmentation fault|core dumped"), "segfault"),
+    (("Traceback", "Error", "Exception"), re.compile(
+        r"^Traceback \(most recent call last\)|^(?:\w+\.)*\w*(?:Error|Exception)(?::|$)"), "traceback"),
+)
+_FATAL_HINT = re.compile("|".join(sorted({re.escape(h) for hints, _, _ in _FATAL for h in hints})))
+# A handled failure: the worker says it carries on, so older error lines are not fatal (the stall and
+# no-progress rules catch a worker that does not).
+_RECOVERING = re.compile("will retry|[Rr]etrying")
+_HF = re.compile(r"huggingface|hf\.co|HfHub|hf_hub|httpx")
+_HF_AUTH = re.compile(r"\b40[13]\b|Unauthorized|Forbidden|Invalid (?:user )?token|RepositoryNotFound")
+_UPLOAD_FAILED = re.compile("Upload failed|HfHubHTTPError|ReadTimeout|Precondition Failed")
+_BROKEN = re.compile("command not found|No such file or directory")
+_BROKEN_REPEATS = 3
+
+_STOPPED_STATUSES = frozenset({"exited", "stopped", "offline", "frozen"})
+
+
+def _stage(line: str) -> WorkerState | None:
+    text = line.lstrip()
+    if text.startswith(_SETUP_LINES):
+        return S.SETUP
+    if text.startswith(_LOADING_LINES) or (text.startswith("Worker ") and _WORKER_STARTING.match(text)):
+        return S.LOADING_MODEL
+    return None
+
+
+def _fatal_kind(line: str) -> str | None:
+    if not _FATAL_HINT.search(line):
+        return None
+    for hints, regex, kind in _FATAL:
+        if any(h in line for h in hints) and regex.search(line):
+            return kind
+    return None
+
+
+def _explain_traceback(lines: list[str], index: int) -> tuple[str, str]:
+    """(evidence, kind) for a Python traceback: its exception line, and whether it is really Hugging Face
+    refusing the token (hf_auth) or failing an upload (412, timeouts: hf_upload)."""
+    if lines[index].lstrip().startswith("Traceback"):
+        header, exc = index, index
+        for j in range(index + 1, min(len(lines), index + 80)):
+            text = lines[j]
+            if text.strip() and not text[0].isspace() and not text.startswith("Traceback"):
+                exc = j
+                break
+    else:
+        exc = header = index
+        for j in range(index - 1, max(-1, index - 80), -1):
+            if lines[j].startswith("Traceback"):
+                header = j
+                break
+    evidence = lines[exc][:_LINE_CAP].strip()
+    block = "\n".join(line[:_LINE_CAP] for line in lines[header:exc + 3])
+    if not _HF.search(block):
+        return evidence, "traceback"
+    message = "\n".join(line[:_LINE_CAP] for line in lines[exc:exc + 3])
+    return evidence, "hf_auth" if _HF_AUTH.search(message) else "hf_upload"
 
 
 def classify(status: str | None, tail: str, *, intended_status: str | None = None) -> Observation:
     """(Vast's actual_status, log tail) -> what the worker is doing, with the line that shows it.
 
-    Reads from the end: the newest evidence wins, so an error the worker logged and then recovered
-    from (batches after it) is not fatal."""
-    if status in ("exited", "stopped", "offline") or (status is None and intended_status == "stopped"):
-        return Observation(S.STOPPED, evidence=f"vast: {status or intended_status}")
+    The newest evidence wins: an error the worker logged and then recovered from (batches after it,
+    or a "will retry" line) is not fatal. After the newest batch, a fatal line stays fatal even if a
+    restart follows it (the record goes error -> producing when batches resume); without batches, a
+    startup line newer than the fatal one means the container started again."""
+    if status in _STOPPED_STATUSES or intended_status == "stopped":
+        return Observation(S.STOPPED, evidence=f"vast: {status if status in _STOPPED_STATUSES else 'stopped'}")
     if status is None:
         return Observation(S.PENDING, evidence="vast: no status yet")
+    if len(tail) > _TAIL_CAP:
+        tail = tail[-_TAIL_CAP:]
     lines = tail.splitlines()
-    batch_line = None
-    batch_index = -1
-    for n in range(len(lines) - 1, -1, -1):
-        m = _BATCH.search(lines[n])
-        if m:
-            batch_line, batch_index = m, n
-            break
-    after = lines[batch_index + 1:]
-    fatal = _last_fatal(after)
-    upload_failing = _upload_failing(lines)
-    uploading = _uploading(lines)
-    if batch_line is not None:
-        step = int(batch_line["step"]) if batch_line["step"] else None
-        for line in reversed(after):
+
+    batch = None              # the newest batch line's match
+    weights_step = None       # a "Weights updated" step newer than the newest batch
+    model_step = None         # the newest "Model loaded (step N)"
+    stage = None              # (state, line) of the newest startup line
+    fatal = None              # (index, line, kind) of the newest fatal line, unless a recovery line is newer
+    fatal_newer_than_stage = False
+    recovering = False
+    broken: list[str] = []    # broken-launch lines newer than the newest startup line, newest first
+    uploading = failing = None
+    no_container = None
+    last_text = None
+
+    for i in range(len(lines) - 1, -1, -1):
+        line = lines[i]
+        if len(line) > _LINE_CAP:
+            line = line[:_LINE_CAP]
+        if not line or line.isspace():
+            continue
+        if last_text is None:
+            last_text = line.strip()
+        if "] batch " in line:
+            m = _BATCH.search(line)
+            if m:
+                batch = m
+                break
+        if "pload" in line or (failing is None and _UPLOAD_FAILED.search(line)):
+            is_failed = _UPLOAD_FAILED.search(line) is not None
+            is_ok = "Upload complete" in line
+            if uploading is None and (is_failed or is_ok or "Uploading " in line):
+                uploading = not (is_failed or is_ok)
+            if failing is None and (is_failed or is_ok):
+                failing = is_failed
+        if weights_step is None and "Weights updated" in line:
             w = _WEIGHTS_STEP.search(line)
             if w:
-                step = int(w.group(1))
-                break
-        base = dict(batch=int(batch_line["batch"]), games_per_s=float(batch_line["gps"]), step=step,
-                    total_games=int(batch_line["total"]) if batch_line["total"] else None,
-                    uploading=uploading, upload_failing=upload_failing)
+                weights_step = int(w.group(1))
+        if model_step is None and "Model loaded" in line:
+            m2 = _MODEL_LOADED.search(line)
+            if m2:
+                model_step = int(m2.group(1))
+        if stage is None:
+            found = _stage(line)
+            if found is not None:
+                stage = (found, line.strip())
+                continue
+            if len(broken) < _BROKEN_REPEATS and _BROKEN.search(line):
+                broken.append(line.strip())
+            if no_container is None and "No such container" in line:
+                no_container = line.strip()
+        if fatal is None and not recovering:
+            if _RECOVERING.search(line):
+                recovering = True
+                continue
+            kind = _fatal_kind(line)
+            if kind is not None:
+                fatal = (i, line.strip(), kind)
+                fatal_newer_than_stage = stage is None
+
+    if fatal is not None and fatal[2] == "traceback":
+        fatal = (fatal[0], *_explain_traceback(lines, fatal[0]))
+    upload = dict(uploading=bool(uploading), upload_failing=bool(failing))
+
+    if batch is not None:
+        step = weights_step if weights_step is not None else (int(batch["step"]) if batch["step"] else None)
+        base = dict(batch=int(batch["batch"]), games_per_s=float(batch["gps"]), step=step,
+                    total_games=int(batch["total"]) if batch["total"] else None, **upload)
         if fatal is not None:
-            return Observation(S.ERROR, evidence=fatal[0], fatal_kind=fatal[1], **base)
-        return Observation(S.PRODUCING, evidence=lines[batch_index].strip(), **base)
-    if fatal is not None:
-        return Observation(S.ERROR, evidence=fatal[0], fatal_kind=fatal[1], upload_failing=upload_failing)
-    stage = _last_stage(lines)
-    # A broken launch: the shell keeps failing ("command not found", missing files) after the last
-    # sign of progress, not one missing file in the middle of a healthy setup.
-    after_stage = lines[len(lines) - lines[::-1].index(stage[1]):] if stage is not None else lines
-    broken = [ln for ln in after_stage if _BROKEN.search(ln)]
-    if len(broken) >= 3:
-        return Observation(S.ERROR, evidence=broken[-1].strip(), fatal_kind="broken_launch")
+            return Observation(S.ERROR, evidence=fatal[1], fatal_kind=fatal[2], **base)
+        return Observation(S.PRODUCING, evidence=batch.string.strip(), **base)
+    if fatal is not None and fatal_newer_than_stage:
+        return Observation(S.ERROR, evidence=fatal[1], fatal_kind=fatal[2], step=model_step, **upload)
+    # A broken launch: the shell keeps failing ("command not found", missing files) after the last sign
+    # of progress; one missing file in the middle of a healthy setup is not one.
+    if len(broken) >= _BROKEN_REPEATS:
+        return Observation(S.ERROR, evidence=broken[0], fatal_kind="broken_launch", **upload)
     if stage is not None:
-        state, line = stage
-        step = None
-        m = _MODEL_LOADED.search(tail)
-        if m:
-            step = int(m.group(1))
-        return Observation(state, evidence=line.strip(), step=step)
+        return Observation(stage[0], evidence=stage[1], step=model_step, **upload)
+    if no_container is not None:
+        return Observation(S.BOOTING, evidence=no_container)
     if status == "loading":
-        last = next((ln for ln in reversed(lines) if ln.strip()), "")
-        return Observation(S.BOOTING, evidence=last.strip() or "vast: loading")
-    # Running with nothing recognisable (or "No such container" while Docker starts): still booting.
-    last = next((ln for ln in reversed(lines) if _NO_CONTAINER.search(ln)), "")
-    return Observation(S.BOOTING, evidence=last.strip() or f"vast: {status}, no worker output yet")
-
-
-def _last_fatal(lines: list[str]) -> tuple[str, str] | None:
-    for line in reversed(lines):
-        text = line.strip()
-        if not text:
-            continue
-        if _UPLOAD_FAILED.search(text) and "will retry" in text:
-            continue  # the worker said it recovers; only a lack of later progress can prove otherwise
-        for regex, kind in _FATAL:
-            if regex.search(text):
-                if kind == "traceback" and _HF_AUTH.search("\n".join(lines[-20:])):
-                    return text, "hf_auth"
-                return text, kind
-    return None
-
-
-def _last_stage(lines: list[str]) -> tuple[WorkerState, str] | None:
-    for line in reversed(lines):
-        for regex, state in _STAGES:
-            if regex.search(line):
-                return state, line
-    return None
-
-
-def _upload_failing(lines: list[str]) -> bool:
-    for line in reversed(lines):
-        if _UPLOAD_OK.search(line):
-            return False
-        if _UPLOAD_FAILED.search(line):
-            return True
-    return False
-
-
-def _uploading(lines: list[str]) -> bool:
-    for line in reversed(lines):
-        if _UPLOAD_OK.search(line) or _UPLOAD_FAILED.search(line):
-            return False
-        if _UPLOADING.search(line):
-            return True
-    return False
+        return Observation(S.BOOTING, evidence=last_text or "vast: loading")
+    return Observation(S.BOOTING, evidence=f"vast: {status}, no worker output yet")
 
 
 # -- applying observations ---------------------------------------------------------------------------

@@ -199,6 +199,9 @@ class Monitor:
                     rec, evs = mark_destroying(rec, now, f"{action.kind}: {action.reason}")
                     self.records[action.instance_id] = rec
                     events += evs
+                events.append(_action_event(now, "destroy", action.instance_id, action.label, action.machine_id,
+                                            f"{action.kind}: {action.reason}", ok=outcome.ok, strike=action.strike,
+                                            error=outcome.error))
                 if outcome.ok:
                     self.counters.destroys += 1
                     if action.kind in ("replace", "cost"):
@@ -222,6 +225,7 @@ class Monitor:
         from zeb.plan.launch import launch_specs
         from zeb.plan.monitor import on_launch_failed
 
+        events: list = []
         ledger = st.StoreLedger(self.store, self.cfg.name)
         live_machines = {r.machine_id for r in self.records.values() if r.state is not WorkerState.GONE}
         batches = sorted({a.batch for a in launches})
@@ -234,6 +238,10 @@ class Monitor:
                     lambda label, offer: launch_specs(self.cfg, [label], [offer], self.token, self.target)[0],
                     [action.label], [action.offer, *spares], self.clock, used_machines=live_machines,
                 )[0]
+                offer = outcome.offer.offer if outcome.offer else action.offer.offer
+                events.append(_action_event(now, "launch", outcome.instance_id, action.label, offer.machine_id,
+                                            action.reason, ok=outcome.ok, trial=action.trial, offer_id=offer.id,
+                                            gpu_name=offer.gpu_name, dph_total=offer.dph_total, error=outcome.error))
                 if outcome.ok:
                     self.counters.launches += 1
                     live_machines.add(outcome.offer.offer.machine_id)
@@ -246,8 +254,8 @@ class Monitor:
                     self.counters.launch_failures += 1
                     report.actions.append(f"launch of {action.label} failed: {outcome.error}")
                     self.policy = on_launch_failed(self.policy, outcome.error_kind or "failed", now)
-                    return []  # slow start: stop at the first failure; the next cycle re-plans
-        return []
+                    return events  # slow start: stop at the first failure; the next cycle re-plans
+        return events
 
     def _strike(self, action, now: float) -> None:
         from zeb.plan.hosts import add_strike
@@ -308,6 +316,12 @@ class Monitor:
             self._last_error_log = now
             return True
         return False
+
+
+def _action_event(now: float, action: str, instance_id, label: str, machine_id, reason: str, **fields) -> dict:
+    """An action as a line of the event log (the timeline reads transitions only)."""
+    return {"time": now, "kind": "action", "action": action, "instance_id": instance_id, "label": label,
+            "machine_id": machine_id, "reason": reason, **{k: v for k, v in fields.items() if v is not None}}
 
 
 def _with_trial_instance(policy, label: str, instance_id: int):

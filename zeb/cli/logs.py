@@ -32,9 +32,9 @@ def logs(
         raise UsageError("--follow and --json do not go together")
     instance = _resolve(app, worker)
     text = app.vast.logs(instance.id, tail=tail)
-    obs = classify(instance.status, text, intended_status=instance.intended_status)
     if follow:
-        _follow(app, instance, text, tail, interval)
+        text = _follow(app, instance, text, tail, interval)
+    obs = classify(instance.status, text, intended_status=instance.intended_status)
     lines = text.splitlines()
     data = {"instance_id": instance.id, "label": instance.label, "vast_status": instance.status, "lines": lines,
             "classified": {"state": str(obs.state), "evidence": obs.evidence, "batch": obs.batch,
@@ -69,7 +69,8 @@ def _resolve(app, worker: str):
     return matches[0]
 
 
-def _follow(app, instance, text: str, tail: int, interval: float) -> None:
+def _follow(app, instance, text: str, tail: int, interval: float) -> str:
+    """Print new lines until Ctrl-C; returns the last tail seen."""
     seen = text.splitlines()
     for line in seen:
         app.stdout.print(line, markup=False, highlight=False)
@@ -83,6 +84,7 @@ def _follow(app, instance, text: str, tail: int, interval: float) -> None:
             seen = fresh
     except KeyboardInterrupt:
         app.stderr.print("stopped following")
+    return "\n".join(seen)
 
 
 def new_lines(previous: list[str], current: list[str]) -> list[str]:

@@ -31,7 +31,7 @@ def timeline(
     cfg = app.config(fleet)
     events = state.read_events(app.store, cfg.name)
     instance_id = instance_for(events, worker)
-    mine = [e for e in events if instance_id is not None and int(e.get("instance_id", -1)) == instance_id]
+    mine = [e for e in events if instance_id is not None and e.get("instance_id") == instance_id]
     if not mine:
         raise NotFound(f"no recorded events for {worker} in fleet {cfg.name} (the monitor records them)")
     records = state.load_records(app.store, cfg.name)

@@ -60,7 +60,7 @@ def instance_for(events: Iterable[Mapping], worker: str) -> int | None:
         return int(worker)
     first_seen: dict[int, float] = {}
     for e in events:
-        if e.get("label") == worker:
+        if e.get("label") == worker and e.get("instance_id") is not None:
             iid = int(e["instance_id"])
             first_seen[iid] = min(first_seen.get(iid, float("inf")), float(e["time"]))
     return max(first_seen, key=lambda i: (first_seen[i], i)) if first_seen else None
