@@ -81,9 +81,11 @@ def run_demo(console, err, *, speed: float = 240.0, script: Script = Script(), i
     from zeb.vast import VastClient
 
     clock = clock or ScaledClock(speed)
+    printer = {"print": err.print}
 
     def say(text: str) -> None:
-        err.print(f"[{_hms(clock.now() - start)}] {text}", markup=False)
+        # While the live dashboard owns the terminal, lines go above it through its console.
+        printer["print"](f"[{_hms(clock.now() - start)}] {text}", markup=False)
 
     start = clock.now()
     market = build_market(clock, script, say)
@@ -108,6 +110,7 @@ def run_demo(console, err, *, speed: float = 240.0, script: Script = Script(), i
 
             live = Live(console=console, auto_refresh=False)
             live.start()
+            printer["print"] = live.console.print
         try:
             while clock.now() - start < script.duration_s:
                 market.tick()
