@@ -275,3 +275,12 @@ def test_logs_follow_until_ctrl_c(sim_factory):
     numbers = [int(line.split(" batch ")[1].split(":")[0]) for line in batches]
     assert numbers == sorted(set(numbers)) and len(numbers) > 3     # only new lines, none repeated
     assert f"batch {numbers[-1]}:" in res.stdout.strip().splitlines()[-1]   # the state of the last tail
+
+
+def test_a_corrupt_state_file_is_reported_not_silently_emptied(sim):
+    sim.run("blacklist", "add", "5", "--reason", "x")
+    hosts = sim.home / "hosts.json"
+    hosts.write_text("{torn")
+    res = sim.run("blacklist", "list")
+    assert res.exit_code == 0 and "zeb: warning:" in res.stderr and "moved it aside" in res.stderr
+    assert [p for p in sim.home.iterdir() if p.name.startswith("hosts.json.corrupt-")]

@@ -156,3 +156,17 @@ def test_big_market_once(sim_factory):
     assert len(sim.calls("GET", "/api/v1/instances")) == 8           # one listing, 8 pages
     assert len(sim.calls("PUT", "/api/v0/instances/request_logs")) == 200
     assert "200/200 producing" in res.stdout
+
+
+def test_repeated_api_errors_back_off_and_are_logged_once_a_minute(sim):
+    sim.market.inject("503", -1, path="/api/v1/instances")
+    res = sim.run("monitor", "2", "--max-cycles", "8")
+    assert res.exit_code == 0
+    stamps = []
+    for line in res.stdout.splitlines():
+        if line.startswith("CHECK") and "API error" in line:
+            h, m, sec = line.split("[", 1)[1].split("]", 1)[0].split(":")
+            stamps.append(int(h) * 3600 + int(m) * 60 + int(sec))
+    assert stamps and all(b - a >= 60 for a, b in zip(stamps, stamps[1:]))
+    assert len(sim.calls("GET", "/api/v1/instances")) == 8 * 4          # 4 attempts per cycle, bounded
+    assert "8 cycles" in res.stdout and "8 API errors" in res.stdout

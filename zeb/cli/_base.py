@@ -40,6 +40,9 @@ def zeb_command(name: str) -> Callable:
                 app.stderr.print("zeb: interrupted")
                 raise typer.Exit(130)
             render(result, as_json=as_json, stdout=app.stdout, stderr=app.stderr)
+            store = app._store
+            for warning in getattr(store, "warnings", ()):
+                app.stderr.print(f"zeb: warning: {warning}", markup=False, highlight=False)
             if result.exit_code:
                 raise typer.Exit(result.exit_code)
 

@@ -61,5 +61,5 @@ class App:
         if self._vast is None:
             from zeb.vast import VastClient
 
-            self._vast = VastClient.from_env(self.env)
+            self._vast = VastClient.from_env(self.env, sleep=self.sleep)
         return self._vast
