@@ -5,13 +5,15 @@ from __future__ import annotations
 
 import dataclasses
 import itertools
+import json
 
 import pytest
 from hypothesis import given, settings, strategies as st
 
 from zeb.lifecycle import (
-    BILLING, LEGAL_TRANSITIONS, Billing, Observation, WorkerState as S, apply_observation, event_to_dict,
-    is_legal, new_record, record_from_dict, record_to_dict, transition,
+    BILLING, LEGAL_TRANSITIONS, Billing, Observation, WorkerState as S, apply_observation, event_from_dict,
+    event_to_dict, is_legal, is_live, is_terminal, mark_destroying, mark_gone, new_record, record_from_dict,
+    record_to_dict, transition,
 )
 from zeb.plan.timeline import timeline
 
@@ -100,6 +102,19 @@ def test_wire_forms_round_trip():
     assert event_to_dict(events[0])["to"] == "error" and event_to_dict(events[0])["from"] == "producing"
 
 
+def _reachable(start: S) -> set[S]:
+    seen, todo = {start}, [start]
+    while todo:
+        for nxt in LEGAL_TRANSITIONS[todo.pop()]:
+            if nxt not in seen:
+                seen.add(nxt)
+                todo.append(nxt)
+    return seen
+
+
+REACHABLE = _reachable(S.PENDING)
+
+
 OBS = st.builds(
     lambda state, batch, failed: Observation(state, evidence="e", batch=batch,
                                              games_per_s=1.5 if batch else None,
@@ -130,5 +145,110 @@ def test_random_observations_never_leave_the_table(seq):
     tl = timeline(events, t, rec.dph_total)
     assert sum(s.duration for s in tl.spans) == pytest.approx(t - NOW)
     assert tl.wall == pytest.approx(t - NOW)
-    # The record's own accrual agrees with the timeline's cost split.
-    assert rec.cost_productive + rec.cost_overhead == pytest.approx(tl.productive + tl.overhead, abs=1e-9)
+    assert rec.state in REACHABLE
+    # The record's own accrual agrees with the timeline's cost split, and both are dph x billed time.
+    assert rec.cost_productive == pytest.approx(tl.productive, abs=1e-9)
+    assert rec.cost_overhead == pytest.approx(tl.overhead, abs=1e-9)
+    assert rec.cost_productive + rec.cost_overhead == pytest.approx(rec.dph_total * tl.billed / 3600, abs=1e-9)
+    assert rec.cost_productive == pytest.approx(rec.dph_total * tl.seconds_in(S.PRODUCING) / 3600, abs=1e-9)
+
+
+def test_reachability():
+    assert REACHABLE == set(S)
+    for state in S:
+        assert S.GONE in _reachable(state), f"{state} has no way out"
+    assert _reachable(S.GONE) == {S.GONE}
+    # Once destroying, only gone: nothing brings a destroyed worker back.
+    assert _reachable(S.DESTROYING) == {S.DESTROYING, S.GONE}
+
+
+def test_live_and_terminal():
+    assert {s for s in S if is_live(s)} == {S.PENDING, S.BOOTING, S.SETUP, S.LOADING_MODEL, S.PRODUCING, S.STALLED}
+    assert {s for s in S if is_terminal(s)} == {S.GONE}
+    assert set(BILLING) == set(S)
+    assert {s for s in S if BILLING[s] is Billing.NOT_BILLED} == {S.PENDING, S.GONE}
+
+
+def test_illegal_observation_is_an_anomaly_and_keeps_the_state():
+    rec = _rec(S.PRODUCING, last_batch=5, games_per_s=2.0, total_games=1280, last_progress_at=NOW - 60)
+    new, events = apply_observation(rec, _obs(S.BOOTING), NOW)
+    assert new.state is S.PRODUCING and new.state_since == rec.state_since
+    assert [e.kind for e in events] == ["anomaly"] and events[0].to_state is S.BOOTING
+    assert "illegal" in events[0].reason
+
+
+def test_same_state_refreshes_the_evidence_without_an_event():
+    rec = _rec(S.PRODUCING, last_batch=5, games_per_s=2.0, total_games=1280, last_progress_at=NOW - 60)
+    obs = Observation(S.PRODUCING, evidence="[w] batch 6: ...", batch=6, games_per_s=2.1, total_games=1536)
+    new, events = apply_observation(rec, obs, NOW)
+    assert events == [] and new.evidence == "[w] batch 6: ..." and new.last_batch == 6 and new.games_per_s == 2.1
+
+
+def test_error_then_recovery_sets_and_clears_the_fatal_kind():
+    rec = _rec(S.PRODUCING, last_batch=5, games_per_s=2.0, total_games=1280, last_progress_at=NOW - 60)
+    rec, events = apply_observation(rec, Observation(S.ERROR, evidence="oom", batch=5, fatal_kind="oom"), NOW)
+    assert rec.state is S.ERROR and rec.fatal_kind == "oom" and events[0].evidence == "oom"
+    rec, events = apply_observation(rec, _obs(S.PRODUCING, 6), NOW + 60)
+    assert rec.state is S.PRODUCING and rec.fatal_kind is None and rec.last_progress_at == NOW + 60
+
+
+def test_failed_polls_count_and_reset():
+    rec = _rec(S.SETUP)
+    for n in range(1, 4):
+        rec, events = apply_observation(rec, Observation(S.SETUP, poll_failed=True), NOW + n)
+        assert events == [] and rec.failed_polls == n and rec.state is S.SETUP
+    rec, _ = apply_observation(rec, _obs(S.SETUP), NOW + 10)
+    assert rec.failed_polls == 0
+
+
+def test_stopped_worker_restarted_by_vast_goes_back_on_the_happy_path():
+    rec = _rec(S.STOPPED)
+    rec, events = apply_observation(rec, _obs(S.BOOTING), NOW)
+    assert rec.state is S.BOOTING and events[0].kind == "transition"
+
+
+def test_mark_destroying_then_gone():
+    rec = _rec(S.STALLED, last_accrued_at=NOW - 3600)
+    rec, events = mark_destroying(rec, NOW, "replace: stalled")
+    assert rec.state is S.DESTROYING and events[0].reason == "replace: stalled"
+    assert rec.cost_overhead == pytest.approx(0.36)   # the stalled hour was overhead
+    rec, events = mark_gone(rec, NOW + 30, "destroyed")
+    assert rec.state is S.GONE and events[0].from_state is S.DESTROYING
+    rec, events = mark_destroying(rec, NOW + 60, "again")
+    assert rec.state is S.GONE and events[0].kind == "anomaly"
+
+
+def test_not_billed_states_accrue_nothing():
+    rec = _rec(S.PENDING, last_accrued_at=NOW - 3600)
+    rec, _ = transition(rec, S.BOOTING, NOW, "x")
+    assert rec.cost_overhead == rec.cost_productive == 0.0 and rec.last_accrued_at == NOW
+
+
+def test_event_and_record_survive_json():
+    rec = _rec(S.PRODUCING, last_batch=3, games_per_s=1.5, extra={"note": "x"})
+    assert record_from_dict(json.loads(json.dumps(record_to_dict(rec)))) == rec
+    _, events = transition(rec, S.ERROR, NOW, "why", "line")
+    wire = json.loads(json.dumps(event_to_dict(events[0])))
+    assert set(wire) == {"time", "instance_id", "label", "machine_id", "from", "to", "reason", "evidence", "kind"}
+    assert event_from_dict(wire) == events[0]
+    adopted = event_from_dict({"time": NOW, "instance_id": 1, "to": "producing", "kind": "adopted"})
+    assert adopted.from_state is None and adopted.to_state is S.PRODUCING
+
+
+_LIVE_SIDEBANDS = {"error", "stopped", "destroying", "gone"}
+PINNED = {  # the table as documented; a change to LEGAL_TRANSITIONS must change this on purpose
+    "pending": {"booting", "setup", "loading_model", "producing"} | _LIVE_SIDEBANDS,
+    "booting": {"setup", "loading_model", "producing"} | _LIVE_SIDEBANDS,
+    "setup": {"loading_model", "producing"} | _LIVE_SIDEBANDS,
+    "loading_model": {"producing"} | _LIVE_SIDEBANDS,
+    "producing": {"stalled"} | _LIVE_SIDEBANDS,
+    "stalled": {"producing"} | _LIVE_SIDEBANDS,
+    "error": {"booting", "setup", "loading_model", "producing", "stopped", "destroying", "gone"},
+    "stopped": {"booting", "setup", "loading_model", "producing", "error", "destroying", "gone"},
+    "destroying": {"gone"},
+    "gone": set(),
+}
+
+
+def test_table_is_pinned():
+    assert {k.value: {s.value for s in v} for k, v in LEGAL_TRANSITIONS.items()} == PINNED

@@ -1,23 +1,35 @@
-"""The runbook's stats-tracker table, made permanent: per GPU type and per fleet."""
+"""The runbook's stats-tracker table, made permanent: per GPU type and per fleet, and the expected
+games/s that offer ranking uses (observed per machine, else per GPU, else the config table, else 1.8).
+
+Pure: worker records and event dicts in, plain dicts out; `now` and `since` are passed in."""
 
 from __future__ import annotations
 
 import statistics
 from typing import Iterable, Mapping
 
-from zeb.lifecycle import WorkerRecord, WorkerState
+from zeb.lifecycle import BILLING, Billing, WorkerRecord, WorkerState
 
 REPLACE_KINDS = ("replace:", "cost:")
+DEFAULT_GPS = 1.8
 
 
 def _median(values: list[float]) -> float | None:
     return statistics.median(values) if values else None
 
 
-def gpu_stats(workers: Iterable[WorkerRecord]) -> list[dict]:
+def _seen_since(w: WorkerRecord, since: float | None) -> bool:
+    """A worker counts in a window unless it was gone before the window opened."""
+    return since is None or not (w.state is WorkerState.GONE and w.state_since < since)
+
+
+def gpu_stats(workers: Iterable[WorkerRecord], *, since: float | None = None) -> list[dict]:
+    """Per GPU type: workers seen, mean/median games/s, median $/hr, $/game/s, median time to first batch.
+    Best value ($/game/s) first; GPU types with no producing worker last."""
     by_gpu: dict[str, list[WorkerRecord]] = {}
     for w in workers:
-        by_gpu.setdefault(w.gpu_name, []).append(w)
+        if _seen_since(w, since):
+            by_gpu.setdefault(w.gpu_name, []).append(w)
     rows = []
     for gpu, ws in sorted(by_gpu.items()):
         gps = [w.games_per_s for w in ws if w.games_per_s]
@@ -36,15 +48,65 @@ def gpu_stats(workers: Iterable[WorkerRecord]) -> list[dict]:
     return rows
 
 
+def window_spend(events: Iterable[Mapping], workers: Iterable[WorkerRecord], since: float,
+                 now: float) -> tuple[float, float]:
+    """($ productive, $ overhead) spent inside [since, now], from the state timeline of every worker.
+
+    The event log may start inside the window: the state before a worker's first event there is that
+    event's `from`; a worker with no event in the window spent all of it in its record's state."""
+    dph = {w.instance_id: w.dph_total for w in workers}
+    states = {w.instance_id: w.state for w in workers if w.state_since <= since}
+    by_instance: dict[int, list[Mapping]] = {}
+    for e in events:
+        if e.get("kind", "transition") in ("transition", "adopted") and e.get("to"):
+            by_instance.setdefault(int(e["instance_id"]), []).append(e)
+    productive = overhead = 0.0
+
+    def add(state: WorkerState | None, start: float, end: float, rate: float) -> None:
+        nonlocal productive, overhead
+        start, end = max(start, since), min(end, now)
+        if state is None or end <= start:
+            return
+        cost = rate * (end - start) / 3600.0
+        if BILLING[state] is Billing.PRODUCTIVE:
+            productive += cost
+        elif BILLING[state] is Billing.OVERHEAD:
+            overhead += cost
+
+    for iid in set(dph) | set(by_instance):
+        rate = dph.get(iid, 0.0)
+        rows = sorted(by_instance.get(iid, []), key=lambda e: float(e["time"]))
+        if not rows:
+            add(states.get(iid), since, now, rate)
+            continue
+        before = rows[0].get("from")
+        add(WorkerState(before) if before else None, since, float(rows[0]["time"]), rate)
+        for n, e in enumerate(rows):
+            state = WorkerState(e["to"])
+            if state is WorkerState.GONE:
+                break
+            end = float(rows[n + 1]["time"]) if n + 1 < len(rows) else now
+            add(state, float(e["time"]), end, rate)
+    return productive, overhead
+
+
 def fleet_stats(live: Iterable[WorkerRecord], retired: Iterable[WorkerRecord], events: Iterable[Mapping],
-                strikes: int) -> dict:
+                strikes: int, *, now: float | None = None, since: float | None = None) -> dict:
+    """Games/s now, $/hr, $/day, $/week, $ spent productive vs overhead, replacements and strikes.
+
+    With `now` and `since`, "spent" is what the window cost (from the timeline); without, it is the
+    lifetime cost the workers' records accrued."""
     live = list(live)
+    events = [e for e in events if since is None or float(e.get("time", 0.0)) >= since]
     everyone = live + list(retired)
     producing = [w for w in live if w.state is WorkerState.PRODUCING]
-    billed_live = [w for w in live if w.state not in (WorkerState.GONE, WorkerState.PENDING)]
+    billed_live = [w for w in live if BILLING[w.state] is not Billing.NOT_BILLED]
     dph = sum(w.dph_total for w in billed_live)
-    productive = sum(w.cost_productive for w in everyone)
-    overhead = sum(w.cost_overhead for w in everyone)
+    if now is not None and since is not None:
+        productive, overhead = window_spend(events, everyone, since, now)
+    else:
+        productive = sum(w.cost_productive for w in everyone)
+        overhead = sum(w.cost_overhead for w in everyone)
     spent = productive + overhead
     replacements = sum(1 for e in events if e.get("to") == WorkerState.DESTROYING.value
                        and str(e.get("reason", "")).startswith(REPLACE_KINDS))
@@ -56,3 +118,27 @@ def fleet_stats(live: Iterable[WorkerRecord], retired: Iterable[WorkerRecord], e
         "productive_share": round(productive / spent, 4) if spent else None,
         "replacements": replacements, "strikes": strikes,
     }
+
+
+def observed_gps(workers: Iterable[WorkerRecord]) -> tuple[dict[int, float], dict[str, float]]:
+    """Median observed games/s per machine and per GPU type, from workers that produced."""
+    by_machine: dict[int, list[float]] = {}
+    by_gpu: dict[str, list[float]] = {}
+    for w in workers:
+        if w.games_per_s and w.first_batch_at is not None:
+            by_machine.setdefault(w.machine_id, []).append(w.games_per_s)
+            by_gpu.setdefault(w.gpu_name, []).append(w.games_per_s)
+    return ({m: statistics.median(v) for m, v in by_machine.items()},
+            {g: statistics.median(v) for g, v in by_gpu.items()})
+
+
+def expected_gps(gpu_name: str, machine_id: int | None, observed_by_machine: Mapping[int, float],
+                 observed_by_gpu: Mapping[str, float], config_table: Mapping[str, float]) -> tuple[float, str]:
+    """(games/s, source): observed on this machine, else on this GPU type, else the config table, else 1.8."""
+    if machine_id is not None and observed_by_machine.get(machine_id):
+        return float(observed_by_machine[machine_id]), "machine"
+    if observed_by_gpu.get(gpu_name):
+        return float(observed_by_gpu[gpu_name]), "gpu"
+    if config_table.get(gpu_name):
+        return float(config_table[gpu_name]), "config"
+    return DEFAULT_GPS, "default"
