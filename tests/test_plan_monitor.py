@@ -262,3 +262,10 @@ def test_invariants(workers, flying, target, credit, trial, offer_specs, blocked
     extra = 1 if d.state.trial is not None else 0
     surviving = len(own) - len({a.instance_id for a in destroys})
     assert surviving + len(inflight) + len(launches) <= max(target, len(inflight)) + extra
+
+
+def test_hub_failures_are_replaced_without_a_strike():
+    i, r = healthy(4)
+    r2 = r[:3] + [rec(3, S.ERROR, since=T.fatal_grace_s + 1, first_seen=8000, fatal="hf_auth")]
+    d = decide(snap(i, r2), PolicyState(), CFG, 4, NOW)
+    assert [(a.instance_id, a.strike) for a in d.actions if isinstance(a, Destroy)] == [(3, False)]

@@ -45,8 +45,8 @@ def stats(
     retired = state.retired_records(events)
     hosts = state.load_hosts(app.store)
     strikes = sum(1 for h in hosts.values() for s in h.strikes if s.fleet == cfg.name and s.time >= start)
-    per_gpu = gpu_stats(live + retired)
-    per_fleet = fleet_stats(live, retired, events, strikes)
+    per_gpu = gpu_stats(live + retired, since=start)
+    per_fleet = fleet_stats(live, retired, events, strikes, now=now, since=start)
     data = {"fleet": cfg.name, "since_s": now - start, "gpus": per_gpu, "fleet_stats": per_fleet}
     return Result("stats", data=data, human=lambda c: render(c, cfg.name, since, per_gpu, per_fleet))
 

@@ -21,6 +21,7 @@ from zeb.vast import Account, Instance
 
 S = WorkerState
 DESTROY_RETRY_S = 120.0
+NOT_THE_HOSTS_FAULT = frozenset({"hf_auth", "hf_upload"})
 # How far along a worker is, for dedup: keep the one furthest along.
 _PROGRESS = {S.PRODUCING: 7, S.STALLED: 6, S.LOADING_MODEL: 5, S.SETUP: 4, S.BOOTING: 3, S.PENDING: 2,
              S.ERROR: 1, S.STOPPED: 0, S.DESTROYING: -1, S.GONE: -2}
@@ -137,7 +138,9 @@ def trigger(rec: WorkerRecord, inst: Instance, cfg: FleetConfig, now: float) -> 
     age_in_state = now - entered(rec)
     if rec.state is S.ERROR and age_in_state > t.fatal_grace_s:
         kind = rec.fatal_kind or "fatal error"
-        return f"{kind} for {age_in_state / 60:.0f} min: {rec.evidence}".strip(), True, "replace"
+        # A rejected HF token or a failed upload is ours or the hub's, not the host's: no strike.
+        return (f"{kind} for {age_in_state / 60:.0f} min: {rec.evidence}".strip(),
+                kind not in NOT_THE_HOSTS_FAULT, "replace")
     if rec.state is S.STALLED:
         quiet = (now - (rec.last_progress_at or entered(rec))) / 60
         return f"stalled since batch {rec.last_batch}: no new batch for {quiet:.0f} min", True, "replace"

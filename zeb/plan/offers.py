@@ -4,23 +4,16 @@ from __future__ import annotations
 
 from typing import Iterable, Mapping, Sequence
 
+from zeb.plan import stats
 from zeb.plan.types import HostRecord, RankedOffer
 from zeb.vast import Offer
-
-DEFAULT_GPS = 1.8
-
 
 def expected_gps(offer: Offer, hosts: Mapping[int, HostRecord], observed_gpu: Mapping[str, float],
                  config_table: Mapping[str, float]) -> tuple[float, str]:
     """Observed on this machine, else observed on this GPU type, else the config table, else 1.8."""
     host = hosts.get(offer.machine_id)
-    if host is not None and host.games_per_s:
-        return host.games_per_s, "machine"
-    if observed_gpu.get(offer.gpu_name):
-        return observed_gpu[offer.gpu_name], "gpu"
-    if config_table.get(offer.gpu_name):
-        return config_table[offer.gpu_name], "config"
-    return DEFAULT_GPS, "default"
+    by_machine = {offer.machine_id: host.games_per_s} if host is not None and host.games_per_s else {}
+    return stats.expected_gps(offer.gpu_name, offer.machine_id, by_machine, observed_gpu, config_table)
 
 
 def blocked_machines(hosts: Mapping[int, HostRecord], strikes_to_block: int) -> set[int]:
