@@ -3,7 +3,10 @@ and a way to run zeb commands through the CLI against them (in-process, clock in
 
 from __future__ import annotations
 
+import contextlib
 import json
+import subprocess
+import sys
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -85,3 +88,20 @@ def start_sim(tmp_path: Path, scenario: str | Market = "default", seed: int | No
     config.write_text(FLEETS_TOML)
     sim = Sim(market, clock, url, hub, tmp_path / "zeb-home", config)
     return sim, server
+
+
+@contextlib.contextmanager
+def lock_held_elsewhere(home: Path, lock: str):
+    """Another process holds the fleet `zeb`'s `lock` ("mutation_lock(...)" or "monitor_lock(...)") under
+    `home` for the duration; yields its pid."""
+    holder = subprocess.Popen(
+        [sys.executable, "-c",
+         "import sys, time; from pathlib import Path; from zeb.store import Store\n"
+         f"with Store(Path(sys.argv[1])).{lock}:\n    print('held', flush=True); time.sleep(60)",
+         str(home)], stdout=subprocess.PIPE, text=True)
+    try:
+        assert holder.stdout.readline().strip() == "held"
+        yield holder.pid
+    finally:
+        holder.kill()
+        holder.wait()

@@ -8,7 +8,7 @@ import os
 
 import pytest
 
-from tests.simenv import HF_TOKEN
+from tests.simenv import HF_TOKEN, lock_held_elsewhere
 
 
 def _creates(sim):
@@ -234,22 +234,10 @@ def test_bad_input_is_one_line(sim):
 
 
 def test_replenish_waits_then_skips_when_another_run_holds_the_lock(sim):
-    import subprocess
-    import sys
-
-    holder = subprocess.Popen(
-        [sys.executable, "-c",
-         "import sys, time; from pathlib import Path; from zeb.store import Store\n"
-         "with Store(Path(sys.argv[1])).mutation_lock('zeb', timeout=5):\n    print('held', flush=True); time.sleep(30)",
-         str(sim.home)], stdout=subprocess.PIPE, text=True)
-    try:
-        assert holder.stdout.readline().strip() == "held"
+    with lock_held_elsewhere(sim.home, "mutation_lock('zeb', timeout=5)"):
         res = sim.run("replenish", "4", "--wait", "0.3")
-        assert res.exit_code == 0 and "another zeb run holds the fleet's lock" in res.stdout
-        assert not sim.calls("PUT", "/api/v0/asks/")
-    finally:
-        holder.kill()
-        holder.wait()
+    assert res.exit_code == 0 and "another zeb run holds the fleet's lock" in res.stdout
+    assert not sim.calls("PUT", "/api/v0/asks/")
 
 
 def test_logs_follow_until_ctrl_c(sim_factory):

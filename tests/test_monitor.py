@@ -4,10 +4,8 @@ scenario, the monitor lock, adoption, and nothing outside the fleet ever touched
 from __future__ import annotations
 
 import json
-import subprocess
-import sys
 
-from tests.simenv import HF_TOKEN
+from tests.simenv import HF_TOKEN, lock_held_elsewhere
 from zeb.sim.market import Market
 
 
@@ -104,18 +102,9 @@ def test_log_file_gets_json_lines(sim, tmp_path):
 
 
 def test_second_monitor_of_the_same_fleet_exits_naming_the_pid(sim):
-    holder = subprocess.Popen(
-        [sys.executable, "-c",
-         "import sys, time; from pathlib import Path; from zeb.store import Store\n"
-         "with Store(Path(sys.argv[1])).monitor_lock('zeb'):\n    print('held', flush=True); time.sleep(30)",
-         str(sim.home)], stdout=subprocess.PIPE, text=True)
-    try:
-        assert holder.stdout.readline().strip() == "held"
+    with lock_held_elsewhere(sim.home, "monitor_lock('zeb')") as pid:
         res = sim.run("monitor", "2", "--once")
-        assert res.exit_code == 1 and f"pid {holder.pid}" in res.stderr
-    finally:
-        holder.kill()
-        holder.wait()
+    assert res.exit_code == 1 and f"pid {pid}" in res.stderr
 
 
 def test_refuses_to_start_without_weights(sim):
