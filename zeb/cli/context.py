@@ -7,7 +7,6 @@ from __future__ import annotations
 import os
 import sys
 import time
-from dataclasses import dataclass, field
 from typing import Callable, Mapping
 
 from rich.console import Console
@@ -19,29 +18,43 @@ def _console(stream, no_color: bool, columns: str | None) -> Console:
     return Console(file=stream, no_color=no_color, highlight=False, soft_wrap=False, width=width)
 
 
-@dataclass
 class App:
-    env: Mapping[str, str] = field(default_factory=lambda: dict(os.environ))
-    clock: Callable[[], float] = time.time
-    sleep: Callable[[float], None] = time.sleep
-    stdout: Console | None = None
-    stderr: Console | None = None
-    interactive: bool | None = None  # stdin and stdout are a TTY; None: detect when first asked
-    _store: object | None = None
-    _vast: object | None = None
+    def __init__(
+        self,
+        env: Mapping[str, str] | None = None,
+        clock: Callable[[], float] = time.time,
+        sleep: Callable[[float], None] = time.sleep,
+        stdout: Console | None = None,
+        stderr: Console | None = None,
+        interactive: bool | None = None,
+    ) -> None:
+        self.env = dict(os.environ) if env is None else env
+        self.clock = clock
+        self.sleep = sleep
+        self._stdout = stdout
+        self._stderr = stderr
+        self._interactive = interactive   # stdin and stdout are a TTY; None: detect when first asked
+        self._store = None
+        self._vast = None
 
-    def __getattribute__(self, name: str):
-        # Consoles bind to the streams in use when a command first prints (a test runner swaps them).
-        value = object.__getattribute__(self, name)
-        if value is None and name in ("stdout", "stderr", "interactive"):
-            env = object.__getattribute__(self, "env")
-            if name == "interactive":
-                value = sys.stdin.isatty() and sys.stdout.isatty()
-            else:
-                stream = sys.stdout if name == "stdout" else sys.stderr
-                value = _console(stream, bool(env.get("NO_COLOR")), env.get("COLUMNS"))
-            object.__setattr__(self, name, value)
-        return value
+    # Consoles bind to the streams in use when a command first prints (a test runner swaps them).
+    @property
+    def stdout(self) -> Console:
+        if self._stdout is None:
+            self._stdout = _console(sys.stdout, bool(self.env.get("NO_COLOR")), self.env.get("COLUMNS"))
+        return self._stdout
+
+    @property
+    def stderr(self) -> Console:
+        if self._stderr is None:
+            self._stderr = _console(sys.stderr, bool(self.env.get("NO_COLOR")), self.env.get("COLUMNS"))
+        return self._stderr
+
+    @property
+    def interactive(self) -> bool:
+        if self._interactive is None:
+            self._interactive = sys.stdin.isatty() and sys.stdout.isatty()
+        return self._interactive
 
     def config(self, fleet: str | None = None, **flags):
         from zeb.config import resolve
