@@ -44,6 +44,7 @@ def test_up_fills_lowest_free_index_and_json(sim):
     sim.run("up", "3")
     victim = next(i for i in sim.market.instances.values() if i.label == "zeb-worker-vast-1")
     sim.market.destroy(victim.id)
+    sim.clock.advance(150)   # past the grace in which a lagging listing still counts the launch
     doc = sim.json("up", "1")
     assert doc["status"] == "success" and [w["label"] for w in doc["data"]["launched"]] == ["zeb-worker-vast-1"]
 
@@ -166,6 +167,7 @@ def test_replenish_finds_the_hole_and_prints_one_cron_line(sim):
     sim.run("up", "4")
     victim = next(i for i in sim.market.instances.values() if i.label == "zeb-worker-vast-1")
     sim.market.destroy(victim.id)
+    sim.clock.advance(300)   # the next cron run, five minutes later
     res = sim.run("replenish", "4")
     assert res.exit_code == 0 and len(res.stdout.strip().splitlines()) == 1
     assert res.stdout.startswith("[") and "launched 1 of 1 (zeb-worker-vast-1" in res.stdout

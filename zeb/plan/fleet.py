@@ -13,7 +13,10 @@ from zeb.plan.types import InFlight
 from zeb.vast import Instance
 
 _SUFFIX = "-worker-vast-"
-_INDEX = re.compile(r"(0|[1-9][0-9]{0,5})")
+# Canonical decimal only ("01" and "+1" are not ours, so one index has one label); six digits bound
+# int() on hostile labels and are far beyond any fleet.
+_INDEX = re.compile(r"0|[1-9][0-9]{0,5}")
+# A null status right after create is pending, never dead; exited/stopped/offline/unknown... are not live.
 LIVE_STATUSES = frozenset({None, "loading", "running", "created", "scheduling"})
 
 
@@ -23,7 +26,7 @@ def label_for(fleet: str, index: int) -> str:
 
 def parse_label(label: str | None, fleet: str) -> int | None:
     """The worker index when `label` is exactly `{fleet}-worker-vast-{i}` (canonical decimal), else None."""
-    if not label:
+    if not label or not fleet:
         return None
     prefix = fleet + _SUFFIX
     if not label.startswith(prefix):
@@ -33,6 +36,7 @@ def parse_label(label: str | None, fleet: str) -> int | None:
 
 
 def fleet_of(label: str | None) -> str | None:
+    """The fleet of any `X-worker-vast-N` label (for `status --all`), else None."""
     if not label or _SUFFIX not in label:
         return None
     fleet, _, rest = label.rpartition(_SUFFIX)
@@ -58,6 +62,7 @@ def is_live(instance: Instance) -> bool:
 
 
 def free_indices(used: Iterable[int], count: int) -> list[int]:
+    """The `count` lowest non-negative integers not in `used` (holes first: 1 missing among 0..10 is found)."""
     taken = set(used)
     out: list[int] = []
     i = 0
@@ -71,18 +76,26 @@ def free_indices(used: Iterable[int], count: int) -> list[int]:
 def _listed(entry: InFlight, instances: Sequence[Instance]) -> bool:
     if entry.instance_id is not None:
         return any(i.id == entry.instance_id for i in instances)
+    # Without an id, the label alone is not enough: an exited instance on another machine may carry
+    # the same label, and must not hide the launch that replaces it.
     return any(i.label == entry.label and i.machine_id == entry.machine_id for i in instances)
+
+
+CAUGHT_UP_GRACE_S = 120.0
 
 
 def prune_inflight(inflight: Iterable[InFlight], instances: Sequence[Instance], now: float,
                    expiry_s: float) -> tuple[InFlight, ...]:
     """Drop entries Vast now lists, entries older than `expiry_s`, and entries whose instance the
-    listing has caught up with and does not show (Vast's ids grow: a listed instance with a larger id
-    was created later, so ours would be listed if it still existed)."""
+    listing has caught up with and does not show: Vast's ids grow, so a listed instance with a larger
+    id was created later. The listing may show a newer instance before an older one for a moment,
+    so the rule applies only past CAUGHT_UP_GRACE_S; before that the entry still counts (a held
+    label costs a little time, a forgotten launch costs a double launch)."""
     newest = max((i.id for i in instances), default=None)
 
     def gone(e: InFlight) -> bool:
-        return e.instance_id is not None and newest is not None and e.instance_id < newest
+        return (e.instance_id is not None and newest is not None and e.instance_id < newest
+                and now - e.time >= CAUGHT_UP_GRACE_S)
 
     return tuple(e for e in inflight if not _listed(e, instances) and not gone(e) and now - e.time < expiry_s)
 
@@ -91,6 +104,8 @@ def replenish_plan(instances: Sequence[Instance], inflight: Sequence[InFlight], 
                    now: float, expiry_s: float) -> list[str]:
     """Labels to launch so that live members + launches in flight reach `target`, lowest free indices first."""
     live = [i for i in members(instances, fleet) if is_live(i)]
+    # Counting in-flight launches is what stops a second run from launching a worker whose
+    # status is still null (or not yet listed) all over again.
     pending = [e for e in prune_inflight(inflight, instances, now, expiry_s) if parse_label(e.label, fleet) is not None]
     used = {parse_label(i.label, fleet) for i in live} | {parse_label(e.label, fleet) for e in pending}
     # Live instances sharing a label (a double launch) count once each toward the target.
@@ -118,4 +133,5 @@ def totals(instances: Iterable[Instance]) -> Totals:
 
 
 def stuck_loading(instances: Iterable[Instance], now: float, threshold_s: float) -> list[Instance]:
+    """Pending or loading for longer than `threshold_s` (the runbook destroys these after 10 min)."""
     return [i for i in instances if i.status in (None, "loading") and now - i.start_date > threshold_s]

@@ -1,15 +1,20 @@
 """What one create call sends: image, disk, the worker's env (HF_TOKEN goes here and only here)
-and the onstart script, rendered from the fleet config."""
+and the onstart script, rendered from the fleet config; and which offer to try when one is taken."""
 
 from __future__ import annotations
 
 import math
 import re
-from typing import Sequence
+from typing import Collection, Sequence
 
 from zeb.config import FleetConfig
+from zeb.errors import ConfigError
+from zeb.plan.fleet import parse_label
 from zeb.plan.types import RankedOffer
 from zeb.vast import LaunchSpec
+
+# Shorter "tokens" (test stand-ins like "t") would match ordinary script text; real HF tokens are ~37 chars.
+_MIN_TOKEN_CHECK = 8
 
 
 def upload_interval_for(n_workers: int) -> int:
@@ -22,7 +27,14 @@ def worker_id(label: str) -> str:
     return "worker-vast-" + label.rsplit("-", 1)[-1]
 
 
+def _check_member(cfg: FleetConfig, label: str) -> None:
+    if parse_label(label, cfg.name) is None:
+        raise ValueError(f"{label!r} is not a worker label of fleet {cfg.name!r}")
+
+
 def launch_env(cfg: FleetConfig, label: str, hf_token: str, n_workers: int) -> dict[str, str]:
+    """The instance env. `n_workers` (the fleet's size) sets the upload interval unless the config pins it."""
+    _check_member(cfg, label)
     return {
         "HF_TOKEN": hf_token,
         "WORKER_ID": worker_id(label),
@@ -36,23 +48,59 @@ def launch_env(cfg: FleetConfig, label: str, hf_token: str, n_workers: int) -> d
     }
 
 
-def render_onstart(cfg: FleetConfig, label: str) -> str:
-    """Only zeb's own `{name}` fields are filled; every other brace (bash `${VAR}`, `{ ...; }`) is left alone."""
+# `{name}` with a lower-case name not preceded by `$`: zeb's placeholders. str.format would choke on
+# bash's `${VAR}`, `{ cmd; }` and `{a,b}`; string.Template's `$name` would collide with bash's own
+# variables. Unknown names are left as they are, so a script that uses none of these renders unchanged.
+_FIELD = re.compile(r"(?<!\$)\{([a-z_]+)\}")
+
+
+def onstart_fields(cfg: FleetConfig, label: str) -> dict[str, str]:
+    """The placeholders an onstart template may use. No secret is ever among them. The worker command
+    may use the other fields itself (`--fleet {fleet}`)."""
     fields = {
         "fleet": cfg.name, "label": label, "worker_id": worker_id(label), "repo_id": cfg.repo_id,
         "examples_repo_id": cfg.examples_repo_id, "weights_name": cfg.weights_name, "git_repo": cfg.git_repo,
-        "git_branch": cfg.git_branch, "worker_command": cfg.worker_command,
+        "git_branch": cfg.git_branch,
     }
-    return _FIELD.sub(lambda m: fields[m.group(1)] if m.group(1) in fields else m.group(0), cfg.onstart)
+    fields["worker_command"] = _fill(cfg.worker_command, fields)
+    return fields
 
 
-_FIELD = re.compile(r"(?<!\$)\{([a-z_]+)\}")
+def _fill(template: str, fields: dict[str, str]) -> str:
+    return _FIELD.sub(lambda m: fields.get(m.group(1), m.group(0)), template)
+
+
+def render_onstart(cfg: FleetConfig, label: str) -> str:
+    """Only zeb's own `{name}` fields are filled, in one pass (a value, say a repo name with braces, is
+    never re-expanded; only the worker command is filled first); every other brace (bash `${VAR}`,
+    `{ ...; }`, `{unknown}`) is left alone."""
+    return _fill(cfg.onstart, onstart_fields(cfg, label))
 
 
 def launch_specs(cfg: FleetConfig, labels: Sequence[str], picked: Sequence[RankedOffer], hf_token: str,
                  n_workers: int) -> list[LaunchSpec]:
-    return [
-        LaunchSpec(offer_id=p.offer.id, label=label, image=cfg.image, disk_gb=cfg.disk_gb,
-                   env=launch_env(cfg, label, hf_token, n_workers), onstart=render_onstart(cfg, label))
-        for label, p in zip(labels, picked)
-    ]
+    """Label i on offer i (extra labels without an offer are not launched). The token goes to the env
+    only: an onstart that would carry it (pasted into the config) is refused."""
+    specs = []
+    for label, p in zip(labels, picked):
+        _check_member(cfg, label)
+        onstart = render_onstart(cfg, label)
+        token = (hf_token or "").strip()
+        if len(token) >= _MIN_TOKEN_CHECK and token in onstart:
+            raise ConfigError(f"the onstart script of fleet {cfg.name} contains the HF token; "
+                              "remove it (workers get HF_TOKEN in their environment)")
+        specs.append(LaunchSpec(offer_id=p.offer.id, label=label, image=cfg.image, disk_gb=cfg.disk_gb,
+                                env=launch_env(cfg, label, hf_token, n_workers), onstart=onstart))
+    return specs
+
+
+def next_offer_after_taken(ranked: Sequence[RankedOffer], taken_ids: Collection[int],
+                           used_machines: Collection[int]) -> RankedOffer | None:
+    """The best offer not already found taken and not on a machine the fleet already uses.
+
+    A taken offer does not rule out its machine: a multi-GPU machine lists one offer per free GPU,
+    so put a machine in `used_machines` only once a worker runs (or is launching) there."""
+    for r in ranked:
+        if r.offer.id not in taken_ids and r.offer.machine_id not in used_machines:
+            return r
+    return None

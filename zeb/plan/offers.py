@@ -4,41 +4,58 @@ from __future__ import annotations
 
 from typing import Iterable, Mapping, Sequence
 
+from zeb.config import gpu_vast_name
 from zeb.plan import stats
+from zeb.plan.hosts import blocked as _blocked_hosts
 from zeb.plan.types import HostRecord, RankedOffer
 from zeb.vast import Offer
 
+
 def expected_gps(offer: Offer, hosts: Mapping[int, HostRecord], observed_gpu: Mapping[str, float],
                  config_table: Mapping[str, float]) -> tuple[float, str]:
-    """Observed on this machine, else observed on this GPU type, else the config table, else 1.8."""
+    """Observed on this machine, else observed on this GPU type, else the config table, else 1.8;
+    the source is "machine", "gpu", "config" or "default"."""
     host = hosts.get(offer.machine_id)
     by_machine = {offer.machine_id: host.games_per_s} if host is not None and host.games_per_s else {}
     return stats.expected_gps(offer.gpu_name, offer.machine_id, by_machine, observed_gpu, config_table)
 
 
 def blocked_machines(hosts: Mapping[int, HostRecord], strikes_to_block: int) -> set[int]:
-    return {m for m, h in hosts.items() if len(h.strikes) >= strikes_to_block}
+    return _blocked_hosts(hosts, strikes_to_block)
+
+
+def rank_key(r: RankedOffer) -> tuple[float, float, float, int]:
+    # Ties on $/game/s go to the cheaper offer, then the more reliable, then the lower id, so two
+    # runs over the same search pick the same offers. Rounding makes ties of float noise real ties
+    # (0.044/2.2 and 0.088/4.4 must compare equal).
+    return (round(r.dollars_per_gps, 9), r.offer.dph_total, -r.offer.reliability, r.offer.id)
 
 
 def rank_offers(offers: Iterable[Offer], *, gpus: Sequence[str], max_dph: float, blocked: set[int] | frozenset[int],
                 hosts: Mapping[int, HostRecord], observed_gpu: Mapping[str, float],
                 config_table: Mapping[str, float]) -> list[RankedOffer]:
-    wanted = set(gpus)
+    """Offers of a wanted GPU, at most `max_dph`, not on a blocked machine; best $/game/s first."""
+    # Vast rows spell GPUs with spaces, the scripts and the CLI with underscores: compare one spelling.
+    wanted = {gpu_vast_name(g) for g in gpus}
     ranked = []
     for offer in offers:
-        if offer.gpu_name not in wanted or offer.dph_total > max_dph or offer.machine_id in blocked:
+        if gpu_vast_name(offer.gpu_name) not in wanted or not offer.dph_total <= max_dph:
+            continue
+        if offer.machine_id in blocked:
             continue
         gps, source = expected_gps(offer, hosts, observed_gpu, config_table)
         ranked.append(RankedOffer(offer, gps, source))
-    ranked.sort(key=lambda r: (r.dollars_per_gps, r.offer.dph_total, -r.offer.reliability, r.offer.id))
+    ranked.sort(key=rank_key)
     return ranked
 
 
-def pick_offers(ranked: Sequence[RankedOffer], count: int, *, exclude_machines: Iterable[int] = ()) -> list[RankedOffer]:
+def pick_offers(ranked: Sequence[RankedOffer], count: int, *,
+                exclude_machines: Iterable[int] = ()) -> list[RankedOffer]:
+    """Up to `count` offers in ranked order, one per machine (one bad host never takes two workers)."""
     used = set(exclude_machines)
-    picked = []
+    picked: list[RankedOffer] = []
     for r in ranked:
-        if len(picked) == count:
+        if len(picked) >= count:
             break
         if r.offer.machine_id in used:
             continue
