@@ -1,107 +1,180 @@
-"""Hugging Face checks, through huggingface_hub (imported lazily): is a token present, do the weights
-exist, when did the examples repo last receive files. HF_ENDPOINT redirects every call."""
+"""Hugging Face checks, through huggingface_hub (imported lazily so `import zeb.hub` stays cheap): is a
+token present, do the weights exist, when did the examples repo last receive files.
+
+HF_ENDPOINT in the env we are given redirects every call (huggingface_hub itself reads it only once, at
+import, so we pass the endpoint explicitly). Every call has a timeout and fails fast: no retries here,
+the caller's loop is the retry. Failures become one-line HubErrors that never carry the token."""
 
 from __future__ import annotations
 
-import calendar
 import os
 from pathlib import Path
 from typing import Mapping
+from urllib.parse import urlsplit, urlunsplit
 
 from zeb.errors import HubError
 
 DEFAULT_ENDPOINT = "https://huggingface.co"
-TIMEOUT_S = 10.0
+DEFAULT_TIMEOUT_S = 5.0
+LOGIN_HINT = "`hf auth login` (`huggingface-cli login` before huggingface_hub 1.0)"
+
+
+def endpoint(env: Mapping[str, str]) -> str:
+    return (env.get("HF_ENDPOINT") or DEFAULT_ENDPOINT).strip().rstrip("/")
+
+
+def token_path(env: Mapping[str, str]) -> Path:
+    """Where `hf auth login` stores the token, resolved the way huggingface_hub resolves it."""
+    if env.get("HF_TOKEN_PATH"):
+        return Path(os.path.expandvars(env["HF_TOKEN_PATH"])).expanduser()
+    if env.get("HF_HOME"):
+        return Path(os.path.expandvars(env["HF_HOME"])).expanduser() / "token"
+    cache = env.get("XDG_CACHE_HOME") or os.path.join(env.get("HOME") or str(Path.home()), ".cache")
+    return Path(cache).expanduser() / "huggingface" / "token"
 
 
 def find_token(env: Mapping[str, str]) -> str | None:
-    """HF_TOKEN, else the token file huggingface-cli login writes."""
+    """HF_TOKEN (or the legacy HUGGING_FACE_HUB_TOKEN), else the token file."""
     token = (env.get("HF_TOKEN") or env.get("HUGGING_FACE_HUB_TOKEN") or "").strip()
     if token:
         return token
-    candidates = []
-    if env.get("HF_TOKEN_PATH"):
-        candidates.append(Path(env["HF_TOKEN_PATH"]).expanduser())
-    hf_home = env.get("HF_HOME") or os.path.join(env.get("XDG_CACHE_HOME") or str(Path.home() / ".cache"),
-                                                 "huggingface")
-    candidates.append(Path(hf_home).expanduser() / "token")
-    for path in candidates:
-        try:
-            token = path.read_text().strip()
-        except OSError:
-            continue
-        if token:
-            return token
-    return None
+    try:
+        token = token_path(env).read_text().replace("\r", "").replace("\n", "").strip()
+    except (OSError, UnicodeDecodeError):
+        return None
+    return token or None
 
 
-def require_token(env: Mapping[str, str]) -> str:
+def require_token(env: Mapping[str, str], *, repo_id: str | None = None,
+                  examples_repo_id: str | None = None) -> str:
     token = find_token(env)
     if not token:
-        raise HubError("HF_TOKEN is not set: export HF_TOKEN=hf_... (a token with write access to the weights and "
-                       "examples repos) or run `huggingface-cli login`")
+        repos = " and ".join(r for r in (repo_id, examples_repo_id) if r) or "the weights and examples repos"
+        raise HubError(f"HF_TOKEN is not set: export HF_TOKEN=hf_... (a token with write access to {repos}) "
+                       f"or run {LOGIN_HINT}")
     return token
 
 
-def _api(token: str, env: Mapping[str, str]):
-    from huggingface_hub import HfApi
-
-    return HfApi(endpoint=(env.get("HF_ENDPOINT") or DEFAULT_ENDPOINT).rstrip("/"), token=token)
-
-
-def _hub_failure(what: str, exc: Exception, env: Mapping[str, str]) -> HubError:
-    endpoint = env.get("HF_ENDPOINT") or DEFAULT_ENDPOINT
-    status = getattr(getattr(exc, "response", None), "status_code", None)
-    if status in (401, 403):
-        return HubError(f"{what}: Hugging Face rejected the token ({status}); check HF_TOKEN")
-    if status:
-        return HubError(f"{what}: Hugging Face at {endpoint} answered {status}")
-    return HubError(f"{what}: cannot reach Hugging Face at {endpoint} ({type(exc).__name__})")
+def learner_command(repo_id: str, examples_repo_id: str, weights_name: str) -> str:
+    """The runbook's command that creates `{weights_name}.pt` (section 9)."""
+    return (f"python -u -m forge.zeb.learner.run --repo-id {repo_id} --examples-repo-id {examples_repo_id} "
+            f"--weights-name {weights_name} --checkpoint forge/zeb/checkpoints/{weights_name}-init.pt")
 
 
-def _transport_errors() -> tuple[type[BaseException], ...]:
-    """What huggingface_hub can raise for HTTP trouble: its own error plus its transport's
-    (httpx2 in 2.x, httpx in 1.x, requests before)."""
-    from huggingface_hub.utils import HfHubHTTPError
-
-    errors: list[type[BaseException]] = [HfHubHTTPError, OSError]
-    for module in ("httpx2", "httpx", "requests"):
-        try:
-            mod = __import__(module)
-        except ImportError:
-            continue
-        base = getattr(mod, "HTTPError", None) or getattr(mod, "RequestException", None)
-        if isinstance(base, type):
-            errors.append(base)
-        transport = getattr(mod, "TransportError", None)
-        if isinstance(transport, type):
-            errors.append(transport)
-    return tuple(errors)
-
-
-def weights_exist(repo_id: str, weights_name: str, token: str, env: Mapping[str, str]) -> bool:
-    what = f"checking {repo_id}/{weights_name}.pt"
-    try:
-        return bool(_api(token, env).file_exists(repo_id, f"{weights_name}.pt"))
-    except _transport_errors() as exc:
-        raise _hub_failure(what, exc, env) from None
+def weights_exist(repo_id: str, weights_name: str, token: str, env: Mapping[str, str], *,
+                  timeout: float = DEFAULT_TIMEOUT_S) -> bool:
+    return _file_state(repo_id, f"{weights_name}.pt", token, env, timeout) == "present"
 
 
 def require_weights(repo_id: str, weights_name: str, examples_repo_id: str, token: str,
-                    env: Mapping[str, str]) -> None:
-    if not weights_exist(repo_id, weights_name, token, env):
-        raise HubError(
-            f"{weights_name}.pt is not in {repo_id}: start the learner first, e.g. "
-            f"python -u -m forge.zeb.learner.run --repo-id {repo_id} --examples-repo-id {examples_repo_id} "
-            f"--weights-name {weights_name} --checkpoint forge/zeb/checkpoints/{weights_name}-init.pt"
-        )
+                    env: Mapping[str, str], *, timeout: float = DEFAULT_TIMEOUT_S) -> None:
+    state = _file_state(repo_id, f"{weights_name}.pt", token, env, timeout)
+    if state == "present":
+        return
+    where = (f"{repo_id} (the repo was not found at {_shown(endpoint(env))}, or the token cannot read it)"
+             if state == "no-repo" else repo_id)
+    raise HubError(f"{weights_name}.pt is not in {where}: start the learner first: "
+                   f"{learner_command(repo_id, examples_repo_id, weights_name)}")
 
 
-def examples_last_received(examples_repo_id: str, token: str, env: Mapping[str, str]) -> float | None:
+def examples_last_received(examples_repo_id: str, token: str, env: Mapping[str, str],
+                           subdir: str | None = None, *, timeout: float = DEFAULT_TIMEOUT_S) -> float | None:
+    """Epoch seconds of the last commit to the repo (or to `subdir` in it); None if `subdir` has no files."""
+    what = f"reading {examples_repo_id}" + (f"/{subdir.strip('/')}" if subdir else "")
     try:
-        info = _api(token, env).model_info(examples_repo_id, timeout=TIMEOUT_S)
-    except _transport_errors() as exc:
-        raise _hub_failure(f"reading {examples_repo_id}", exc, env) from None
-    if info.last_modified is None:
+        if subdir and subdir.strip("/"):
+            return _folder_last_commit(examples_repo_id, subdir.strip("/"), token, env, timeout)
+        from huggingface_hub import HfApi
+
+        # expand=lastModified keeps the answer small: the full info lists every file of the repo.
+        info = HfApi(endpoint=endpoint(env), token=token).model_info(
+            examples_repo_id, timeout=timeout, expand=["lastModified"])
+    except _http_errors() as exc:
+        raise _hub_failure(what, exc, env, timeout) from None
+    except ValueError:
+        raise HubError(f"{what}: Hugging Face at {_shown(endpoint(env))} sent an answer zeb cannot read") from None
+    return _epoch(info.last_modified)
+
+
+def _file_state(repo_id: str, filename: str, token: str, env: Mapping[str, str], timeout: float) -> str:
+    """"present", "missing" or "no-repo": what HfApi.file_exists tells apart, with a timeout it lacks."""
+    from huggingface_hub import get_hf_file_metadata, hf_hub_url
+    from huggingface_hub.errors import RemoteEntryNotFoundError, RepositoryNotFoundError, RevisionNotFoundError
+
+    what = f"checking {filename} in {repo_id}"
+    try:
+        url = hf_hub_url(repo_id, filename, endpoint=endpoint(env))
+        get_hf_file_metadata(url, token=token, timeout=timeout)
+    except RemoteEntryNotFoundError:
+        return "missing"
+    except (RepositoryNotFoundError, RevisionNotFoundError):
+        return "no-repo"
+    except _http_errors() as exc:
+        raise _hub_failure(what, exc, env, timeout) from None
+    except ValueError:  # HFValidationError: a malformed repo id
+        raise HubError(f"{what}: {repo_id!r} is not a valid Hugging Face repo id (namespace/name)") from None
+    return "present"
+
+
+def _folder_last_commit(repo_id: str, folder: str, token: str, env: Mapping[str, str],
+                        timeout: float) -> float | None:
+    # HfApi.get_paths_info sends exactly this request but takes no timeout, and huggingface_hub's
+    # shared client has none: a hung hub would hang the monitor.
+    from huggingface_hub.hf_api import RepoFolder
+    from huggingface_hub.utils import build_hf_headers, get_session, hf_raise_for_status
+
+    response = get_session().post(f"{endpoint(env)}/api/models/{repo_id}/paths-info/main",
+                                  data={"paths": [folder], "expand": True},
+                                  headers=build_hf_headers(token=token), timeout=timeout)
+    hf_raise_for_status(response)
+    folders = [RepoFolder(**p) for p in response.json() if p.get("type") == "directory"]
+    return _epoch(folders[0].last_commit.date) if folders and folders[0].last_commit else None
+
+
+def _epoch(moment) -> float | None:
+    if moment is None:
         return None
-    return float(calendar.timegm(info.last_modified.utctimetuple()))
+    if moment.tzinfo is None:  # the hub speaks UTC
+        import calendar
+
+        return float(calendar.timegm(moment.utctimetuple())) + moment.microsecond / 1e6
+    return moment.timestamp()
+
+
+def _http_errors() -> tuple[type[BaseException], ...]:
+    """Everything huggingface_hub raises for HTTP trouble. HfHubHTTPError derives from its transport's
+    root error (httpx2.HTTPError in 2.x, requests' RequestException before), which also covers refused
+    connections and timeouts; OSError covers the rest (OfflineModeIsEnabled is a ConnectionError)."""
+    from huggingface_hub.errors import HfHubHTTPError
+
+    roots = [c for c in HfHubHTTPError.__mro__ if c.__module__.split(".")[0] not in ("builtins", "huggingface_hub")]
+    return (HfHubHTTPError, OSError, *roots)
+
+
+def _hub_failure(what: str, exc: BaseException, env: Mapping[str, str], timeout: float) -> HubError:
+    from huggingface_hub.errors import GatedRepoError, OfflineModeIsEnabled
+
+    where = _shown(endpoint(env))
+    status = getattr(getattr(exc, "response", None), "status_code", None)
+    if isinstance(exc, OfflineModeIsEnabled):
+        return HubError(f"{what}: HF_HUB_OFFLINE is set; unset it so zeb can reach Hugging Face")
+    if isinstance(exc, GatedRepoError):
+        return HubError(f"{what}: the repo is gated and the token has not been granted access")
+    if status == 401:
+        return HubError(f"{what}: Hugging Face at {where} rejected the token (401 Unauthorized); "
+                        f"check HF_TOKEN or run {LOGIN_HINT}")
+    if status == 403:
+        return HubError(f"{what}: the token may not access this repo (403 Forbidden); use a token with access")
+    if status:
+        return HubError(f"{what}: Hugging Face at {where} answered HTTP {status}")
+    if "timeout" in type(exc).__name__.lower():
+        return HubError(f"{what}: Hugging Face at {where} did not answer within {timeout:g} s")
+    return HubError(f"{what}: cannot reach Hugging Face at {where} ({type(exc).__name__})")
+
+
+def _shown(url: str) -> str:
+    """The endpoint without any user:password part, fit for a message."""
+    parts = urlsplit(url)
+    if "@" not in parts.netloc:
+        return url
+    return urlunsplit(parts._replace(netloc=parts.netloc.rsplit("@", 1)[1]))

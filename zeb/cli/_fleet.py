@@ -66,7 +66,7 @@ def check_hub(app, cfg: FleetConfig) -> str:
     """HF token present and the weights file in the repo, before anything is launched. Returns the token."""
     from zeb import hub
 
-    token = hub.require_token(app.env)
+    token = hub.require_token(app.env, repo_id=cfg.repo_id, examples_repo_id=cfg.examples_repo_id)
     hub.require_weights(cfg.repo_id, cfg.weights_name, cfg.examples_repo_id, token, app.env)
     return token
 

@@ -1,0 +1,249 @@
+"""zeb.hub against the fake hub over HTTP, through the real huggingface_hub (nothing of it is mocked)."""
+
+from __future__ import annotations
+
+import socket
+import subprocess
+import sys
+import time
+
+import pytest
+
+from zeb import hub
+from zeb.errors import HubError
+from zeb.sim.hub import FakeHub
+
+SECRET = "hf_zebtest_s3cret_value"
+REPO, EXAMPLES = "jasonyandell/zeb-42", "jasonyandell/zeb-42-examples"
+
+
+class Clock:
+    def __init__(self, t: float = 1_700_000_000.0) -> None:
+        self.t = t
+
+    def now(self) -> float:
+        return self.t
+
+
+@pytest.fixture
+def fake():
+    h = FakeHub({REPO: {"large.pt": b"weights", "large-config.json": b"{}"}, EXAMPLES: {}}, clock=Clock())
+    h.start()
+    yield h
+    h.stop()
+
+
+def env_for(h: FakeHub, **extra) -> dict:
+    return {"HF_ENDPOINT": h.url, **extra}
+
+
+# -- token ---------------------------------------------------------------------------------------
+
+def test_token_from_env_wins_over_the_file(tmp_path):
+    (tmp_path / "token").write_text("hf_from_file\n")
+    assert hub.find_token({"HF_TOKEN": "  hf_from_env \n", "HF_HOME": str(tmp_path)}) == "hf_from_env"
+
+
+def test_token_from_the_hf_home_token_file(tmp_path):
+    (tmp_path / "token").write_text("hf_from_file\r\n")
+    assert hub.find_token({"HF_HOME": str(tmp_path)}) == "hf_from_file"
+
+
+def test_hf_token_path_overrides_hf_home(tmp_path):
+    (tmp_path / "token").write_text("hf_home_token")
+    (tmp_path / "elsewhere").write_text("hf_path_token")
+    assert hub.find_token({"HF_HOME": str(tmp_path), "HF_TOKEN_PATH": str(tmp_path / "elsewhere")}) == "hf_path_token"
+
+
+def test_token_from_the_default_cache_under_home(tmp_path):
+    path = tmp_path / ".cache" / "huggingface" / "token"
+    path.parent.mkdir(parents=True)
+    path.write_text("hf_default_place")
+    assert hub.find_token({"HOME": str(tmp_path)}) == "hf_default_place"
+    assert hub.find_token({"HOME": str(tmp_path), "XDG_CACHE_HOME": str(tmp_path / "nowhere")}) is None
+
+
+def test_missing_token_says_how_to_get_one(tmp_path):
+    (tmp_path / "token").write_text("  \n")  # an empty token file is no token
+    env = {"HF_HOME": str(tmp_path)}
+    assert hub.find_token(env) is None
+    with pytest.raises(HubError) as err:
+        hub.require_token(env, repo_id=REPO, examples_repo_id=EXAMPLES)
+    message = str(err.value)
+    assert message.startswith("HF_TOKEN is not set: export HF_TOKEN=hf_...")
+    assert f"write access to {REPO} and {EXAMPLES}" in message
+    assert "hf auth login" in message and "\n" not in message
+
+
+def test_require_token_returns_it_without_repos_named(tmp_path):
+    assert hub.require_token({"HF_TOKEN": SECRET}) == SECRET
+    with pytest.raises(HubError, match="the weights and examples repos"):
+        hub.require_token({"HF_HOME": str(tmp_path)})
+
+
+# -- weights -------------------------------------------------------------------------------------
+
+def test_weights_exist_and_missing(fake):
+    env = env_for(fake)
+    assert hub.weights_exist(REPO, "large", SECRET, env) is True
+    assert hub.weights_exist(REPO, "zeb-557k-1m", SECRET, env) is False
+    assert hub.weights_exist("someone/else", "large", SECRET, env) is False
+    heads = [c for c in fake.calls if c["method"] == "HEAD"]
+    assert [c["path"] for c in heads] == [f"/{REPO}/resolve/main/large.pt", f"/{REPO}/resolve/main/zeb-557k-1m.pt",
+                                          "/someone/else/resolve/main/large.pt"]
+    assert all(c["token"] == "sent" for c in heads)
+
+
+def test_missing_weights_names_the_learner_command(fake):
+    with pytest.raises(HubError) as err:
+        hub.require_weights(REPO, "zeb-557k-1m", EXAMPLES, SECRET, env_for(fake))
+    message = str(err.value)
+    assert message.startswith(f"zeb-557k-1m.pt is not in {REPO}: start the learner first")
+    assert (f"python -u -m forge.zeb.learner.run --repo-id {REPO} --examples-repo-id {EXAMPLES} "
+            f"--weights-name zeb-557k-1m --checkpoint ") in message
+    assert SECRET not in message
+
+
+def test_missing_repo_is_told_apart(fake):
+    with pytest.raises(HubError, match=r"not in nobody/zeb \(the repo was not found at http://127\.0\.0\.1"):
+        hub.require_weights("nobody/zeb", "large", EXAMPLES, SECRET, env_for(fake))
+
+
+def test_present_weights_pass(fake):
+    hub.require_weights(REPO, "large", EXAMPLES, SECRET, env_for(fake))
+    fake.add_file(REPO, "late.pt", b"x")
+    hub.require_weights(REPO, "late", EXAMPLES, SECRET, env_for(fake))
+
+
+# -- failures: one line, no traceback chain, never the token ----------------------------------------
+
+def assert_clean(err: pytest.ExceptionInfo) -> str:
+    message = str(err.value)
+    assert "\n" not in message and SECRET not in message
+    assert err.value.__cause__ is None and err.value.__suppress_context__
+    return message
+
+
+def test_rejected_token_is_a_clean_hub_error(fake):
+    fake.require_token = "hf_the_right_one"
+    with pytest.raises(HubError) as err:
+        hub.require_weights(REPO, "large", EXAMPLES, SECRET, env_for(fake))
+    assert "rejected the token (401 Unauthorized)" in assert_clean(err)
+    with pytest.raises(HubError) as err:
+        hub.examples_last_received(EXAMPLES, SECRET, env_for(fake))
+    assert "401" in assert_clean(err)
+    assert [c["token"] for c in fake.calls] == ["wrong", "wrong"]
+    assert SECRET not in repr(fake.calls)
+    assert hub.weights_exist(REPO, "large", "hf_the_right_one", env_for(fake)) is True
+    assert fake.calls[-1]["token"] == "ok"
+
+
+def test_server_error_is_a_clean_hub_error(fake):
+    fake.fail_next(503)
+    with pytest.raises(HubError) as err:
+        hub.weights_exist(REPO, "large", SECRET, env_for(fake))
+    assert assert_clean(err).endswith(f"Hugging Face at {fake.url} answered HTTP 503")
+    assert hub.weights_exist(REPO, "large", SECRET, env_for(fake)) is True  # no retries were spent on it
+
+
+def closed_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def test_unreachable_hub_fails_fast():
+    env = {"HF_ENDPOINT": f"http://127.0.0.1:{closed_port()}"}
+    started = time.monotonic()
+    with pytest.raises(HubError) as err:
+        hub.weights_exist(REPO, "large", SECRET, env)
+    assert "cannot reach Hugging Face at http://127.0.0.1:" in assert_clean(err)
+    with pytest.raises(HubError, match="cannot reach"):
+        hub.examples_last_received(EXAMPLES, SECRET, env, subdir="large")
+    assert time.monotonic() - started < 2.0
+
+
+def test_a_hub_that_never_answers_times_out():
+    with socket.socket() as silent:  # accepts connections (backlog) but never reads or answers
+        silent.bind(("127.0.0.1", 0))
+        silent.listen(8)
+        env = {"HF_ENDPOINT": "http://127.0.0.1:%d" % silent.getsockname()[1]}
+        started = time.monotonic()
+        with pytest.raises(HubError) as err:
+            hub.weights_exist(REPO, "large", SECRET, env, timeout=0.2)
+        assert "did not answer within 0.2 s" in assert_clean(err)
+        with pytest.raises(HubError, match="did not answer within 0.2 s"):
+            hub.examples_last_received(EXAMPLES, SECRET, env, subdir="large", timeout=0.2)
+        assert time.monotonic() - started < 2.0
+
+
+def test_endpoint_credentials_never_shown():
+    assert hub._shown("https://user:pw@hub.example/x") == "https://hub.example/x"
+    assert hub.endpoint({}) == "https://huggingface.co"
+    assert hub.endpoint({"HF_ENDPOINT": "http://127.0.0.1:9/ "}) == "http://127.0.0.1:9"
+
+
+# -- examples freshness ----------------------------------------------------------------------------
+
+def test_examples_last_received_is_the_last_added_file(fake):
+    env = env_for(fake)
+    created = hub.examples_last_received(EXAMPLES, SECRET, env)
+    assert created == 1_700_000_000.0  # an empty repo: its creation
+    fake.add_file(EXAMPLES, "worker-vast-0_1_abc.pt", b"x", when=1_700_000_100.25)
+    fake.add_file(EXAMPLES, "large/worker-vast-1_2_def.pt", b"x", when=1_700_000_200.5)
+    fake.add_file(EXAMPLES, "worker-vast-2_3_ghi.pt", b"x", when=1_700_000_300.0)
+    assert hub.examples_last_received(EXAMPLES, SECRET, env) == 1_700_000_300.0
+    assert hub.examples_last_received(EXAMPLES, SECRET, env, subdir="large") == 1_700_000_200.5
+    assert hub.examples_last_received(EXAMPLES, SECRET, env, subdir="belief/") is None
+    info = [c for c in fake.calls if c["method"] == "GET"]
+    assert info and all("expand=lastModified" in c["query"] for c in info)  # the small answer, not every file
+
+
+def test_examples_repo_missing_is_a_hub_error(fake):
+    with pytest.raises(HubError, match=r"reading nobody/examples: Hugging Face at .* answered HTTP 404"):
+        hub.examples_last_received("nobody/examples", SECRET, env_for(fake))
+
+
+# -- the fake itself, as huggingface_hub sees it ------------------------------------------------------
+
+def test_fake_answers_huggingface_hub_calls(fake):
+    from huggingface_hub import HfApi, get_hf_file_metadata, hf_hub_url
+
+    fake.add_file(REPO, "large.pt", b"new weights", when=1_700_000_500.0)
+    api = HfApi(endpoint=fake.url, token=SECRET)
+    assert api.file_exists(REPO, "large.pt") and not api.file_exists(REPO, "nope.pt")
+    meta = get_hf_file_metadata(hf_hub_url(REPO, "large.pt", endpoint=fake.url), token=SECRET)
+    commits = api.list_repo_commits(REPO)
+    assert meta.size == len(b"new weights") and meta.etag and meta.commit_hash == commits[0].commit_id
+    assert [c.title for c in commits] == ["Upload large.pt", "Upload large-config.json", "Upload large.pt"]
+    assert commits[0].created_at.timestamp() == 1_700_000_500.0
+    info = api.repo_info(REPO)
+    assert info.sha == commits[0].commit_id and {s.rfilename for s in info.siblings} == {"large.pt",
+                                                                                       "large-config.json"}
+
+
+def test_fake_stops_without_starting_and_works_as_context_manager():
+    FakeHub().stop()
+    with FakeHub({"a/b": {"w.pt": b""}}) as url:
+        assert hub.weights_exist("a/b", "w", SECRET, {"HF_ENDPOINT": url})
+
+
+def test_importing_zeb_hub_stays_cheap():
+    code = "import sys, zeb.hub; print('huggingface_hub' in sys.modules)"
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == "False"
+
+
+# -- through the CLI: a rejected token stops `zeb up` before anything is rented ----------------------
+
+def test_up_with_a_rejected_token_launches_nothing(sim):
+    sim.hub.require_token = "hf_simtoken_for_tests_only"
+    sim.extra_env["HF_TOKEN"] = SECRET
+    result = sim.run("up", "1")
+    assert result.exit_code == 1
+    assert "rejected the token (401 Unauthorized)" in result.stderr
+    assert "Traceback" not in result.output + result.stderr and SECRET not in result.output + result.stderr
+    assert not sim.calls("PUT", "/api/v0/asks/")
+    sim.extra_env.pop("HF_TOKEN")  # the right token: the same command now rents one offer
+    assert sim.run("up", "1").exit_code == 0
+    assert len(sim.calls("PUT", "/api/v0/asks/")) == 1
