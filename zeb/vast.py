@@ -80,46 +80,7 @@ class LaunchSpec:
         return f"LaunchSpec(offer_id={self.offer_id}, label={self.label!r}, image={self.image!r})"
 
 
-# -- the client ----------------------------------------------------------------------------------
-
-
-DEFAULT_URL = "https://console.vast.ai"
-_RETRY_STATUS = {429, 500, 502, 503, 504}
-_KEY_HELP = "set it with `export VAST_API_KEY=...` or `vastai set api-key YOUR_KEY`"
-
-
-class _Transient(Exception):
-    """A failure worth another attempt (rate limit, 5xx, connection error, timeout)."""
-
-    def __init__(self, error: VastError, retry_after: float | None = None) -> None:
-        super().__init__(str(error))
-        self.error = error
-        self.retry_after = retry_after
-
-
-def _key_files(env: Mapping[str, str]) -> list[Path]:
-    xdg = env.get("XDG_CONFIG_HOME") or str(Path.home() / ".config")
-    return [Path(xdg) / "vastai" / "vast_api_key", Path.home() / ".config" / "vastai" / "vast_api_key",
-            Path.home() / ".vast_api_key"]
-
-
-def _msg(response) -> str:
-    try:
-        body = response.json()
-    except ValueError:
-        return (response.text or "").strip()[:200]
-    if isinstance(body, dict):
-        for key in ("msg", "detail", "error", "message"):
-            if body.get(key):
-                return str(body[key])
-    return str(body)[:200]
-
-
-def _retry_after(response) -> float | None:
-    try:
-        return float(response.headers.get("Retry-After"))
-    except (TypeError, ValueError):
-        return None
+# -- row mapping -----------------------------------------------------------------------------------
 
 
 def _int(value, default: int = 0) -> int:
@@ -137,7 +98,8 @@ def _float(value, default: float = 0.0) -> float:
 
 
 def instance_from_row(row: Mapping[str, Any]) -> Instance:
-    """A Vast instance row -> Instance. Drops everything else (extra_env carries HF_TOKEN)."""
+    """A Vast instance row -> Instance. Everything else is dropped (extra_env carries HF_TOKEN).
+    Missing fields get neutral values; a null actual_status stays None (pending, never dead)."""
     port = row.get("ssh_port")
     return Instance(
         id=_int(row.get("id")), label=row.get("label") or None, status=row.get("actual_status") or None,
@@ -161,204 +123,406 @@ def offer_from_row(row: Mapping[str, Any]) -> Offer:
     )
 
 
+def vast_gpu_name(name: str) -> str:
+    """Config and ZEB_GPUS spell GPUs with underscores (the CLI query spelling); Vast's rows use spaces."""
+    return " ".join(name.replace("_", " ").split())
+
+
+# -- the client ----------------------------------------------------------------------------------
+
+
+DEFAULT_URL = "https://console.vast.ai"
+KEY_HOWTO = "export VAST_API_KEY=... or run `vastai set api-key YOUR_KEY`"
+_PAGE_SIZE = 25          # what the SDK's show_instances asks for
+_MAX_PAGES = 400         # 10,000 instances: a listing that pages on past that is a server fault, not a fleet
+_LOG_FIRST_POLL = 0.3    # the SDK's interval between looks at a log's result_url
+_LOG_MAX_POLL = 1.0
+_GONE_WORDS = ("not found", "no such", "no_such", "does not exist", "already destroyed")
+
+
+class _Transient(Exception):
+    """A failure worth another attempt; carries the error to raise when the attempts run out."""
+
+    def __init__(self, error: VastError, retry_after: float | None = None) -> None:
+        super().__init__(str(error))
+        self.error = error
+        self.retry_after = retry_after
+
+
+class _Budget:
+    """The time left for one logical call. An injected sleep counts as the time it stands for, so a
+    test with a fake sleep sees the same bound (and the same number of requests) as production."""
+
+    def __init__(self, seconds: float, sleep: Callable[[float], None]) -> None:
+        self.total = max(0.0, seconds)
+        self._sleep = sleep
+        self._start = time.monotonic()
+        self._virtual = 0.0   # requested minus really slept, summed
+
+    def remaining(self) -> float:
+        return self.total - (time.monotonic() - self._start + self._virtual)
+
+    def sleep(self, seconds: float) -> None:
+        seconds = max(0.0, min(seconds, self.remaining()))
+        before = time.monotonic()
+        self._sleep(seconds)
+        self._virtual += seconds - (time.monotonic() - before)
+
+
+def _key_files(env: Mapping[str, str]) -> list[Path]:
+    """Where the vastai CLI keeps the key (`vastai set api-key`), in the SDK's order of preference."""
+    home = Path(env.get("HOME") or Path.home())
+    xdg = Path(env.get("XDG_CONFIG_HOME") or home / ".config")
+    paths = [xdg / "vastai" / "vast_api_key", home / ".config" / "vastai" / "vast_api_key", home / ".vast_api_key"]
+    return list(dict.fromkeys(paths))
+
+
+def _body(response) -> Any:
+    try:
+        return response.json()
+    except ValueError:
+        return None
+
+
+def _message(response) -> str:
+    body = _body(response)
+    if isinstance(body, dict):
+        for key in ("msg", "detail", "error", "message"):
+            if body.get(key):
+                return " ".join(str(body[key]).split())[:300]
+    if body is not None:
+        return str(body)[:300]
+    return " ".join((response.text or "").split())[:300]
+
+
+def _retry_after(response) -> float | None:
+    try:
+        value = float(response.headers.get("Retry-After"))
+    except (TypeError, ValueError):
+        return None     # absent, or an HTTP date: fall back to our own backoff
+    return max(0.0, value)
+
+
+def _never_sent(exc: Exception) -> bool:
+    """True when the request cannot have reached the server (refused, DNS, connect timeout), so even
+    a create is safe to send again. A read timeout or a dropped connection may have been processed."""
+    import requests
+    from urllib3.exceptions import ConnectTimeoutError  # NewConnectionError (refused, DNS) is a subclass
+
+    if isinstance(exc, requests.ConnectTimeout):
+        return True
+    reason = exc.args[0] if exc.args else None
+    return isinstance(getattr(reason, "reason", reason), ConnectTimeoutError)
+
+
 class VastClient:
-    """Every Vast call zeb makes. One logical call has one bounded worst case:
-    attempts x timeout + (attempts - 1) x max_wait; with the defaults 4 x 30 s + 3 x 60 s at the very
-    worst, and a few seconds for the usual transient failure. The SDK's own retries are switched off
-    (retry=1) so the two policies never multiply."""
+    """Every Vast call zeb makes, through the official `vastai` SDK (imported on construction only).
+
+    Retries: the SDK's own retry loop is switched off (retry=1: one attempt, no inline sleeps) so its
+    policy never multiplies with ours; ours is tenacity: `attempts` tries, a jittered exponential
+    backoff (base_wait, 2x, 4x, ... capped at max_wait) for 5xx and connection errors/timeouts, and
+    the server's Retry-After (plus a little jitter) for 429. A Retry-After over max_wait and a daily
+    search-quota 429 are not waited out: RateLimited goes straight to the caller. Other 4xx are final.
+    Every request carries an explicit timeout (the SDK client's `timeout`).
+
+    Worst case of one HTTP request, all told: attempts x timeout + (attempts - 1) x max_wait
+    (defaults: 4 x 30 s + 3 x 60 s = 300 s; a usual transient failure costs about a second). requests
+    applies `timeout` to the connect and to each read, so a peer that trickles bytes can stretch one
+    attempt; Vast's API answers in one piece.
+    list_instances pays that per page of 25; logs() is bounded as a whole by its `timeout`.
+
+    A create is never resent after a failure that may have reached Vast (read timeout, dropped
+    connection, 500/502/504): that could rent two machines. It raises Unreachable and the caller
+    reconciles through the instance list (labels are unique). 429, 503 and refused connections are
+    answered before anything is rented, so those are retried.
+    """
 
     def __init__(self, api_key: str, server_url: str = DEFAULT_URL, *, timeout: float = 30.0, attempts: int = 4,
                  max_wait: float = 60.0, base_wait: float = 0.5, sleep: Callable[[float], None] = time.sleep,
                  rng: random.Random | None = None) -> None:
-        from vastai import VastAI
+        if not api_key or not api_key.strip():
+            raise AuthError("no Vast API key", hint=f"set one with {KEY_HOWTO}")
+        from vastai import VastAI  # ~0.4 s of imports: paid only by commands that talk to Vast
 
         self.server_url = server_url.rstrip("/")
-        self.timeout = timeout
-        self.attempts = max(1, attempts)
-        self.max_wait = max_wait
-        self.base_wait = base_wait
+        self.timeout = float(timeout)
+        self.attempts = max(1, int(attempts))
+        self.max_wait = float(max_wait)
+        self.base_wait = float(base_wait)
+        self.requests_made = 0
         self._sleep = sleep
         self._rng = rng or random.Random()
-        self._sdk = VastAI(api_key=api_key, server_url=self.server_url, retry=1, quiet=True)
-        self._sdk.client.timeout = timeout
-        self.requests_made = 0
+        self._sdk = VastAI(api_key=api_key.strip(), server_url=self.server_url, retry=1, quiet=True)
+        self._sdk.client.timeout = self.timeout
         self._count_requests()
 
     def __repr__(self) -> str:
         return f"VastClient(server_url={self.server_url!r})"
 
     @classmethod
-    def from_env(cls, env: Mapping[str, str], **kw) -> "VastClient":
+    def from_env(cls, env: Mapping[str, str], **kw) -> VastClient:
+        """VAST_URL (else Vast's console) and VAST_API_KEY, else the vastai CLI's key file."""
         key = (env.get("VAST_API_KEY") or "").strip()
+        for path in [] if key else _key_files(env):
+            try:
+                key = path.read_text().strip()
+            except OSError:
+                continue
+            if key:
+                break
         if not key:
-            for path in _key_files(env):
-                try:
-                    key = path.read_text().strip()
-                except OSError:
-                    continue
-                if key:
-                    break
-        if not key:
-            raise AuthError(f"no Vast API key: {_KEY_HELP}")
+            raise AuthError("no Vast API key", hint=f"set one with {KEY_HOWTO}")
         return cls(key, env.get("VAST_URL") or DEFAULT_URL, **kw)
 
     def _count_requests(self) -> None:
-        # Count every HTTP request the SDK sends, for the benchmarks' API-call figures.
+        # Every SDK request goes through VastClient._request (one HTTP request each with retry=1).
         sdk_client = self._sdk.client
-        original = sdk_client._request
+        send = sdk_client._request
 
         def counted(*args, **kwargs):
             self.requests_made += 1
-            return original(*args, **kwargs)
+            return send(*args, **kwargs)
 
         sdk_client._request = counted
 
+    def _scrub(self, text: str) -> str:
+        key = self._sdk.client.api_key
+        return text.replace(key, "***") if key else text
+
     # -- the retry/error envelope -------------------------------------------------------------
 
-    def _call(self, what: str, fn: Callable[[], Any], *, idempotent: bool = True, not_found=NotFound) -> Any:
-        from tenacity import RetryError, Retrying, retry_if_exception_type, stop_after_attempt
+    def _call(self, what: str, send: Callable[[float | None], Any], *, create: bool = False,
+              not_found: type[VastError] = NotFound, budget: _Budget | None = None) -> Any:
+        """Run `send(timeout)` under the retry policy; timeout is None (the client's) unless a budget is set."""
+        from tenacity import Retrying, retry_if_exception_type
+
+        def stop(state) -> bool:
+            return state.attempt_number >= self.attempts or (budget is not None and budget.remaining() <= 0)
 
         def wait(state) -> float:
             exc = state.outcome.exception()
             if isinstance(exc, _Transient) and exc.retry_after is not None:
-                return min(exc.retry_after, self.max_wait)
-            ceiling = min(self.max_wait, self.base_wait * (2 ** (state.attempt_number - 1)))
-            return self._rng.uniform(0, ceiling)
+                pause = exc.retry_after + self._rng.uniform(0.0, min(0.5, exc.retry_after * 0.1))
+            else:
+                ceiling = min(self.max_wait, self.base_wait * 2 ** (state.attempt_number - 1))
+                pause = ceiling / 2 + self._rng.uniform(0.0, ceiling / 2)
+            pause = min(pause, self.max_wait)
+            return min(pause, max(0.0, budget.remaining())) if budget is not None else pause
 
         try:
-            for attempt in Retrying(stop=stop_after_attempt(self.attempts), wait=wait, sleep=self._sleep,
-                                    retry=retry_if_exception_type(_Transient), reraise=False):
+            for attempt in Retrying(stop=stop, wait=wait, sleep=budget.sleep if budget else self._sleep,
+                                    retry=retry_if_exception_type(_Transient), reraise=True):
                 with attempt:
-                    return self._once(what, fn, idempotent=idempotent, not_found=not_found)
-        except RetryError as exc:
-            last = exc.last_attempt.exception()
-            raise last.error if isinstance(last, _Transient) else last from None
-        except _Transient as exc:  # pragma: no cover (reraise=False wraps it)
+                    return self._once(what, send, create=create, not_found=not_found, budget=budget)
+        except _Transient as exc:
             raise exc.error from None
 
-    def _once(self, what: str, fn: Callable[[], Any], *, idempotent: bool, not_found) -> Any:
+    def _once(self, what: str, send: Callable[[float | None], Any], *, create: bool,
+              not_found: type[VastError], budget: _Budget | None) -> Any:
         import requests
 
-        where = f"Vast API at {self.server_url}"
+        timeout = None
+        if budget is not None:
+            timeout = min(self.timeout, budget.remaining())
+            if timeout <= 0:
+                raise Unreachable(f"{what}: the Vast API at {self.server_url} gave no answer within {budget.total:g}s")
         try:
-            return fn()
+            return send(timeout)
         except requests.HTTPError as exc:
-            response = exc.response
-            status = response.status_code if response is not None else 0
-            message = _msg(response) if response is not None else str(exc)
-            if "lacks credit" in message.lower() or "insufficient credit" in message.lower():
-                raise NoCredit(f"{what}: the Vast account lacks credit ({message})") from None
-            if status in (401, 403):
-                raise AuthError(f"{what}: Vast rejected the API key ({status}): {_KEY_HELP}") from None
-            if status in (404, 410) or "no_such_ask" in message:
-                raise not_found(f"{what}: {message or 'not found'}") from None
-            if status in _RETRY_STATUS:
-                if status == 429:
-                    error: VastError = RateLimited(f"{what}: rate limited by Vast", retry_after=_retry_after(response))
-                    raise _Transient(error, _retry_after(response)) from None
-                error = Unreachable(f"{what}: {where} answered {status}: {message}")
-                if idempotent or status in (502, 503):
-                    raise _Transient(error) from None
-                raise error from None
-            raise VastError(f"{what}: Vast answered {status}: {message}") from None
+            if exc.response is None:
+                raise Unreachable(f"{what}: the Vast API at {self.server_url} failed") from None
+            raise self._http_error(what, exc.response, create=create, not_found=not_found) from None
         except (requests.ConnectionError, requests.Timeout) as exc:
-            kind = "timed out" if isinstance(exc, requests.Timeout) else "refused or dropped the connection"
-            error = Unreachable(f"{what}: {where} {kind}")
-            if idempotent:
-                raise _Transient(error) from None
-            # A create that may have reached Vast is never retried blindly: the caller reconciles.
-            raise error from None
-        except ValueError as exc:  # malformed JSON (requests' JSONDecodeError is a ValueError)
-            raise Unreachable(f"{what}: {where} sent an unreadable answer ({type(exc).__name__})") from None
-        except (KeyError, TypeError) as exc:
-            raise Unreachable(f"{what}: {where} sent an answer of an unexpected shape ({exc})") from None
+            never_sent = _never_sent(exc)
+            if never_sent:
+                kind = "could not be reached (connection refused or timed out)"
+            elif isinstance(exc, requests.Timeout):
+                kind = f"gave no answer within {timeout or self.timeout:g}s"
+            else:
+                kind = "dropped the connection"
+            error = Unreachable(f"{what}: the Vast API at {self.server_url} {kind}")
+            if create and not never_sent:
+                raise Unreachable(f"{error.message}; the create may have gone through, so it is not resent",
+                                  hint="the instance list shows whether it did") from None
+            raise _Transient(error) from None
+        except ValueError as exc:  # requests' JSONDecodeError is a ValueError
+            raise Unreachable(f"{what}: the Vast API at {self.server_url} sent an unreadable answer "
+                              f"({type(exc).__name__})") from None
+        except (KeyError, TypeError, AttributeError) as exc:
+            raise Unreachable(f"{what}: the Vast API at {self.server_url} sent an answer of an unexpected shape "
+                              f"({type(exc).__name__})") from None
+
+    def _http_error(self, what: str, response, *, create: bool, not_found: type[VastError]) -> Exception:
+        """The exception for an HTTP error answer: a final zeb error, or a _Transient to retry."""
+        status = response.status_code
+        message = self._scrub(_message(response))
+        low = message.lower()
+        if "lacks credit" in low:   # the text, not the status, is what Vast keeps stable
+            return NoCredit(f"{what}: the Vast account lacks credit ({message})")
+        if status in (401, 403):
+            return AuthError(f"{what}: Vast rejected the API key (HTTP {status})",
+                             hint=f"set a valid one with {KEY_HOWTO}")
+        if create and (status in (404, 410) or "no_such_ask" in low or "not available" in low):
+            return OfferUnavailable(f"{what}: the offer is taken or gone ({message or status})")
+        if status in (404, 410):
+            return not_found(f"{what}: not found ({message or status})")
+        if status == 429:
+            wait = _retry_after(response)
+            error = RateLimited(f"{what}: rate limited by Vast" + (f" (retry after {wait:g}s)" if wait else ""),
+                                retry_after=wait)
+            body = _body(response)
+            quota = isinstance(body, dict) and body.get("error") == "search_quota_exceeded"
+            if quota or (wait is not None and wait > self.max_wait):
+                return error  # waiting it out here would block for longer than any caller wants
+            return _Transient(error, wait)
+        if status >= 500:
+            error = Unreachable(f"{what}: the Vast API at {self.server_url} answered HTTP {status}"
+                                + (f" ({message})" if message else ""))
+            if create and status != 503:
+                return Unreachable(f"{error.message}; the create may have gone through, so it is not resent",
+                                   hint="the instance list shows whether it did")
+            return _Transient(error)
+        return VastError(f"{what}: Vast refused the request (HTTP {status}): {message or 'no message'}")
+
+    def _get_json(self, path: str, query: dict | None, timeout: float | None) -> Any:
+        r = self._sdk.client.get(path, query_args=query, timeout=timeout)
+        r.raise_for_status()
+        return r.json()
 
     # -- calls ------------------------------------------------------------------------------------
 
     def list_instances(self) -> list[Instance]:
-        rows = self._call("list instances", self._sdk.show_instances)
-        return [instance_from_row(r) for r in rows]
+        """Every instance on the account, 25 per request. Pages are fetched one SDK call
+        (show_instances_v1) at a time so a failure retries one page, not the whole listing, and a
+        row without start_date or extra_env (which the SDK's show_instances chokes on) still maps."""
+        params: dict[str, Any] = {"select_filters": {}, "order_by": [{"col": "id", "dir": "asc"}],
+                                  "limit": _PAGE_SIZE}
+        found: list[Instance] = []
+        seen: set[str] = set()
+        for _ in range(_MAX_PAGES):
+            page_params = dict(params)
+            data = self._call("list instances", lambda _t: self._sdk.show_instances_v1(page_params))
+            if not isinstance(data, dict):
+                raise Unreachable(f"list instances: the Vast API at {self.server_url} sent an answer of an "
+                                  "unexpected shape")
+            found.extend(instance_from_row(row) for row in data.get("instances") or [] if isinstance(row, dict))
+            token = data.get("next_token")
+            if not token:
+                return found
+            if str(token) in seen:
+                break
+            seen.add(str(token))
+            params["after_token"] = token
+        # A partial listing would look like missing workers and start a double launch: refuse it.
+        raise Unreachable(f"list instances: the Vast API at {self.server_url} kept paging without end")
 
     def get_instance(self, instance_id: int) -> Instance | None:
+        """One instance, or None when the account has no such instance."""
+        iid = int(instance_id)
         try:
-            row = self._call(f"show instance {instance_id}", lambda: self._sdk.show_instance(int(instance_id)))
+            data = self._call(f"show instance {iid}",
+                              lambda t: self._get_json(f"/instances/{iid}/", {"owner": "me"}, t))
         except NotFound:
             return None
-        return instance_from_row(row) if row else None
+        row = data.get("instances") if isinstance(data, dict) else None
+        return instance_from_row(row) if isinstance(row, dict) and row.get("id") is not None else None
 
     def search_offers(self, gpus: Sequence[str], *, max_dph: float | None = None, num_gpus: int = 1,
                       limit: int = 500, exclude_machines: Collection[int] = ()) -> list[Offer]:
-        """ONE search for the whole GPU list, cheapest first."""
-        names = ",".join(g.replace(" ", "_") for g in gpus)
-        query = f"gpu_name in [{names}] num_gpus={int(num_gpus)} rented=False"
+        """ONE search for the whole GPU list, cheapest first. Values go as strings, as the SDK's query
+        parser sends them; Vast's defaults (verified, rentable, not rented, not external) stay on."""
+        names = list(dict.fromkeys(vast_gpu_name(g) for g in gpus if g.strip()))
+        if not names:
+            return []
+        excluded = {int(m) for m in exclude_machines}
+        query: dict[str, Any] = {"gpu_name": {"in": names}, "num_gpus": {"eq": str(int(num_gpus))},
+                                 "rented": {"eq": False}}
         if max_dph is not None:
-            query += f" dph_total<={max_dph}"
-        rows = self._call("search offers",
-                          lambda: self._sdk.search_offers(query=query, order="dph_total", limit=int(limit)))
-        excluded = set(exclude_machines)
-        offers = [offer_from_row(r) for r in rows or []]
-        return [o for o in offers if o.machine_id not in excluded]
+            query["dph_total"] = {"lte": str(float(max_dph))}  # a ceiling, as ranking treats it
+        if excluded:
+            query["machine_id"] = {"notin": [str(m) for m in sorted(excluded)]}
+        rows = self._call("search offers", lambda _t: self._sdk.search_offers(
+            query=query, order="dph_total", limit=max(1, int(limit))))
+        # The server filters and sorts already; again here because a blocked host must never be rented.
+        offers = [offer_from_row(r) for r in rows or [] if isinstance(r, dict)]
+        return sorted((o for o in offers if o.machine_id not in excluded), key=lambda o: o.dph_total)
 
     def create_instance(self, spec: LaunchSpec) -> int:
-        def create():
+        """Rent `spec.offer_id`; returns the new instance id (Vast's new_contract)."""
+        what = f"create {spec.label} on offer {spec.offer_id}"
+
+        def send(_t):
             return self._sdk.create_instance(
                 spec.offer_id, image=spec.image, disk=spec.disk_gb, env=dict(spec.env), label=spec.label,
                 onstart_cmd=spec.onstart, ssh=True, direct=True,
             )
 
-        answer = self._call(f"create {spec.label} on offer {spec.offer_id}", create, idempotent=False,
-                            not_found=OfferUnavailable)
-        if not isinstance(answer, dict) or not answer.get("success") or not answer.get("new_contract"):
-            message = answer.get("msg") if isinstance(answer, dict) else answer
-            if message and "lacks credit" in str(message).lower():
-                raise NoCredit(f"create {spec.label}: the Vast account lacks credit")
-            raise OfferUnavailable(f"create {spec.label} on offer {spec.offer_id}: {message or 'refused'}")
-        return int(answer["new_contract"])
+        answer = self._call(what, send, create=True, not_found=OfferUnavailable)
+        if isinstance(answer, dict) and answer.get("success") and answer.get("new_contract"):
+            return int(answer["new_contract"])
+        message = self._scrub(str(answer.get("msg") or answer.get("error") or "") if isinstance(answer, dict) else "")
+        if "lacks credit" in message.lower():
+            raise NoCredit(f"{what}: the Vast account lacks credit ({message})")
+        raise OfferUnavailable(f"{what}: Vast did not rent it ({message or 'no new instance in the answer'})")
 
     def destroy_instance(self, instance_id: int) -> bool:
-        """True when it was destroyed now, False when it was already gone (idempotent)."""
+        """True when it was destroyed now, False when it was already gone. Safe to repeat."""
+        iid = int(instance_id)
         try:
-            self._call(f"destroy instance {instance_id}", lambda: self._sdk.destroy_instance(int(instance_id)))
+            answer = self._call(f"destroy instance {iid}", lambda _t: self._sdk.destroy_instance(iid))
         except NotFound:
             return False
+        if isinstance(answer, dict) and answer.get("success") is False:
+            message = self._scrub(str(answer.get("msg") or answer.get("error") or ""))
+            if any(word in message.lower() for word in _GONE_WORDS):
+                return False
+            raise VastError(f"destroy instance {iid}: Vast refused ({message or 'no message'})")
         return True
 
     def label_instance(self, instance_id: int, label: str) -> None:
-        self._call(f"label instance {instance_id}", lambda: self._sdk.label_instance(int(instance_id), label))
+        iid = int(instance_id)
+        self._call(f"label instance {iid}", lambda _t: self._sdk.label_instance(iid, label))
 
     def account(self) -> Account:
-        row = self._call("show user", self._sdk.show_user)
+        row = self._call("show account", lambda _t: self._sdk.show_user())
+        if not isinstance(row, dict):
+            raise Unreachable(f"show account: the Vast API at {self.server_url} sent an answer of an unexpected shape")
         return Account(id=row.get("id"), email=row.get("email"), credit=_float(row.get("credit")),
                        balance=_float(row.get("balance")))
 
     def logs(self, instance_id: int, tail: int = 200, timeout: float | None = None) -> str:
-        """The container log tail; "" while a container has not written anything. Bounded by `timeout`."""
+        """The container's last `tail` lines; "" while it has written nothing. The whole call (the
+        request, its retries and the polls of the result_url) ends within `timeout` (default: the
+        client's), raising Unreachable if the log is not ready by then. The SDK's logs() is not used:
+        it sleeps and polls on its own clock for up to ~9 s with a 10 s timeout per poll."""
         import requests
 
-        budget = self.timeout if timeout is None else timeout
-        deadline = time.monotonic() + budget
-        sdk_client = self._sdk.client
+        iid = int(instance_id)
+        what = f"logs of instance {iid}"
+        budget = _Budget(self.timeout if timeout is None else float(timeout), self._sleep)
 
-        def request():
-            r = sdk_client.put(f"/instances/request_logs/{int(instance_id)}/", json_data={"tail": str(int(tail))},
-                               timeout=min(self.timeout, budget))
+        def send(t):
+            r = self._sdk.client.put(f"/instances/request_logs/{iid}/", json_data={"tail": str(int(tail))}, timeout=t)
             r.raise_for_status()
             return r.json()
 
-        answer = self._call(f"logs of instance {instance_id}", request)
+        answer = self._call(what, send, budget=budget)
         url = answer.get("result_url") if isinstance(answer, dict) else None
         if not url:
             return ""
-        delay = 0.3
+        # The result_url is on Vast's log store, not its API: looking at once costs no API quota and
+        # often finds the log there; after that, back off from the SDK's 0.3 s up to 1 s.
+        delay = _LOG_FIRST_POLL
         while True:
-            remaining = deadline - time.monotonic()
+            remaining = budget.remaining()
             if remaining <= 0:
-                raise Unreachable(f"logs of instance {instance_id}: not ready within {budget:g}s")
+                raise Unreachable(f"{what}: the log was not ready within {budget.total:g}s")
+            self.requests_made += 1
             try:
-                self.requests_made += 1
-                r = requests.get(url, timeout=max(0.05, min(10.0, remaining)))
+                r = requests.get(url, timeout=min(self.timeout, remaining))
             except requests.RequestException:
-                r = None
+                r = None  # keep polling until the budget says stop
             if r is not None and r.status_code == 200:
-                return r.text
-            self._sleep(min(delay, max(0.0, deadline - time.monotonic())))
+                return r.content.decode("utf-8", errors="replace")
+            budget.sleep(delay)
+            delay = min(delay * 1.5, _LOG_MAX_POLL)
