@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import signal
+import time
 from typing import Optional
 
 import typer
@@ -34,7 +35,8 @@ def serve(
     from zeb.sim.server import SimServer
 
     app = app_of(ctx)
-    clock = RealClock() if speed == 1.0 else ScaledClock(speed, start=__import__("time").time())
+    # At x1 the sim runs on wall time; faster, virtual time starts now so log stamps look current.
+    clock = RealClock() if speed == 1.0 else ScaledClock(speed, start=time.time())
     market = load_scenario(scenario, clock, seed=seed, api_key=api_key)
     try:
         server = SimServer(market, port=port)

@@ -32,11 +32,14 @@ class ManualClock:
 
 
 class ScaledClock:
-    """Virtual time running `speed` times faster than real time (the demo). `advance` jumps ahead."""
+    """Virtual time running `speed` times faster than real time (the demo). `advance` jumps ahead.
+    `start` None is the fixed EPOCH, so a scripted demo reads the same every run."""
 
-    def __init__(self, speed: float, start: float = EPOCH) -> None:
+    def __init__(self, speed: float, start: float | None = None) -> None:
+        if not speed > 0:
+            raise ValueError(f"clock speed must be positive, not {speed!r}")
         self.speed = float(speed)
-        self._start = float(start)
+        self._start = EPOCH if start is None else float(start)
         self._real0 = time.monotonic()
         self._offset = 0.0
         self._lock = threading.Lock()

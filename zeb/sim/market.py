@@ -11,7 +11,8 @@ from typing import Any, Callable
 
 from zeb.sim import worker_log
 
-# GPU -> (games/s of the real worker, low $/hr, high $/hr, VRAM MB). From the runbook's tables.
+# GPU -> (games/s of the real worker, low $/hr, high $/hr, VRAM MB). From the runbook's tables; the market's
+# prices span $0.055-0.15 with a good share above the scripts' $0.09 cap.
 GPUS: dict[str, tuple[float, float, float, int]] = {
     "RTX 3060": (1.4, 0.055, 0.080, 12288),
     "RTX 3060 Ti": (1.8, 0.060, 0.085, 8192),
@@ -22,12 +23,15 @@ GPUS: dict[str, tuple[float, float, float, int]] = {
     "RTX 3090": (3.2, 0.090, 0.160, 24576),
     "RTX 4070": (3.3, 0.076, 0.095, 12288),
     "RTX 4070 Ti": (4.2, 0.074, 0.110, 12288),
-    "RTX 4080": (5.0, 0.120, 0.180, 16384),
-    "RTX 4090": (6.0, 0.250, 0.450, 24576),
+    "RTX 4080": (5.0, 0.105, 0.140, 16384),
+    "RTX 4090": (6.0, 0.125, 0.150, 24576),
 }
 
 FAULTS = ("dud", "no_cuda", "oom", "slow_setup", "stall", "crash", "preempt", "flaky_ssh", "broken_launch")
 LACKS_CREDIT = "Your account lacks credit; see the billing page to add some."
+# API fault kinds: status codes answered instead of the call, a truncated JSON body, a delayed or hung
+# answer (log fetches), and an offer snatched by someone else just before a create reaches it.
+API_FAULTS = ("429", "500", "502", "503", "504", "malformed", "slow", "hang", "rented")
 
 
 @dataclass
@@ -67,12 +71,14 @@ class SimInstance:
     seed: int
     stopped_at: float | None = None     # a user stop (state change)
     destroyed_at: float | None = None
+    booted: float | None = None         # when the current boot began, if a restart followed a stop
+    log_blocks: dict[int, list[str]] = field(default_factory=dict, repr=False)   # batch n -> its log lines
     timings: dict[str, float] = field(default_factory=dict)
 
 
 @dataclass
 class ApiFault:
-    kind: str                 # "429" | "500" | "503" | "malformed" | "hang" | "slow"
+    kind: str                 # one of API_FAULTS
     count: int = 1            # how many matching calls it affects (-1: forever)
     path: str = ""            # only calls whose path starts with this
     method: str = ""          # only this method ("" any)
@@ -101,6 +107,8 @@ class Market:
         self.schedule: list[tuple[float, Callable[["Market"], None]]] = []
         # Real seconds each log fetch takes (benchmarks: Vast's log calls are slow); None = instant.
         self.log_latency: Callable[[], float] | None = None
+        # Set when the server stops, so a "hang" fault never outlives it.
+        self.unhang = threading.Event()
 
     # -- building the market -------------------------------------------------------------------
 
@@ -163,11 +171,26 @@ class Market:
     # -- credit -----------------------------------------------------------------------------------
 
     def _bill(self, now: float) -> None:
-        hours = max(0.0, now - self._billed_at) / 3600.0
-        if hours:
-            burn = sum(i.dph_total for i in self.instances.values() if i.destroyed_at is None)
-            self._credit -= burn * hours
-            self._billed_at = now
+        """Charge every instance for the GPU time it held since the last bill; a stopped instance (by the user
+        or preempted) holds no GPU. Storage is not modelled. Called before every change of state."""
+        since = self._billed_at
+        if now <= since:
+            return
+        spent = 0.0
+        for inst in self.instances.values():
+            start = max(since, inst.created)
+            end = min(now, self._stops_at(inst))
+            if end > start:
+                spent += inst.dph_total * (end - start) / 3600.0
+        self._credit -= spent
+        self._billed_at = now
+
+    def _stops_at(self, inst: SimInstance) -> float:
+        if inst.stopped_at is not None:
+            return inst.stopped_at
+        if self.machines[inst.machine_id].fault == "preempt":
+            return worker_log.boot_time(inst) + self.machines[inst.machine_id].fault_after_s
+        return float("inf")
 
     @property
     def credit(self) -> float:
@@ -234,12 +257,27 @@ class Market:
             return True
 
     def set_state(self, instance_id: int, state: str) -> bool:
+        """"stopped" freezes the container; "running" after a stop (or a preemption) boots it again, onstart
+        and all, as a Vast restart does."""
         with self.lock:
+            self.tick()
             inst = self.instances.get(instance_id)
             if inst is None:
                 return False
-            inst.stopped_at = self.clock.now() if state == "stopped" else None
+            now = self.clock.now()
+            if state == "stopped":
+                if inst.stopped_at is None:
+                    inst.stopped_at = now
+            elif state == "running" and self.status_of(inst, now) == "stopped":
+                inst.stopped_at = None
+                inst.booted = now
+                inst.log_blocks.clear()
             return True
+
+    def take_offer(self, offer_id: int) -> None:
+        """Someone else rents the offer: the next create of it fails as Vast's does."""
+        with self.lock:
+            self.offers[offer_id].rented = True
 
     def adopt(self, gpu_name: str, label: str | None, *, age_s: float = 3600.0, fault: str | None = None,
               dph: float | None = None, env: dict | None = None) -> int:
@@ -262,9 +300,9 @@ class Market:
         status = self.status_of(inst, now)
         return {
             "id": inst.id, "label": inst.label, "actual_status": status,
-            "intended_status": "stopped" if inst.stopped_at is not None else "running",
-            "cur_state": "stopped" if inst.stopped_at is not None else "running",
-            "next_state": "stopped" if inst.stopped_at is not None else "running",
+            "intended_status": self.intended_status(inst),
+            "cur_state": "stopped" if status == "stopped" else "running",
+            "next_state": self.intended_status(inst),
             "gpu_name": m.gpu_name, "num_gpus": 1, "dph_total": inst.dph_total, "machine_id": m.id,
             "host_id": m.host_id, "start_date": inst.created, "ssh_host": m.ssh_host, "ssh_port": inst.ssh_port,
             "ssh_idx": "5", "extra_env": [[k, v] for k, v in inst.env.items()], "image_uuid": inst.image,
@@ -300,12 +338,21 @@ class Market:
             m = self.machines[inst.machine_id]
             return m.fault == "flaky_ssh" and self.rng.random() < 0.5
 
+    def intended_status(self, inst: SimInstance) -> str:
+        return "stopped" if inst.stopped_at is not None else "running"
+
     # -- API faults and the call log ------------------------------------------------------------------
 
     def inject(self, kind: str, count: int = 1, *, path: str = "", method: str = "", retry_after: float = 1.0,
                delay: float = 0.0) -> None:
+        """The next `count` matching calls (-1: all) get fault `kind` (see API_FAULTS). A "rented" fault
+        applies to creates; "slow"/"hang" on path "/_logs/" delay the log text fetch."""
+        if kind not in API_FAULTS:
+            raise ValueError(f"unknown API fault {kind!r} (known: {', '.join(API_FAULTS)})")
+        if kind == "rented":
+            path, method = path or "/api/v0/asks/", method or "PUT"
         with self.lock:
-            self.api_faults.append(ApiFault(kind, count, path, method, retry_after, delay))
+            self.api_faults.append(ApiFault(kind, int(count), path, method, float(retry_after), float(delay)))
 
     def take_fault(self, method: str, path: str) -> ApiFault | None:
         with self.lock:
@@ -323,10 +370,18 @@ class Market:
             self.calls.append({"time": self.clock.now(), "method": method, "path": path, "query": query,
                                "body": body})
 
-    def count_calls(self, method: str | None = None, prefix: str = "") -> int:
+    def calls_to(self, method: str | None = None, prefix: str = "") -> list[dict[str, Any]]:
+        """Recorded API calls (dicts: time, method, path, query, body -- secrets kept for assertions)."""
         with self.lock:
-            return sum(1 for c in self.calls if (method is None or c["method"] == method)
-                       and c["path"].startswith(prefix))
+            return [c for c in self.calls if (method is None or c["method"] == method)
+                    and c["path"].startswith(prefix)]
+
+    def count_calls(self, method: str | None = None, prefix: str = "") -> int:
+        return len(self.calls_to(method, prefix))
+
+    def reset_calls(self) -> None:
+        with self.lock:
+            self.calls.clear()
 
     def live_instances(self) -> list[SimInstance]:
         with self.lock:

@@ -3,6 +3,8 @@ expects, plus a small control API under /_sim/ for tests that run zeb out of pro
 
 from __future__ import annotations
 
+import base64
+import functools
 import json
 import secrets
 import time
@@ -16,8 +18,9 @@ from zeb.sim.serving import Background, LoopbackHTTPServer
 PAGE = 25
 
 
-def _coerce(value: Any, like: Any) -> Any:
-    """The SDK's query parser sends numbers as strings ("1", "0.09"); compare in the field's type."""
+def _coerce(value: Any, like: Any, field: str = "") -> Any:
+    """The SDK's query parser sends numbers as strings ("1", "0.09"); compare in the field's type. GPU names
+    are also accepted in the CLI's underscore spelling."""
     if isinstance(like, bool):
         if isinstance(value, str):
             return value.strip().lower() in ("true", "1", "yes")
@@ -27,8 +30,8 @@ def _coerce(value: Any, like: Any) -> Any:
             return float(value)
         except (TypeError, ValueError):
             return value
-    if isinstance(like, str) and isinstance(value, str):
-        return value.replace("_", " ") if " " in like or "_" in value else value
+    if field == "gpu_name" and isinstance(value, str):
+        return value.replace("_", " ")
     return value
 
 
@@ -41,11 +44,11 @@ def _match(row: dict, field: str, cond: Any) -> bool:
     for op, value in cond.items():
         if op in ("in", "notin"):
             items = value if isinstance(value, list) else [value]
-            inside = any(have == _coerce(v, have) for v in items)
+            inside = any(have == _coerce(v, have, field) for v in items)
             if inside != (op == "in"):
                 return False
             continue
-        v = _coerce(value, have)
+        v = _coerce(value, have, field)
         try:
             ok = {"eq": have == v, "neq": have != v, "gt": have > v, "gte": have >= v,
                   "lt": have < v, "lte": have <= v}[op]
@@ -69,6 +72,92 @@ def search(market: Market, q: dict) -> list[dict]:
     for field, direction in reversed([tuple(o) if isinstance(o, (list, tuple)) else (o, "asc") for o in order]):
         rows.sort(key=lambda r: (r.get(field) is None, r.get(field)), reverse=str(direction).lower() == "desc")
     return rows[:limit] if limit else rows
+
+
+def _order_spec(order_by: Any) -> list[tuple[str, bool]]:
+    """[{"col": c, "dir": d}] (the SDK) or [[c, d]] -> [(col, descending)], id last as the tiebreak."""
+    spec: list[tuple[str, bool]] = []
+    for o in order_by if isinstance(order_by, list) else []:
+        if isinstance(o, dict):
+            col, direction = o.get("col"), o.get("dir", "asc")
+        elif isinstance(o, (list, tuple)) and o:
+            col, direction = o[0], o[1] if len(o) > 1 else "asc"
+        else:
+            col, direction = o, "asc"
+        spec.append((str(col), str(direction).lower() == "desc"))
+    if "id" not in [c for c, _ in spec]:
+        spec.append(("id", False))
+    return spec
+
+
+def _cmp(a: Any, b: Any) -> int:
+    if a == b:
+        return 0
+    if a is None or b is None:     # nulls last, as Postgres sorts them ascending
+        return 1 if a is None else -1
+    try:
+        return -1 if a < b else 1
+    except TypeError:
+        return -1 if str(a) < str(b) else 1
+
+
+def _cmp_keys(spec: list[tuple[str, bool]], ka: list, kb: list) -> int:
+    for va, vb, (_, desc) in zip(ka, kb, spec):
+        c = _cmp(va, vb)
+        if c:
+            return -c if desc else c
+    return 0
+
+
+def _token(key: list) -> str:
+    return base64.urlsafe_b64encode(json.dumps(key).encode()).decode()
+
+
+def _untoken(token: str) -> list:
+    key = json.loads(base64.urlsafe_b64decode(token.encode()))
+    if not isinstance(key, list):
+        raise ValueError(token)
+    return key
+
+
+def list_instances(market: Market, query: dict) -> dict:
+    """One page of GET /api/v1/instances/: select_filters, order_by, limit and a keyset after_token, so a
+    destroy between two page fetches neither skips nor repeats a row. O(instances) per page."""
+    filters = query.get("select_filters") or {}
+    if not isinstance(filters, dict):
+        raise ValueError("select_filters must be a JSON object")
+    spec = _order_spec(query.get("order_by") or [{"col": "id", "dir": "asc"}])
+    limit = max(1, int(query.get("limit") or PAGE))
+    after = query.get("after_token")
+    after_key = _untoken(str(after)) if after not in (None, "") else None
+    with market.lock:
+        market.tick()
+        now = market.clock.now()
+        insts = list(market.instances.values())
+        if filters or spec != [("id", False)]:
+            rows = [market.row(i, now) for i in insts]
+            rows = [r for r in rows if all(_match(r, f, c) for f, c in filters.items())]
+        else:   # the SDK's default listing: order by id without building rows that are not on the page
+            rows = [{"id": i.id, "_inst": i} for i in insts]
+        keyed = [([r.get(col) for col, _ in spec], r) for r in rows]
+        keyed.sort(key=functools.cmp_to_key(lambda a, b: _cmp_keys(spec, a[0], b[0])))
+        if after_key is not None:
+            keyed = [kr for kr in keyed if _cmp_keys(spec, kr[0], after_key) > 0]
+        page = keyed[:limit]
+        out = [market.row(r["_inst"], now) if "_inst" in r else r for _, r in page]
+        labels: dict[str, int] = {}
+        for _, r in keyed if after_key is None else []:
+            label = r.get("label") if "_inst" not in r else r["_inst"].label
+            labels[label or ""] = labels.get(label or "", 0) + 1
+        return {"instances": out, "total_instances": len(rows),
+                "next_token": _token(page[-1][0]) if len(keyed) > limit else None,
+                "label_counts": labels}
+
+
+def _delay(market: Market, fault) -> None:
+    """Real seconds: a slow answer waits `delay`; a hung one waits until the server stops (or `delay`, if
+    longer than an hour)."""
+    market.unhang.wait(fault.delay if fault.kind == "slow" else max(fault.delay, 3600.0))
 
 
 class _Handler(BaseHTTPRequestHandler):
@@ -108,6 +197,9 @@ class _Handler(BaseHTTPRequestHandler):
     def _query(self) -> dict:
         out = {}
         for k, v in parse_qsl(urlsplit(self.path).query, keep_blank_values=True):
+            if k == "after_token":      # opaque
+                out[k] = v
+                continue
             try:
                 out[k] = json.loads(v)
             except ValueError:
@@ -131,21 +223,21 @@ class _Handler(BaseHTTPRequestHandler):
         body = self._body()
         query = self._query()
         if path.startswith("/_sim/"):
-            return self._control(method, path, body)
+            return self._control(method, path, body, query)
         if path.startswith("/_logs/"):
             return self._log_result(path)
         self.market.record_call(method, path, query, body)
         if self.headers.get("Authorization") != f"Bearer {self.market.api_key}":
             return self._send(401, {"success": False, "error": "invalid_api_key", "msg": "Invalid API key"})
         fault = self.market.take_fault(method, path)
-        if fault is not None and self._apply_fault(fault):
+        if fault is not None and self._apply_fault(fault, path):
             return
         try:
             self._route(method, path, query, body)
         except Exception as exc:  # a bug in the sim must answer, not hang the client
             self._send(500, {"success": False, "msg": f"sim error: {type(exc).__name__}: {exc}"})
 
-    def _apply_fault(self, fault) -> bool:
+    def _apply_fault(self, fault, path: str) -> bool:
         if fault.kind == "429":
             self._send(429, {"detail": "API requests too frequent"},
                        headers={"Retry-After": f"{fault.retry_after:g}"})
@@ -156,8 +248,13 @@ class _Handler(BaseHTTPRequestHandler):
         if fault.kind == "malformed":
             self._send(200, None, raw=b'{"instances": [ {"id": 1,', content_type="application/json")
             return True
+        if fault.kind == "rented":
+            offer_id = path.rstrip("/").rsplit("/", 1)[-1]
+            if offer_id.isdigit() and int(offer_id) in self.market.offers:
+                self.market.take_offer(int(offer_id))
+            return False    # the create goes on and finds the offer taken
         if fault.kind in ("slow", "hang"):
-            time.sleep(fault.delay if fault.kind == "slow" else max(fault.delay, 3600.0))
+            _delay(self.market, fault)
         return False
 
     # -- Vast's API -------------------------------------------------------------------------------------
@@ -183,17 +280,11 @@ class _Handler(BaseHTTPRequestHandler):
         self._send(404, {"success": False, "msg": f"no such endpoint: {method} {path}"})
 
     def _list(self, query: dict) -> None:
-        m = self.market
-        with m.lock:
-            m.tick()
-            now = m.clock.now()
-            rows = sorted(m.instances.values(), key=lambda i: i.id)
-            after = int(query.get("after_token") or 0)
-            limit = int(query.get("limit") or PAGE)
-            page = [i for i in rows if i.id > after][:limit]
-            more = len([i for i in rows if i.id > after]) > len(page)
-            out = {"instances": [m.row(i, now) for i in page], "total_instances": len(rows),
-                   "next_token": str(page[-1].id) if more and page else None}
+        try:
+            out = list_instances(self.market, query)
+        except (ValueError, TypeError) as exc:
+            return self._send(400, {"success": False, "error": "invalid_args",
+                                    "msg": f"invalid listing arguments ({exc})"})
         self._send(200, out)
 
     def _create(self, offer_id: int, body: dict) -> None:
@@ -213,6 +304,17 @@ class _Handler(BaseHTTPRequestHandler):
             ids = [int(i) for i in body.get("instance_ids", [])]
             done = [i for i in ids if m.destroy(i)]
             return self._send(200, {"success": True, "destroyed": done})
+        if method == "PUT" and not rest and "state" in body:
+            ids = [int(i) for i in body.get("ids", [])]
+            done = [i for i in ids if m.set_state(i, str(body["state"]))]
+            return self._send(200, {"success": True, "ids": done})
+        if method == "GET" and rest == ["filters"]:
+            return self._send(200, {"success": True, "filters": []})
+        if method == "PUT" and len(rest) == 2 and rest[0] == "reboot" and rest[1].isdigit():
+            instance_id = int(rest[1])
+            if not (m.set_state(instance_id, "stopped") and m.set_state(instance_id, "running")):
+                return self._send(404, {"success": False, "msg": f"Instance {instance_id} not found."})
+            return self._send(200, {"success": True})
         if method == "PUT" and len(rest) == 2 and rest[0] == "request_logs" and rest[1].isdigit():
             instance_id = int(rest[1])
             if instance_id not in m.instances:
@@ -254,7 +356,7 @@ class _Handler(BaseHTTPRequestHandler):
             return self._send(404, None, raw=b"<Error>NoSuchKey</Error>", content_type="application/xml")
         fault = self.market.take_fault("GET", "/_logs/")
         if fault is not None and fault.kind in ("slow", "hang"):
-            time.sleep(fault.delay if fault.kind == "slow" else max(fault.delay, 3600.0))
+            _delay(self.market, fault)
         if self.market.log_latency is not None:
             time.sleep(self.market.log_latency())
         text = self.market.logs(*entry)
@@ -262,7 +364,13 @@ class _Handler(BaseHTTPRequestHandler):
 
     # -- control API ---------------------------------------------------------------------------------------
 
-    def _control(self, method: str, path: str, body: dict) -> None:
+    def _control(self, method: str, path: str, body: dict, query: dict) -> None:
+        try:
+            self._control_route(method, path, body, query)
+        except (KeyError, ValueError, TypeError, RuntimeError) as exc:
+            self._send(400, {"ok": False, "msg": f"{type(exc).__name__}: {exc}"})
+
+    def _control_route(self, method: str, path: str, body: dict, query: dict) -> None:
         m = self.market
         what = path[len("/_sim/"):].strip("/")
         if what == "advance" and method == "POST":
@@ -284,16 +392,17 @@ class _Handler(BaseHTTPRequestHandler):
                 m.top_up(float(body.get("amount", 0)))
             return self._send(200, {"credit": m.credit})
         if what == "take-offer" and method == "POST":
-            with m.lock:
-                m.offers[int(body["offer_id"])].rented = True
+            m.take_offer(int(body["offer_id"]))
             return self._send(200, {"ok": True})
+        if what == "state-change" and method == "POST":
+            return self._send(200, {"ok": m.set_state(int(body["instance_id"]), str(body["state"]))})
         if what == "calls":
             if method == "DELETE":
                 with m.lock:
                     m.calls.clear()
                 return self._send(200, {"ok": True})
-            with m.lock:
-                return self._send(200, {"calls": list(m.calls)})
+            calls = m.calls_to(query.get("method") or None, str(query.get("prefix") or ""))
+            return self._send(200, {"calls": calls, "count": len(calls)})
         if what == "state":
             with m.lock:
                 now = m.clock.now()
@@ -313,6 +422,11 @@ class SimServer(Background):
         self._httpd = LoopbackHTTPServer((host, port), _Handler)
         self._httpd.market = market  # type: ignore[attr-defined]
         self._httpd.pending_logs = {}  # type: ignore[attr-defined]
+        market.unhang.clear()
+
+    def stop(self) -> None:
+        self.market.unhang.set()    # release hung requests so their threads end with the server
+        super().stop()
 
     def serve_forever(self) -> None:
         """In the foreground (zeb sim serve); Ctrl-C ends it."""

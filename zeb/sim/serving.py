@@ -3,6 +3,8 @@ served from a background thread, usable as `with Server(...) as url:`."""
 
 from __future__ import annotations
 
+import socket
+import sys
 import threading
 from http.server import ThreadingHTTPServer
 
@@ -12,6 +14,19 @@ class LoopbackHTTPServer(ThreadingHTTPServer):
     allow_reuse_address = True
     # The default listen backlog (5) drops concurrent connects, which then wait a 1 s SYN retry.
     request_queue_size = 256
+
+    def get_request(self):
+        # Handlers write headers and body separately; with Nagle on, a keep-alive client (a requests.Session,
+        # huggingface_hub's httpx client) waits a delayed ACK, ~40 ms, for every answer.
+        conn, addr = super().get_request()
+        conn.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+        return conn, addr
+
+    def handle_error(self, request, client_address) -> None:
+        # A client that gave up (a timeout against a slow or hung answer) is normal here, not a traceback.
+        if isinstance(sys.exc_info()[1], ConnectionError):
+            return
+        super().handle_error(request, client_address)
 
 
 class Background:

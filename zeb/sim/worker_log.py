@@ -13,7 +13,14 @@ BATCH_EXAMPLES = 7168
 
 
 def _stamp(t: float) -> str:
-    return _time.strftime("%a %b %d %H:%M:%S UTC %Y", _time.gmtime(t))
+    """`date`'s default format, as the onstart script prints it: "Thu Feb  6 12:00:00 UTC 2026"."""
+    g = _time.gmtime(t)
+    return f"{_time.strftime('%a %b', g)} {g.tm_mday:2d} {_time.strftime('%H:%M:%S', g)} UTC {g.tm_year}"
+
+
+def boot_time(inst) -> float:
+    """When the current boot began: the create, or the latest restart after a stop."""
+    return inst.booted if inst.booted is not None else inst.created
 
 
 def timings(machine, rng: random.Random) -> dict[str, float]:
@@ -41,7 +48,7 @@ def _fault_time(inst, machine) -> float:
 
 
 def status(inst, machine, now: float) -> str | None:
-    age = now - inst.created
+    age = now - boot_time(inst)
     t = inst.timings
     if inst.stopped_at is not None:
         return "stopped"
@@ -70,7 +77,7 @@ def _header(inst, machine, until_age: float) -> list[str]:
     w = _worker(inst)
     repo = inst.env.get("ZEB_REPO_ID", "jasonyandell/zeb-42")
     examples = inst.env.get("ZEB_EXAMPLES_REPO_ID", "jasonyandell/zeb-42-examples")
-    c = inst.created
+    c = boot_time(inst)
     lines: list[tuple[float, str]] = [(t["running"], f"=== Setup started at {_stamp(c + t['running'])} ===")]
     if machine.fault == "broken_launch":
         for k in range(6):
@@ -131,7 +138,8 @@ def _batch_block(inst, n: int) -> list[str]:
     every = max(1, round(interval / t["period"]))
     if n % every == 0:
         out.append(f"Uploading {every} batches to HF...")
-        if (n * 104729 + int(t["upload_fail_seed"])) % 20 == 0:
+        # About one upload in 20 hits HF's commit race; 7919 is coprime with 20, so every worker sees some.
+        if ((n // every) * 7919 + int(t["upload_fail_seed"])) % 20 == 0:
             out.append("Upload failed (412 Precondition Failed), will retry next cycle")
         else:
             out.append(f"Upload complete ({every} batches)")
@@ -141,7 +149,11 @@ def _batch_block(inst, n: int) -> list[str]:
 
 
 def render(inst, machine, now: float, tail: int | None) -> str:
-    age = now - inst.created
+    t0 = boot_time(inst)
+    frozen = now if inst.stopped_at is None else min(now, inst.stopped_at)
+    if machine.fault == "preempt":
+        frozen = min(frozen, t0 + machine.fault_after_s)
+    age = frozen - t0     # a stopped container's log ends where it stopped
     t = inst.timings
     status_now = status(inst, machine, now)
     if status_now is None:
@@ -156,8 +168,16 @@ def render(inst, machine, now: float, tail: int | None) -> str:
     first = max(1, done - want + 1)
     if first == 1 or done == 0:
         lines = _header(inst, machine, age)
+    blocks = inst.log_blocks     # a log only grows: consecutive polls re-render only the new batches
     for n in range(first, done + 1):
-        lines.extend(_batch_block(inst, n))
+        block = blocks.get(n)
+        if block is None:
+            block = blocks[n] = _batch_block(inst, n)
+        lines.extend(block)
+    window = max(512, 2 * (done - first + 1))
+    if len(blocks) > window:
+        for n in [k for k in blocks if k <= done - window]:
+            del blocks[n]
     if machine.fault == "crash" and age >= _fault_time(inst, machine):
         lines += ["Traceback (most recent call last):",
                   '  File "/root/code/forge/zeb/worker/run.py", line 162, in main',
