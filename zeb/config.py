@@ -42,6 +42,11 @@ class Thresholds:
     poll_concurrency: int = 8
     poll_timeout_s: float = 12.0
     log_tail: int = 200
+    # Examples arriving on HF (the runbook's manual check): a producing worker whose uploads have not reached
+    # the examples repo for more than `examples_stale_uploads` upload intervals is flagged; replaced (no
+    # strike) once flagged for `examples_replace_s`.
+    examples_stale_uploads: int = 3
+    examples_replace_s: float = 1800.0
 
 
 @dataclass(frozen=True)
@@ -61,7 +66,8 @@ class FleetConfig:
     expected_gps: Mapping[str, float]      # GPU (spaces) -> expected games/s per GPU
     onstart: str                           # template; {placeholders} filled per worker
     worker_command: str
-    blacklist_file: str | None             # ZEB_BLACKLIST: a scripts-style bad-hosts.txt
+    blacklist_file: str | None             # ZEB_BLACKLIST: the scripts' bad-hosts.txt, kept in step both ways
+    preferred_file: str | None = None      # ZEB_PREFERRED: the scripts' preferred-hosts.txt (machine_id<TAB>games/s)
     thresholds: Thresholds = field(default_factory=Thresholds)
     sources: Mapping[str, str] = field(default_factory=lambda: MappingProxyType({}))
 
@@ -79,6 +85,7 @@ ENV_FIELDS = {
     "max_dph": "ZEB_MAX_DPH",
     "gpus": "ZEB_GPUS",
     "blacklist_file": "ZEB_BLACKLIST",
+    "preferred_file": "ZEB_PREFERRED",
     "upload_interval": "ZEB_UPLOAD_INTERVAL",
 }
 DEFAULT_FLEET = "zeb"
@@ -122,11 +129,12 @@ BUILT_IN: dict[str, object] = {
     "expected_gps": DEFAULT_EXPECTED_GPS,
     "onstart": DEFAULT_ONSTART,
     "worker_command": DEFAULT_WORKER_COMMAND,
-    "blacklist_file": None,
+    "blacklist_file": "~/.config/zeb/bad-hosts.txt",
+    "preferred_file": "~/.config/zeb/preferred-hosts.txt",
 }
 
 _STR_KEYS = {"image", "repo_id", "examples_repo_id", "weights_name", "git_repo", "git_branch", "onstart",
-             "worker_command", "blacklist_file"}
+             "worker_command", "blacklist_file", "preferred_file"}
 _KEYS = set(BUILT_IN) | {"thresholds"}
 _THRESHOLD_TYPES = {f.name: f.type for f in Thresholds.__dataclass_fields__.values()}
 
