@@ -12,7 +12,7 @@ from typer.testing import CliRunner
 from zeb.cli import app
 from zeb.cli.context import App
 from zeb.config import gpu_vast_name, resolve, write_starter
-from zeb.errors import ConfigError
+from zeb.errors import ConfigError, UsageError
 
 REPO_FLEETS = Path(__file__).resolve().parent.parent / "fleets.toml"
 
@@ -81,17 +81,67 @@ def test_every_validation_error_names_file_and_key(tmp_path, text, needle):
     assert needle in str(info.value) and str(tmp_path / "fleets.toml") in str(info.value)
 
 
-def test_unknown_fleet_lists_the_known_ones(tmp_path):
-    env = _write(tmp_path, "[fleets.a]\n[fleets.b]\n")
-    with pytest.raises(ConfigError, match="unknown fleet 'c' .known: a, b, zeb."):
-        resolve("c", {}, env)
+def test_an_undeclared_fleet_runs_on_defaults_and_env_as_the_scripts_did(tmp_path):
+    env = _write(tmp_path, "[defaults]\nmax_dph = 0.07\n[fleets.a]\ntarget_workers = 9\n")
+    cfg = resolve("my-experiment", {}, {**env, "ZEB_WEIGHTS_NAME": "exp-v2"})
+    assert cfg.name == "my-experiment" and not cfg.declared
+    assert (cfg.max_dph, cfg.weights_name, cfg.target_workers) == (0.07, "exp-v2", 4)
+    assert resolve("a", {}, env).declared
+    assert resolve(None, {}, {**env, "ZEB_FLEET": "from-env"}).name == "from-env"
 
 
-def test_bad_env_values():
-    with pytest.raises(ConfigError, match="ZEB_MAX_DPH"):
-        resolve(None, {}, {"ZEB_CONFIG": "/none", "ZEB_MAX_DPH": "-1"})
-    with pytest.raises(ConfigError, match="ZEB_GPUS"):
-        resolve(None, {}, {"ZEB_CONFIG": "/none", "ZEB_GPUS": "  "})
+@pytest.mark.parametrize("name", ["", "  ", "../up", "a b", "-x"])
+def test_an_empty_or_unsafe_fleet_name_is_refused(name):
+    with pytest.raises(UsageError):
+        resolve(name, {}, {"ZEB_CONFIG": "/none"})
+
+
+def test_an_empty_zeb_fleet_means_the_default_like_the_scripts():
+    assert resolve(None, {}, {"ZEB_CONFIG": "/none", "ZEB_FLEET": ""}).name == "zeb"
+
+
+def test_no_file_is_reported_as_none(tmp_path):
+    assert resolve(None, {}, {"ZEB_CONFIG": str(tmp_path / "absent.toml")}).config_file is None
+    env = _write(tmp_path, "[defaults]\n")
+    assert resolve(None, {}, env).config_file == str(tmp_path / "fleets.toml")
+
+
+@pytest.mark.parametrize("var,raw", [
+    ("ZEB_MAX_DPH", "-1"), ("ZEB_MAX_DPH", "nan"), ("ZEB_MAX_DPH", "inf"), ("ZEB_MAX_DPH", "cheap"),
+    ("ZEB_WORKER_MODE", "selfish"), ("ZEB_EQ_N_SAMPLES", "0"), ("ZEB_EQ_N_SAMPLES", "many"),
+    ("ZEB_EQ_BATCH_SIZE", "-1"), ("ZEB_EQ_TEMPERATURE", "-0.1"), ("ZEB_EQ_TEMPERATURE", "nan"),
+    ("ZEB_EQ_POLICY_TARGETS", "maybe"), ("ZEB_UPLOAD_INTERVAL", "0"),
+])
+def test_bad_env_values_name_the_variable(var, raw):
+    with pytest.raises(ConfigError, match=var):
+        resolve(None, {}, {"ZEB_CONFIG": "/none", var: raw})
+
+
+def test_an_empty_env_variable_means_unset_like_the_scripts():
+    cfg = resolve(None, {}, {"ZEB_CONFIG": "/none", "ZEB_GPUS": "  ", "ZEB_MAX_DPH": ""})
+    assert cfg.gpus == resolve(None, {}, {"ZEB_CONFIG": "/none"}).gpus and cfg.max_dph == 0.09
+
+
+def test_worker_mode_and_eval_aux_settings_from_the_scripts_env_names():
+    cfg = resolve(None, {}, {"ZEB_CONFIG": "/none", "ZEB_WORKER_MODE": "eval_aux", "ZEB_ORACLE_CHECKPOINT": "o.ckpt",
+                             "ZEB_EQ_N_SAMPLES": "50", "ZEB_EQ_GAMES_PER_BATCH": "64", "ZEB_EQ_BATCH_SIZE": "16",
+                             "ZEB_EQ_TEMPERATURE": "0.3", "ZEB_EQ_POLICY_TARGETS": "true"})
+    assert (cfg.worker_mode, cfg.oracle_checkpoint, cfg.eq_n_samples, cfg.eq_games_per_batch, cfg.eq_batch_size,
+            cfg.eq_temperature, cfg.eq_policy_targets) == ("eval_aux", "o.ckpt", 50, 64, 16, 0.3, True)
+    assert cfg.sources["eq_n_samples"] == "env ZEB_EQ_N_SAMPLES"
+
+
+def test_worker_env_and_args_per_fleet(tmp_path):
+    env = _write(tmp_path, '[fleets.x]\nworker_args = ["--temperature", "0.8"]\n'
+                           '[fleets.x.worker_env]\nPYTORCH_CUDA_ALLOC_CONF = "expandable_segments:True"\nDEBUG = 1\n')
+    cfg = resolve("x", {}, env)
+    assert cfg.worker_args == ("--temperature", "0.8")
+    assert dict(cfg.worker_env) == {"PYTORCH_CUDA_ALLOC_CONF": "expandable_segments:True", "DEBUG": "1"}
+
+
+def test_a_bom_at_the_start_of_fleets_toml_is_accepted(tmp_path):
+    (tmp_path / "fleets.toml").write_bytes(b"\xef\xbb\xbf[fleets.x]\ntarget_workers = 2\n")
+    assert resolve("x", {}, {"ZEB_CONFIG": str(tmp_path / "fleets.toml")}).target_workers == 2
 
 
 def test_gpu_names():
@@ -129,7 +179,7 @@ def test_cli_show_json_has_values_and_sources():
 
 
 def test_cli_check_and_init(tmp_path):
-    assert "ok: 3 fleet(s)" in _cli(["config", "check"], {"ZEB_CONFIG": str(REPO_FLEETS)}).stdout
+    assert "ok: 4 fleet(s)" in _cli(["config", "check"], {"ZEB_CONFIG": str(REPO_FLEETS)}).stdout
     target = tmp_path / "new.toml"
     assert _cli(["config", "init", "--path", str(target)], {}).exit_code == 0
     again = _cli(["config", "init", "--path", str(target)], {})

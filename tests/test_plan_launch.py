@@ -40,7 +40,15 @@ def test_env_has_every_setting_the_worker_reads(cfg):
         "HF_TOKEN": TOKEN, "WORKER_ID": "worker-vast-12", "ZEB_FLEET": "zeb", "ZEB_REPO_ID": cfg.repo_id,
         "ZEB_EXAMPLES_REPO_ID": cfg.examples_repo_id, "ZEB_WEIGHTS_NAME": cfg.weights_name,
         "ZEB_UPLOAD_INTERVAL": "288", "ZEB_GIT_REPO": cfg.git_repo, "ZEB_GIT_BRANCH": cfg.git_branch,
+        "ZEB_WORKER_MODE": "selfplay", "ZEB_ORACLE_CHECKPOINT": cfg.oracle_checkpoint, "ZEB_EQ_N_SAMPLES": "100",
+        "ZEB_EQ_GAMES_PER_BATCH": "128", "ZEB_EQ_BATCH_SIZE": "0", "ZEB_EQ_TEMPERATURE": "0.1",
+        "ZEB_EQ_POLICY_TARGETS": "false",
     }
+    # The fleet's target (4) sets the interval; a command taking the fleet past it (8) lengthens it.
+    assert launch_env(cfg, "zeb-worker-vast-1", TOKEN)["ZEB_UPLOAD_INTERVAL"] == "240"
+    extra = dataclasses.replace(cfg, worker_env={"PYTORCH_CUDA_ALLOC_CONF": "x", "ZEB_WEIGHTS_NAME": "sneaky"})
+    env_extra = launch_env(extra, "zeb-worker-vast-1", TOKEN)
+    assert env_extra["PYTORCH_CUDA_ALLOC_CONF"] == "x" and env_extra["ZEB_WEIGHTS_NAME"] == cfg.weights_name
     pinned = dataclasses.replace(cfg, upload_interval=600)
     assert launch_env(pinned, "zeb-worker-vast-0", TOKEN, 40)["ZEB_UPLOAD_INTERVAL"] == "600"
     large = dataclasses.replace(cfg, name="zeb-large")

@@ -5,14 +5,16 @@ INTERFACE CONTRACT (shared with every command) -- keep these names and fields.
 
 from __future__ import annotations
 
+import math
 import os
+import re
 import sys
 from dataclasses import dataclass, field
 from pathlib import Path
 from types import MappingProxyType
 from typing import Mapping
 
-from zeb.errors import ConfigError
+from zeb.errors import ConfigError, UsageError
 
 if sys.version_info >= (3, 11):
     import tomllib
@@ -65,9 +67,22 @@ class FleetConfig:
     target_workers: int
     expected_gps: Mapping[str, float]      # GPU (spaces) -> expected games/s per GPU
     onstart: str                           # template; {placeholders} filled per worker
-    worker_command: str
+    worker_command: str | None             # None: the worker mode's own command (WORKER_COMMANDS)
     blacklist_file: str | None             # ZEB_BLACKLIST: the scripts' bad-hosts.txt, kept in step both ways
     preferred_file: str | None = None      # ZEB_PREFERRED: the scripts' preferred-hosts.txt (machine_id<TAB>games/s)
+    # What the worker runs: `selfplay` (forge.zeb.worker.run) or `eval_aux` (forge.zeb.worker.run_eval_aux,
+    # which also reads the oracle checkpoint and the eq_* settings). Env names are the scripts' (ZEB_EQ_*).
+    worker_mode: str = "selfplay"
+    oracle_checkpoint: str = "forge/models/domino-qval-large-3.3M-qgap0.071-qmae0.94.ckpt"
+    eq_n_samples: int = 100
+    eq_games_per_batch: int = 128
+    eq_batch_size: int = 0
+    eq_temperature: float = 0.1
+    eq_policy_targets: bool = False
+    worker_env: Mapping[str, str] = field(default_factory=lambda: MappingProxyType({}))  # extra instance env
+    worker_args: tuple[str, ...] = ()      # extra worker arguments, appended (argparse: the last one wins)
+    declared: bool = True                  # the fleet has a [fleets.NAME] section
+    config_file: str | None = None         # the fleets.toml read; None: none exists, built-ins apply
     thresholds: Thresholds = field(default_factory=Thresholds)
     sources: Mapping[str, str] = field(default_factory=lambda: MappingProxyType({}))
 
@@ -87,26 +102,68 @@ ENV_FIELDS = {
     "blacklist_file": "ZEB_BLACKLIST",
     "preferred_file": "ZEB_PREFERRED",
     "upload_interval": "ZEB_UPLOAD_INTERVAL",
+    "worker_mode": "ZEB_WORKER_MODE",
+    "oracle_checkpoint": "ZEB_ORACLE_CHECKPOINT",
+    "eq_n_samples": "ZEB_EQ_N_SAMPLES",
+    "eq_games_per_batch": "ZEB_EQ_GAMES_PER_BATCH",
+    "eq_batch_size": "ZEB_EQ_BATCH_SIZE",
+    "eq_temperature": "ZEB_EQ_TEMPERATURE",
+    "eq_policy_targets": "ZEB_EQ_POLICY_TARGETS",
 }
 DEFAULT_FLEET = "zeb"
+# The store names a directory after the fleet: keep names that are safe as one path segment.
+_FLEET_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]{0,63}")
+
+# What a worker needs, from the user's scripts (vast_up.sh, vast_monitor.sh): the worker repository has
+# no installable root package, so its only dependency step is huggingface_hub (torch is in the image).
+# The pre-built worker image already holds the code in /root/code: the script then only updates it to
+# the fleet's branch, so choosing that image is one line (`image = "jasonyandell/zeb-worker:latest"`).
+DEFAULT_IMAGE = "pytorch/pytorch:2.6.0-cuda12.6-cudnn9-runtime"
+WORKER_IMAGE = "jasonyandell/zeb-worker:latest"
 
 DEFAULT_ONSTART = r"""#!/bin/bash
-# zeb worker onstart. Secrets arrive in the environment (HF_TOKEN), never in this script.
+# zeb worker onstart (fleet {fleet}). Secrets arrive in the environment (HF_TOKEN), never in this script.
+set -e
 exec > >(tee -a /root/onstart.log) 2>&1
 echo "=== Setup started at $(date) ==="
-(command -v git >/dev/null || (apt-get update -qq && apt-get install -y -qq git >/dev/null)) && echo "git installed"
-rm -rf /root/code && git clone -q --depth 1 -b "$ZEB_GIT_BRANCH" "$ZEB_GIT_REPO" /root/code && echo "repo cloned"
-cd /root/code && pip install -q -e . && echo "deps installed"
-python -c "import torch; assert torch.cuda.is_available(), 'No CUDA'; print('GPU OK:', torch.cuda.get_device_name(0))" || exit 1
-echo "=== Starting worker $WORKER_ID at $(date) ==="
+if [ -d /root/code/.git ]; then
+    cd /root/code
+    git remote set-url origin "$ZEB_GIT_REPO"
+    git fetch -q --depth 1 origin "$ZEB_GIT_BRANCH" && git checkout -q -B "$ZEB_GIT_BRANCH" FETCH_HEAD && echo "code updated" || echo "code update failed; running the image's code"
+else
+    command -v git >/dev/null || (apt-get update -qq && apt-get install -y -qq git >/dev/null)
+    echo "git installed"
+    git clone -q --depth 1 --branch "$ZEB_GIT_BRANCH" "$ZEB_GIT_REPO" /root/code
+    echo "repo cloned"
+    pip install -q huggingface_hub
+    echo "deps installed"
+fi
+cd /root/code
+huggingface-cli login --token "$HF_TOKEN" --add-to-git-credential 2>/dev/null || true
+python -c "import torch; assert torch.cuda.is_available(), 'No CUDA'; print('GPU OK:', torch.cuda.get_device_name(0))"
+echo "=== Starting worker $WORKER_ID ($ZEB_WORKER_MODE) at $(date) ==="
 exec {worker_command}
 """
 
-DEFAULT_WORKER_COMMAND = (
-    "python -u -m forge.zeb.worker.run --worker-id \"$WORKER_ID\" --repo-id \"$ZEB_REPO_ID\" "
-    "--examples-repo-id \"$ZEB_EXAMPLES_REPO_ID\" --weights-name \"$ZEB_WEIGHTS_NAME\" "
-    "--upload-interval \"$ZEB_UPLOAD_INTERVAL\""
-)
+# The worker commands with every flag the scripts pass. Values that vary per fleet come from the
+# instance env (the scripts' names), so one rendered script serves every worker of a fleet.
+WORKER_COMMANDS = {
+    "selfplay": (
+        'python -u -m forge.zeb.worker.run --repo-id "$ZEB_REPO_ID" --examples-repo-id "$ZEB_EXAMPLES_REPO_ID" '
+        '--worker-id "$WORKER_ID" --device cuda --n-parallel-games 128 --n-simulations 200 '
+        '--max-mcts-nodes 512 --games-per-batch 256 --weights-name "$ZEB_WEIGHTS_NAME" '
+        '--weight-sync-interval 2 --upload-interval "$ZEB_UPLOAD_INTERVAL"'
+    ),
+    "eval_aux": (
+        'python -u -m forge.zeb.worker.run_eval_aux --repo-id "$ZEB_REPO_ID" '
+        '--examples-repo-id "$ZEB_EXAMPLES_REPO_ID" --worker-id "$WORKER_ID" --device cuda '
+        '--checkpoint "$ZEB_ORACLE_CHECKPOINT" --n-samples "$ZEB_EQ_N_SAMPLES" '
+        '--games-per-batch "$ZEB_EQ_GAMES_PER_BATCH" --eval-batch-size "$ZEB_EQ_BATCH_SIZE" '
+        '--zeb-temperature "$ZEB_EQ_TEMPERATURE" {eq_policy_flag} --weights-name "$ZEB_WEIGHTS_NAME" '
+        '--weight-sync-interval 2 --upload-interval "$ZEB_UPLOAD_INTERVAL"'
+    ),
+}
+WORKER_MODES = tuple(WORKER_COMMANDS)
 
 DEFAULT_EXPECTED_GPS = {
     "RTX 3060": 1.4, "RTX 3060 Ti": 1.8, "RTX 3070": 2.2, "RTX 3070 Ti": 2.7, "RTX 3080": 3.0,
@@ -115,27 +172,44 @@ DEFAULT_EXPECTED_GPS = {
 }
 
 BUILT_IN: dict[str, object] = {
-    "image": "pytorch/pytorch:2.4.0-cuda12.1-cudnn9-runtime",
-    "disk_gb": 20.0,
+    "image": DEFAULT_IMAGE,
+    "disk_gb": 15.0,
     "max_dph": 0.09,
-    "gpus": ("RTX 3060", "RTX 3060 Ti", "RTX 3070", "RTX 3070 Ti", "RTX 3080", "RTX 3080 Ti", "RTX 3090"),
+    # The current scripts' list (vast_monitor.sh), RTX 40 series included.
+    "gpus": ("RTX 3060", "RTX 3060 Ti", "RTX 3070", "RTX 3070 Ti", "RTX 3080", "RTX 3080 Ti", "RTX 3090",
+             "RTX 4060", "RTX 4060 Ti", "RTX 4070", "RTX 4070 Ti"),
     "repo_id": "jasonyandell/zeb-42",
     "examples_repo_id": "jasonyandell/zeb-42-examples",
     "weights_name": "zeb-557k-1m",
-    "git_repo": "https://github.com/jasonyandell/zeb.git",
-    "git_branch": "main",
+    "git_repo": "https://github.com/jasonyandell/mk5-main.git",
+    "git_branch": "forge",
     "upload_interval": None,
     "target_workers": 4,
     "expected_gps": DEFAULT_EXPECTED_GPS,
     "onstart": DEFAULT_ONSTART,
-    "worker_command": DEFAULT_WORKER_COMMAND,
+    "worker_command": None,
     "blacklist_file": "~/.config/zeb/bad-hosts.txt",
     "preferred_file": "~/.config/zeb/preferred-hosts.txt",
+    "worker_mode": "selfplay",
+    "oracle_checkpoint": "forge/models/domino-qval-large-3.3M-qgap0.071-qmae0.94.ckpt",
+    "eq_n_samples": 100,
+    "eq_games_per_batch": 128,
+    "eq_batch_size": 0,
+    "eq_temperature": 0.1,
+    "eq_policy_targets": False,
+    "worker_env": {},
+    "worker_args": (),
 }
 
 _STR_KEYS = {"image", "repo_id", "examples_repo_id", "weights_name", "git_repo", "git_branch", "onstart",
-             "worker_command", "blacklist_file", "preferred_file"}
+             "worker_command", "blacklist_file", "preferred_file", "oracle_checkpoint"}
+# Whole numbers and their lowest allowed value.
+_INT_KEYS = {"target_workers": 0, "upload_interval": 1, "eq_n_samples": 1, "eq_games_per_batch": 1,
+             "eq_batch_size": 0}
 _KEYS = set(BUILT_IN) | {"thresholds"}
+_ENV_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
+# Env the launch itself sets: a fleet's worker_env may not replace the worker's identity or its token.
+RESERVED_ENV = frozenset({"HF_TOKEN", "WORKER_ID"})
 _THRESHOLD_TYPES = {f.name: f.type for f in Thresholds.__dataclass_fields__.values()}
 
 
@@ -169,7 +243,8 @@ def load_file(path: Path) -> dict:
     except OSError as exc:
         raise ConfigError(f"{path}: cannot read: {exc.strerror}") from None
     try:
-        data = tomllib.loads(raw.decode("utf-8"))
+        # utf-8-sig: editors on Windows save a byte-order mark that TOML itself does not allow.
+        data = tomllib.loads(raw.decode("utf-8-sig"))
     except (tomllib.TOMLDecodeError, UnicodeDecodeError) as exc:
         raise ConfigError(f"{path}: not valid TOML: {exc}") from None
     for key in data:
@@ -191,6 +266,10 @@ def _check_table(path: Path, where: str, table) -> None:
         _check_value(path, f"{where}.{key}", key, value)
 
 
+def _is_number(value) -> bool:
+    return not isinstance(value, bool) and isinstance(value, (int, float)) and math.isfinite(value)
+
+
 def _check_value(path: Path, dotted: str, key: str, value) -> None:
     def bad(problem: str) -> ConfigError:
         return ConfigError(f"{path}: {dotted}: {problem}")
@@ -201,15 +280,34 @@ def _check_value(path: Path, dotted: str, key: str, value) -> None:
         if not isinstance(value, str) or not value.strip():
             raise bad("must be a non-empty string")
     elif key in ("max_dph", "disk_gb"):
-        if isinstance(value, bool) or not isinstance(value, (int, float)):
-            raise bad(f"must be a number, not {type(value).__name__}")
+        if not _is_number(value):
+            raise bad(f"must be a number, not {value!r}")
         if value <= 0:
             raise bad("must be greater than 0")
-    elif key in ("target_workers", "upload_interval"):
+    elif key in _INT_KEYS:
         if isinstance(value, bool) or not isinstance(value, int):
             raise bad(f"must be a whole number, not {type(value).__name__}")
-        if value < (0 if key == "target_workers" else 1):
-            raise bad("must not be negative" if key == "target_workers" else "must be at least 1 second")
+        if value < _INT_KEYS[key]:
+            low = _INT_KEYS[key]
+            raise bad("must not be negative" if low == 0 else
+                      f"must be at least {low}" + (" second" if key == "upload_interval" else ""))
+    elif key == "eq_temperature":
+        if not _is_number(value) or value < 0:
+            raise bad("must be a number of 0 or more")
+    elif key == "eq_policy_targets":
+        if not isinstance(value, bool):
+            raise bad("must be true or false")
+    elif key == "worker_mode":
+        if value not in WORKER_MODES:
+            raise bad(f"must be one of {', '.join(WORKER_MODES)} (got {value!r})")
+    elif key == "worker_env":
+        if not isinstance(value, dict):
+            raise bad('must be a table of NAME = "value"')
+        for name, v in value.items():
+            _check_env_entry(name, v, lambda problem, n=name: ConfigError(f"{path}: {dotted}.{n}: {problem}"))
+    elif key == "worker_args":
+        if not isinstance(value, list) or not all(isinstance(a, str) and a for a in value):
+            raise bad('must be a list of strings, e.g. ["--temperature", "0.8"]')
     elif key == "gpus":
         if not isinstance(value, list) or not all(isinstance(g, str) and g.strip() for g in value):
             raise bad("must be a list of GPU names, e.g. [\"RTX_3070\", \"RTX_4070_Ti\"]")
@@ -219,7 +317,7 @@ def _check_value(path: Path, dotted: str, key: str, value) -> None:
         if not isinstance(value, dict):
             raise bad("must be a table of GPU name = games/s")
         for gpu, gps in value.items():
-            if isinstance(gps, bool) or not isinstance(gps, (int, float)) or gps <= 0:
+            if not _is_number(gps) or gps <= 0:
                 raise ConfigError(f"{path}: {dotted}.{gpu}: must be a positive number")
     elif key == "thresholds":
         if not isinstance(value, dict):
@@ -228,10 +326,25 @@ def _check_value(path: Path, dotted: str, key: str, value) -> None:
             if name not in _THRESHOLD_TYPES:
                 raise ConfigError(f"{path}: {dotted}.{name}: unknown threshold "
                                   f"(known: {', '.join(sorted(_THRESHOLD_TYPES))})")
-            if isinstance(v, bool) or not isinstance(v, (int, float)):
+            if not _is_number(v):
                 raise ConfigError(f"{path}: {dotted}.{name}: must be a number")
             if v < 0 or (name in ("poll_concurrency", "stall_polls", "strikes_to_block", "log_tail") and v < 1):
                 raise ConfigError(f"{path}: {dotted}.{name}: out of range")
+
+
+def _check_env_entry(name: str, value, bad) -> None:
+    if not _ENV_NAME.fullmatch(name):
+        raise bad("not a valid environment variable name")
+    if name in RESERVED_ENV:
+        raise bad("is set by zeb itself for every worker")
+    if isinstance(value, (dict, list)) or (isinstance(value, float) and not math.isfinite(value)):
+        raise bad("must be a string, number or boolean")
+
+
+def _env_text(value) -> str:
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    return str(value)
 
 
 def _normalise(key: str, value):
@@ -239,25 +352,48 @@ def _normalise(key: str, value):
         return tuple(gpu_vast_name(g) for g in value)
     if key == "expected_gps":
         return {gpu_vast_name(g): float(v) for g, v in value.items()}
-    if key in ("max_dph", "disk_gb"):
+    if key in ("max_dph", "disk_gb", "eq_temperature"):
         return float(value)
+    if key == "worker_env":
+        return {k: _env_text(v) for k, v in value.items()}
+    if key == "worker_args":
+        return tuple(value)
     return value
 
 
+_TRUE = {"true", "1", "yes", "on"}
+_FALSE = {"false", "0", "no", "off"}
+
+
 def _from_env(key: str, raw: str, var: str):
-    try:
-        if key == "max_dph":
+    raw = raw.strip()
+    if key in ("max_dph", "eq_temperature"):
+        try:
             value = float(raw)
-            if value <= 0:
-                raise ValueError
-            return value
-        if key == "upload_interval":
+        except ValueError:
+            value = math.nan
+        low_ok = value >= 0 if key == "eq_temperature" else value > 0
+        if not math.isfinite(value) or not low_ok:
+            raise ConfigError(f"environment {var}={raw!r}: must be a "
+                              f"{'number of 0 or more' if key == 'eq_temperature' else 'positive number'}")
+        return value
+    if key in _INT_KEYS:
+        low = _INT_KEYS[key]
+        try:
             value = int(raw)
-            if value < 1:
-                raise ValueError
-            return value
-    except ValueError:
-        raise ConfigError(f"environment {var}={raw!r}: must be a positive number") from None
+        except ValueError:
+            value = low - 1
+        if value < low:
+            raise ConfigError(f"environment {var}={raw!r}: must be a whole number of at least {low}")
+        return value
+    if key == "eq_policy_targets":
+        if raw.lower() in _TRUE | _FALSE:
+            return raw.lower() in _TRUE
+        raise ConfigError(f"environment {var}={raw!r}: must be true or false")
+    if key == "worker_mode":
+        if raw not in WORKER_MODES:
+            raise ConfigError(f"environment {var} must be {' or '.join(WORKER_MODES)} (got: {raw})")
+        return raw
     if key == "gpus":
         names = raw.replace(",", " ").split()
         if not names:
@@ -266,18 +402,29 @@ def _from_env(key: str, raw: str, var: str):
     return raw
 
 
+def fleet_name(fleet: str | None, env: Mapping[str, str]) -> str:
+    """--fleet, else ZEB_FLEET (unset or empty: the default, as the scripts' ${ZEB_FLEET:-zeb} did).
+    An explicitly empty --fleet is refused: it is a script's unset variable, not a wish for fleet zeb."""
+    if fleet is not None:
+        if not fleet.strip():
+            raise UsageError("--fleet is empty (an unset variable in a script?); name a fleet, e.g. --fleet zeb")
+        return fleet.strip()
+    return (env.get(ENV_FLEET) or "").strip() or DEFAULT_FLEET
+
+
 def resolve(fleet: str | None = None, flags: Mapping[str, object] | None = None,
             env: Mapping[str, str] | None = None) -> FleetConfig:
-    """flag > env > [fleets.NAME] > [defaults] > built-in, with the source of every value."""
+    """flag > env > [fleets.NAME] > [defaults] > built-in, with the source of every value. A fleet that
+    fleets.toml does not declare runs on the built-ins, [defaults] and env, as the scripts did."""
     env = dict(os.environ) if env is None else env
     flags = {k: v for k, v in (flags or {}).items() if v is not None}
     path = config_path(env)
     data = load_file(path)
-    name = fleet or env.get(ENV_FLEET) or DEFAULT_FLEET
+    name = fleet_name(fleet, env)
+    if not _FLEET_NAME.fullmatch(name):
+        raise UsageError(f"fleet name {name!r} is not valid: letters, digits, '.', '_' and '-', "
+                         "starting with a letter or digit (at most 64)")
     fleets = data.get("fleets", {})
-    if name not in fleets and name != DEFAULT_FLEET:
-        known = ", ".join(sorted(set(fleets) | {DEFAULT_FLEET}))
-        raise ConfigError(f"{path}: unknown fleet '{name}' (known: {known})")
     values: dict[str, object] = dict(BUILT_IN)
     sources = {k: "built-in" for k in BUILT_IN}
     thresholds: dict[str, float] = {}
@@ -292,7 +439,7 @@ def resolve(fleet: str | None = None, flags: Mapping[str, object] | None = None,
             values[key] = _normalise(key, value)
             sources[key] = label
     for key, var in ENV_FIELDS.items():
-        if env.get(var):
+        if env.get(var, "").strip():
             values[key] = _from_env(key, env[var], var)
             sources[key] = f"env {var}"
     for key, value in flags.items():
@@ -300,15 +447,20 @@ def resolve(fleet: str | None = None, flags: Mapping[str, object] | None = None,
             value = tuple(gpu_vast_name(g) for g in value)
         values[key] = value
         sources[key] = f"flag --{key.replace('_', '-')}"
-    if isinstance(values["max_dph"], float) and values["max_dph"] <= 0:
-        raise ConfigError(f"max_dph must be greater than 0 (from {sources['max_dph']})")
+    max_dph = values["max_dph"]
+    if not isinstance(max_dph, float) or not math.isfinite(max_dph) or max_dph <= 0:
+        raise ConfigError(f"max_dph must be a number greater than 0 (from {sources['max_dph']})")
     if not values["gpus"]:
         raise ConfigError(f"the GPU list is empty (from {sources['gpus']})")
-    sources["name"] = "flag --fleet" if fleet else (f"env {ENV_FLEET}" if env.get(ENV_FLEET) else "built-in")
+    sources["name"] = ("flag --fleet" if fleet is not None else
+                       (f"env {ENV_FLEET}" if (env.get(ENV_FLEET) or "").strip() else "built-in"))
     sources.update(t_sources)
     t = Thresholds(**{k: _cast_threshold(k, v) for k, v in thresholds.items()})
     return FleetConfig(name=name, thresholds=t, sources=MappingProxyType(sources),
-                       expected_gps=MappingProxyType(dict(values.pop("expected_gps"))), **values)
+                       expected_gps=MappingProxyType(dict(values.pop("expected_gps"))),  # type: ignore[call-overload]
+                       worker_env=MappingProxyType(dict(values.pop("worker_env"))),  # type: ignore[call-overload]
+                       declared=name in fleets, config_file=str(path) if path.exists() else None,
+                       **values)  # type: ignore[arg-type]
 
 
 def _cast_threshold(name: str, value):
@@ -321,12 +473,13 @@ def fleet_names(env: Mapping[str, str]) -> list[str]:
 
 
 def starter_document() -> dict:
-    gpus = [gpu_cli_name(g) for g in BUILT_IN["gpus"]]  # type: ignore[union-attr]
+    gpus = [gpu_cli_name(g) for g in BUILT_IN["gpus"]]  # type: ignore[attr-defined]
     return {
         "defaults": {
             "image": BUILT_IN["image"], "disk_gb": BUILT_IN["disk_gb"], "max_dph": BUILT_IN["max_dph"], "gpus": gpus,
             "repo_id": BUILT_IN["repo_id"], "examples_repo_id": BUILT_IN["examples_repo_id"],
             "git_repo": BUILT_IN["git_repo"], "git_branch": BUILT_IN["git_branch"],
+            "worker_mode": BUILT_IN["worker_mode"],
             "expected_gps": {gpu_cli_name(k): v for k, v in DEFAULT_EXPECTED_GPS.items()},
         },
         "fleets": {

@@ -14,17 +14,21 @@ def hms(seconds: float) -> str:
 
 
 def banner(cfg: FleetConfig, target: int, blacklist_size: int) -> list[str]:
-    from zeb.plan.launch import upload_interval_for
+    from zeb.plan.launch import upload_banner
 
-    interval = cfg.upload_interval or upload_interval_for(target)
-    commits = target * 3600 / interval
+    mode = cfg.worker_mode if cfg.worker_mode == "selfplay" else (
+        f"{cfg.worker_mode} (oracle {cfg.oracle_checkpoint}, n_samples {cfg.eq_n_samples}, games/batch "
+        f"{cfg.eq_games_per_batch}, eval batch {cfg.eq_batch_size}, temperature {cfg.eq_temperature:g}, "
+        f"policy targets {'on' if cfg.eq_policy_targets else 'off'})")
     return [
         f"zeb monitor: fleet {cfg.name}, target {target} worker(s)",
+        f"  worker    {mode}; image {cfg.image}",
+        f"  code      {cfg.git_repo} ({cfg.git_branch})",
         f"  weights   {cfg.repo_id}/{cfg.weights_name}.pt",
         f"  examples  {cfg.examples_repo_id}",
         f"  max $/hr  {cfg.max_dph:.3f} per worker",
         f"  GPUs      {', '.join(cfg.gpus)}",
-        f"  upload    every {interval}s -> ~{math.ceil(commits)} commits/hr (HF limit 128/hr)",
+        f"  {upload_banner(cfg, target)}",
         f"  blacklist {blacklist_size} blocked machine(s)",
     ]
 

@@ -72,13 +72,13 @@ def check_hub(app, cfg: FleetConfig) -> str:
 
 
 def launch(app, view: FleetView, labels: Sequence[str], ranked: Sequence[RankedOffer], token: str,
-           n_workers: int, on_outcome: Callable | None = None):
+           fleet_size: int, on_outcome: Callable | None = None):
     from zeb.ops import launch_labels
     from zeb.plan.launch import launch_specs
     from zeb.state import StoreLedger
 
     def build(label: str, offer: RankedOffer):
-        return launch_specs(view.cfg, [label], [offer], token, n_workers)[0]
+        return launch_specs(view.cfg, [label], [offer], token, fleet_size)[0]
 
     return launch_labels(
         app.vast, StoreLedger(app.store, view.cfg.name), build, labels, ranked, app.clock,

@@ -23,8 +23,6 @@ def show(ctx: typer.Context, fleet: Optional[str] = FLEET_OPTION, json_out: bool
     """
     import dataclasses
 
-    from zeb.config import config_path
-
     app = app_of(ctx)
     cfg = app.config(fleet)
     values = {}
@@ -34,19 +32,22 @@ def show(ctx: typer.Context, fleet: Optional[str] = FLEET_OPTION, json_out: bool
         value = getattr(cfg, f.name)
         values[f.name] = dict(value) if f.name == "expected_gps" else list(value) if isinstance(value, tuple) else value
     values["thresholds"] = dataclasses.asdict(cfg.thresholds)
-    data = {"fleet": cfg.name, "path": str(config_path(app.env)), "values": values, "sources": dict(cfg.sources)}
+    data = {"fleet": cfg.name, "path": cfg.config_file, "declared": cfg.declared, "values": values,
+            "sources": dict(cfg.sources)}
 
     def human(console) -> None:
         from rich.table import Table
         from rich.text import Text
 
-        console.print(f"fleet {cfg.name} (config file: {data['path']})", markup=False)
+        where = f"config file: {cfg.config_file}" if cfg.config_file else "no fleets.toml: built-in defaults"
+        undeclared = "" if cfg.declared else "; undeclared: built-in defaults, [defaults] and ZEB_* env apply"
+        console.print(f"fleet {cfg.name} ({where}{undeclared})", markup=False)
         table = Table(box=None, pad_edge=False)
         table.add_column("key")
         table.add_column("value", overflow="fold", max_width=60)
         table.add_column("source", no_wrap=True)
         for key, value in values.items():
-            if key in ("onstart", "thresholds", "expected_gps"):
+            if key in ("onstart", "thresholds", "expected_gps", "declared", "config_file"):
                 continue
             table.add_row(key, Text(str(value)), Text(cfg.sources.get(key, "built-in")))
         for key, value in values["thresholds"].items():
@@ -62,7 +63,8 @@ def show(ctx: typer.Context, fleet: Optional[str] = FLEET_OPTION, json_out: bool
 @zeb_command("config init")
 def init(
     ctx: typer.Context,
-    path: Optional[Path] = typer.Option(None, "--path", help="Where to write (default: the user config dir)."),
+    path: Optional[Path] = typer.Option(None, "--path", help="Where to write (default: $ZEB_CONFIG, else the user "
+                                        "config dir)."),
     force: bool = typer.Option(False, "--force", help="Overwrite an existing file."),
     json_out: bool = JSON_OPTION,
 ) -> Result:
@@ -70,10 +72,12 @@ def init(
 
     Example: zeb config init --path ./fleets.toml
     """
-    from zeb.config import user_config_path, write_starter
+    from zeb.config import ENV_CONFIG, user_config_path, write_starter
 
     app = app_of(ctx)
-    target = write_starter((path or user_config_path(app.env)).expanduser(), force=force)
+    # $ZEB_CONFIG names the file zeb reads: writing anywhere else would leave zeb reading another file.
+    default = Path(app.env[ENV_CONFIG]) if app.env.get(ENV_CONFIG) else user_config_path(app.env)
+    target = write_starter((path or default).expanduser(), force=force)
     return Result("config init", data={"path": str(target)},
                   human=lambda c: c.print(f"wrote {target}; check it with: zeb config check", markup=False))
 

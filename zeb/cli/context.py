@@ -36,6 +36,7 @@ class App:
         self._interactive = interactive   # stdin and stdout are a TTY; None: detect when first asked
         self._store = None
         self._vast = None
+        self._said_no_config = False
 
     # Consoles bind to the streams in use when a command first prints (a test runner swaps them).
     @property
@@ -59,7 +60,13 @@ class App:
     def config(self, fleet: str | None = None, **flags):
         from zeb.config import resolve
 
-        return resolve(fleet=fleet, flags=flags, env=self.env)
+        cfg = resolve(fleet=fleet, flags=flags, env=self.env)
+        if cfg.config_file is None and not self._said_no_config:
+            # Said once, and without naming a file that does not exist: the user has none, which is fine.
+            self._said_no_config = True
+            self.stderr.print("zeb: no fleets.toml found; using built-in defaults (write one: zeb config init)",
+                              markup=False)
+        return cfg
 
     @property
     def store(self):

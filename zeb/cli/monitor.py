@@ -17,7 +17,8 @@ from zeb.errors import UsageError
 @zeb_command("monitor")
 def monitor(
     ctx: typer.Context,
-    count: int = typer.Argument(..., help="Number of healthy workers to keep."),
+    count: Optional[int] = typer.Argument(None, help="Number of healthy workers to keep (default: the fleet's "
+                                          "target_workers)."),
     fleet: Optional[str] = FLEET_OPTION,
     max_dph: Optional[float] = typer.Option(None, "--max-dph", help="Highest $/hr per worker (env ZEB_MAX_DPH)."),
     once: bool = typer.Option(False, "--once", help="Run one full cycle and exit (for cron)."),
@@ -37,10 +38,11 @@ def monitor(
     from zeb.plan.offers import blocked_machines
     from zeb.report import banner, check_line, dashboard, summary
 
-    if count < 0:
+    if count is not None and count < 0:
         raise UsageError("COUNT must be 0 or more")
     app = app_of(ctx)
     cfg = app.config(fleet, max_dph=max_dph, target_workers=count)
+    count = cfg.target_workers
     hosts = state.load_hosts(app.store, cfg.blacklist_file)
     for line in banner(cfg, count, len(blocked_machines(hosts, cfg.thresholds.strikes_to_block))):
         app.stderr.print(line, markup=False)

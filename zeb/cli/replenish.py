@@ -15,7 +15,8 @@ from zeb.errors import EXIT_FAILED, EXIT_PARTIAL, LockHeld, UsageError
 @zeb_command("replenish")
 def replenish(
     ctx: typer.Context,
-    count: int = typer.Argument(..., help="Target number of workers."),
+    count: Optional[int] = typer.Argument(None, help="Target number of workers (default: the fleet's "
+                                          "target_workers)."),
     fleet: Optional[str] = FLEET_OPTION,
     wait: float = typer.Option(120.0, "--wait", help="Seconds to wait for another run holding the fleet's lock."),
     json_out: bool = JSON_OPTION,
@@ -27,10 +28,11 @@ def replenish(
     from zeb.cli import _fleet
     from zeb.plan.fleet import replenish_plan
 
-    if count < 0:
+    if count is not None and count < 0:
         raise UsageError("COUNT must be 0 or more")
     app = app_of(ctx)
     cfg = app.config(fleet)
+    count = cfg.target_workers if count is None else count
     stamp = time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(app.clock()))
     try:
         lock = app.store.mutation_lock(cfg.name, timeout=wait)
@@ -55,7 +57,10 @@ def replenish(
         line = f"[{stamp}] {cfg.name}: {count}/{count} workers present; nothing to do"
     else:
         done = ", ".join(f"{o.label} -> {o.instance_id}" for o in launched) or "none"
-        line = f"[{stamp}] {cfg.name}: {live}/{count} present, launched {len(launched)} of {len(labels)} ({done})"
+        from zeb.plan.launch import upload_banner
+
+        line = (f"[{stamp}] {cfg.name}: {live}/{count} present, launched {len(launched)} of {len(labels)} ({done}); "
+                f"{upload_banner(cfg, count)}")
     failed = [o for o in outcomes if not o.ok]
     errors = [f"{o.label}: {o.error}" for o in failed]
     exit_code = 0 if not failed else (EXIT_PARTIAL if launched else EXIT_FAILED)

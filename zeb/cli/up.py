@@ -14,7 +14,8 @@ from zeb.errors import EXIT_FAILED, EXIT_PARTIAL, UsageError
 @zeb_command("up")
 def up(
     ctx: typer.Context,
-    count: int = typer.Argument(..., help="How many workers to launch."),
+    count: Optional[int] = typer.Argument(None, help="How many workers to launch (default: the fleet's "
+                                          "target_workers)."),
     fleet: Optional[str] = FLEET_OPTION,
     gpu: Optional[List[str]] = typer.Option(None, "--gpu", help="GPU type to consider (repeatable), e.g. RTX_3090."),
     max_dph: Optional[float] = typer.Option(None, "--max-dph", help="Highest $/hr per worker (env ZEB_MAX_DPH)."),
@@ -29,10 +30,13 @@ def up(
     from zeb.plan.fleet import free_indices, label_for, parse_label
     from zeb.plan.offers import pick_offers
 
-    if count < 1:
+    if count is not None and count < 1:
         raise UsageError("COUNT must be at least 1")
     app = app_of(ctx)
     cfg = app.config(fleet, gpus=tuple(gpu) if gpu else None, max_dph=max_dph)
+    count = cfg.target_workers if count is None else count
+    if count < 1:
+        raise UsageError(f"fleet {cfg.name} has target_workers = 0; give COUNT, e.g. zeb up 4")
     token = _fleet.check_hub(app, cfg)
     with app.store.mutation_lock(cfg.name, timeout=60.0):
         view = _fleet.observe_fleet(app, cfg, prune=not dry_run)
@@ -45,7 +49,8 @@ def up(
             picked = pick_offers(ranked, count, exclude_machines=_fleet.used_machines(view))
             return _dry_run_result(cfg.name, labels, picked, count)
         progress = _Progress(app, len(labels))
-        outcomes = _fleet.launch(app, view, labels, ranked, token, len(view.members) + count, progress.step)
+        fleet_size = len(view.members) + len(view.inflight) + count
+        outcomes = _fleet.launch(app, view, labels, ranked, token, fleet_size, progress.step)
         progress.done()
     launched = [o for o in outcomes if o.ok]
     errors = []
@@ -61,8 +66,13 @@ def up(
         "failed": [_outcome_json(o) for o in outcomes if not o.ok],
     }
 
+    from zeb.plan.launch import upload_banner
+
+    upload = upload_banner(cfg, fleet_size)
+
     def human(console) -> None:
-        console.print(f"Launching {count} worker(s) for fleet {cfg.name}...")
+        console.print(f"Launching {count} worker(s) for fleet {cfg.name} ({cfg.worker_mode}; {upload})...",
+                      markup=False)
         for o in outcomes:
             console.print("  " + _fleet.worker_line(o))
         if launched:

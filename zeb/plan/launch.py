@@ -5,9 +5,10 @@ from __future__ import annotations
 
 import math
 import re
+import shlex
 from typing import Collection, Sequence
 
-from zeb.config import FleetConfig
+from zeb.config import WORKER_COMMANDS, FleetConfig
 from zeb.errors import ConfigError
 from zeb.plan.fleet import parse_label
 from zeb.plan.types import RankedOffer
@@ -17,9 +18,32 @@ from zeb.vast import LaunchSpec
 _MIN_TOKEN_CHECK = 8
 
 
+HF_COMMITS_PER_HOUR = 128
+
+
 def upload_interval_for(n_workers: int) -> int:
     """Stay under ~100 HF commits/hr (the limit is 128): max(240, ceil(N * 3600 / 100))."""
     return max(240, math.ceil(max(1, n_workers) * 3600 / 100))
+
+
+def fleet_upload_interval(cfg: FleetConfig, fleet_size: int = 0) -> int:
+    """The one upload interval of a fleet, whichever command launches: a pinned value (config or
+    ZEB_UPLOAD_INTERVAL) wins; else the runbook's rule over the fleet's target size, or over the size a
+    command is taking the fleet to when that is larger (more workers must upload less often)."""
+    return cfg.upload_interval or upload_interval_for(max(cfg.target_workers, fleet_size))
+
+
+def commits_per_hour(cfg: FleetConfig, fleet_size: int = 0) -> float:
+    n = max(cfg.target_workers, fleet_size, 1)
+    return n * 3600 / fleet_upload_interval(cfg, fleet_size)
+
+
+def upload_banner(cfg: FleetConfig, fleet_size: int = 0) -> str:
+    """`upload every 240s -> ~60 commits/hr (HF limit 128/hr)`, with a warning past the limit."""
+    interval = fleet_upload_interval(cfg, fleet_size)
+    commits = commits_per_hour(cfg, fleet_size)
+    over = "  OVER THE LIMIT: uploads will fail" if commits > HF_COMMITS_PER_HOUR else ""
+    return f"upload every {interval}s -> ~{math.ceil(commits)} commits/hr (HF limit {HF_COMMITS_PER_HOUR}/hr){over}"
 
 
 def worker_id(label: str) -> str:
@@ -32,20 +56,38 @@ def _check_member(cfg: FleetConfig, label: str) -> None:
         raise ValueError(f"{label!r} is not a worker label of fleet {cfg.name!r}")
 
 
-def launch_env(cfg: FleetConfig, label: str, hf_token: str, n_workers: int) -> dict[str, str]:
-    """The instance env. `n_workers` (the fleet's size) sets the upload interval unless the config pins it."""
+def launch_env(cfg: FleetConfig, label: str, hf_token: str, fleet_size: int = 0) -> dict[str, str]:
+    """The instance env, in the scripts' names (a worker launched by zeb or by the scripts looks the
+    same). The fleet's extra `worker_env` comes first so that it can never replace zeb's own values."""
     _check_member(cfg, label)
     return {
+        **cfg.worker_env,
         "HF_TOKEN": hf_token,
         "WORKER_ID": worker_id(label),
         "ZEB_FLEET": cfg.name,
         "ZEB_REPO_ID": cfg.repo_id,
         "ZEB_EXAMPLES_REPO_ID": cfg.examples_repo_id,
         "ZEB_WEIGHTS_NAME": cfg.weights_name,
-        "ZEB_UPLOAD_INTERVAL": str(cfg.upload_interval or upload_interval_for(n_workers)),
+        "ZEB_UPLOAD_INTERVAL": str(fleet_upload_interval(cfg, fleet_size)),
         "ZEB_GIT_REPO": cfg.git_repo,
         "ZEB_GIT_BRANCH": cfg.git_branch,
+        "ZEB_WORKER_MODE": cfg.worker_mode,
+        "ZEB_ORACLE_CHECKPOINT": cfg.oracle_checkpoint,
+        "ZEB_EQ_N_SAMPLES": str(cfg.eq_n_samples),
+        "ZEB_EQ_GAMES_PER_BATCH": str(cfg.eq_games_per_batch),
+        "ZEB_EQ_BATCH_SIZE": str(cfg.eq_batch_size),
+        "ZEB_EQ_TEMPERATURE": f"{cfg.eq_temperature:g}",
+        "ZEB_EQ_POLICY_TARGETS": "true" if cfg.eq_policy_targets else "false",
     }
+
+
+def worker_command(cfg: FleetConfig) -> str:
+    """The worker's command line: the mode's (or the fleet's own) command, then the fleet's extra
+    arguments, each shell-quoted (argparse keeps the last value, so an extra flag overrides a default)."""
+    base = cfg.worker_command or WORKER_COMMANDS[cfg.worker_mode]
+    policy = "--eq-policy-targets" if cfg.eq_policy_targets else "--no-eq-policy-targets"
+    base = base.replace("{eq_policy_flag}", policy)
+    return " ".join([base, *(shlex.quote(a) for a in cfg.worker_args)])
 
 
 # `{name}` with a lower-case name not preceded by `$`: zeb's placeholders. str.format would choke on
@@ -62,7 +104,7 @@ def onstart_fields(cfg: FleetConfig, label: str) -> dict[str, str]:
         "examples_repo_id": cfg.examples_repo_id, "weights_name": cfg.weights_name, "git_repo": cfg.git_repo,
         "git_branch": cfg.git_branch,
     }
-    fields["worker_command"] = _fill(cfg.worker_command, fields)
+    fields["worker_command"] = _fill(worker_command(cfg), fields)
     return fields
 
 
@@ -78,7 +120,7 @@ def render_onstart(cfg: FleetConfig, label: str) -> str:
 
 
 def launch_specs(cfg: FleetConfig, labels: Sequence[str], picked: Sequence[RankedOffer], hf_token: str,
-                 n_workers: int) -> list[LaunchSpec]:
+                 fleet_size: int = 0) -> list[LaunchSpec]:
     """Label i on offer i (extra labels without an offer are not launched). The token goes to the env
     only: an onstart that would carry it (pasted into the config) is refused."""
     specs = []
@@ -90,7 +132,7 @@ def launch_specs(cfg: FleetConfig, labels: Sequence[str], picked: Sequence[Ranke
             raise ConfigError(f"the onstart script of fleet {cfg.name} contains the HF token; "
                               "remove it (workers get HF_TOKEN in their environment)")
         specs.append(LaunchSpec(offer_id=p.offer.id, label=label, image=cfg.image, disk_gb=cfg.disk_gb,
-                                env=launch_env(cfg, label, hf_token, n_workers), onstart=onstart))
+                                env=launch_env(cfg, label, hf_token, fleet_size), onstart=onstart))
     return specs
 
 
