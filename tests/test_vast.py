@@ -288,12 +288,29 @@ def test_a_hung_endpoint_costs_attempts_times_the_timeout(vast):
     assert 0.4 <= elapsed < 1.2 and len(sleeps) == 1 and vast.count() == 2
 
 
-def test_malformed_json_is_unreachable(vast):
+def test_one_malformed_answer_to_a_read_is_retried(vast):
+    vast.add_instance()
     vast.fail("malformed")
-    c, _ = make(vast)
+    c, sleeps = make(vast)
+    assert len(c.list_instances()) == 1
+    assert vast.count() == 2 and len(sleeps) == 1
+
+
+def test_a_read_that_stays_malformed_is_unreachable_after_the_attempts(vast):
+    vast.fail("malformed", -1)
+    c, _ = make(vast, attempts=3)
     with pytest.raises(Unreachable, match="unreadable"):
         c.list_instances()
-    assert vast.count() == 1
+    assert vast.count() == 3
+
+
+def test_a_malformed_answer_to_a_create_is_never_resent(vast):
+    offer = vast.add_offer()
+    vast.fail("malformed", path="/api/v0/asks/")
+    c, _ = make(vast)
+    with pytest.raises(Unreachable, match="not resent"):
+        c.create_instance(spec(offer))
+    assert vast.count("PUT", "/api/v0/asks/") == 1
 
 
 # -- logs ----------------------------------------------------------------------------------------

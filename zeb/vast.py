@@ -345,12 +345,16 @@ class VastClient:
                 raise Unreachable(f"{error.message}; the create may have gone through, so it is not resent",
                                   hint="the instance list shows whether it did") from None
             raise _Transient(error) from None
-        except ValueError as exc:  # requests' JSONDecodeError is a ValueError
-            raise Unreachable(f"{what}: the Vast API at {self.server_url} sent an unreadable answer "
-                              f"({type(exc).__name__})") from None
-        except (KeyError, TypeError, AttributeError) as exc:
-            raise Unreachable(f"{what}: the Vast API at {self.server_url} sent an answer of an unexpected shape "
-                              f"({type(exc).__name__})") from None
+        except (ValueError, KeyError, TypeError, AttributeError) as exc:
+            # requests' JSONDecodeError is a ValueError. A garbled answer is usually a proxy or a cut
+            # connection, so a read (and a destroy, label or state change: doing them twice is harmless)
+            # is tried again like a 5xx. A create is not: it may have rented a machine.
+            shape = "an unreadable answer" if isinstance(exc, ValueError) else "an answer of an unexpected shape"
+            error = Unreachable(f"{what}: the Vast API at {self.server_url} sent {shape} ({type(exc).__name__})")
+            if create:
+                raise Unreachable(f"{error.message}; the create may have gone through, so it is not resent",
+                                  hint="the instance list shows whether it did") from None
+            raise _Transient(error) from None
 
     def _http_error(self, what: str, response, *, create: bool, not_found: type[VastError]) -> Exception:
         """The exception for an HTTP error answer: a final zeb error, or a _Transient to retry."""
