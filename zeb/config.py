@@ -111,6 +111,9 @@ ENV_FIELDS = {
     "eq_policy_targets": "ZEB_EQ_POLICY_TARGETS",
 }
 DEFAULT_FLEET = "zeb"
+# The most workers one fleet may hold. Past this, Hugging Face's 128 commits/hr stretch each worker's
+# upload interval past two hours, and a typo (`zeb up 100000`) would rent the whole market.
+MAX_WORKERS = 200
 # The store names a directory after the fleet: keep names that are safe as one path segment.
 _FLEET_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]{0,63}")
 
@@ -447,6 +450,9 @@ def resolve(fleet: str | None = None, flags: Mapping[str, object] | None = None,
             value = tuple(gpu_vast_name(g) for g in value)
         values[key] = value
         sources[key] = f"flag --{key.replace('_', '-')}"
+    if not isinstance(values["target_workers"], int) or not 0 <= values["target_workers"] <= MAX_WORKERS:
+        raise ConfigError(f"target_workers {values['target_workers']} is out of range 0-{MAX_WORKERS} "
+                          f"(from {sources['target_workers']})")
     max_dph = values["max_dph"]
     if not isinstance(max_dph, float) or not math.isfinite(max_dph) or max_dph <= 0:
         raise ConfigError(f"max_dph must be a number greater than 0 (from {sources['max_dph']})")

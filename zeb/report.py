@@ -3,8 +3,6 @@ action, the live dashboard on a terminal, and the summary."""
 
 from __future__ import annotations
 
-import math
-
 from zeb.config import FleetConfig
 
 

@@ -9,10 +9,23 @@ import typer
 
 from zeb.cli.context import App
 from zeb.cli.output import Result, render
-from zeb.errors import EXIT_FAILED, ZebError
+from zeb.errors import EXIT_FAILED, UsageError, ZebError
 
 JSON_OPTION = typer.Option(False, "--json", help="Print one JSON document (zeb_result_version 1) on stdout.")
 FLEET_OPTION = typer.Option(None, "--fleet", "-f", help="Fleet name from fleets.toml (env ZEB_FLEET; default 'zeb').")
+
+
+def check_count(count: int | None, low: int) -> None:
+    """A worker count from the command line: at least `low`, at most what one fleet may hold."""
+    from zeb.config import MAX_WORKERS
+
+    if count is None:
+        return
+    if count < low:
+        raise UsageError(f"COUNT must be {'at least 1' if low == 1 else '0 or more'}")
+    if count > MAX_WORKERS:
+        raise UsageError(f"COUNT {count} is more than one fleet may hold ({MAX_WORKERS}); split the work over "
+                         "several fleets")
 
 
 def app_of(ctx: typer.Context) -> App:

@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 import json
+import os
 import signal
 from pathlib import Path
 from typing import Optional
 
 import typer
 
-from zeb.cli._base import FLEET_OPTION, app_of, zeb_command
+from zeb.cli._base import FLEET_OPTION, app_of, check_count, zeb_command
 from zeb.cli.output import Result
 from zeb.errors import UsageError
 
@@ -38,8 +39,7 @@ def monitor(
     from zeb.plan.offers import blocked_machines
     from zeb.report import banner, check_line, dashboard, summary
 
-    if count is not None and count < 0:
-        raise UsageError("COUNT must be 0 or more")
+    check_count(count, 0)
     app = app_of(ctx)
     cfg = app.config(fleet, max_dph=max_dph, target_workers=count)
     count = cfg.target_workers
@@ -121,7 +121,10 @@ class _EventSink:
         self._file = None
         if path is not None:
             try:
-                self._file = path.expanduser().open("a", encoding="utf-8")
+                # Created private (0600): events name machines, labels and costs. An existing file keeps
+                # the mode its owner gave it.
+                fd = os.open(path.expanduser(), os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o600)
+                self._file = os.fdopen(fd, "a", encoding="utf-8")
             except OSError as exc:
                 raise UsageError(f"cannot open --log-file {path}: {exc.strerror}") from None
 

@@ -7,9 +7,9 @@ from typing import Optional
 
 import typer
 
-from zeb.cli._base import FLEET_OPTION, JSON_OPTION, app_of, zeb_command
+from zeb.cli._base import FLEET_OPTION, JSON_OPTION, app_of, check_count, zeb_command
 from zeb.cli.output import Result
-from zeb.errors import EXIT_FAILED, EXIT_PARTIAL, LockHeld, UsageError
+from zeb.errors import EXIT_FAILED, EXIT_PARTIAL, LockHeld
 
 
 @zeb_command("replenish")
@@ -18,7 +18,7 @@ def replenish(
     count: Optional[int] = typer.Argument(None, help="Target number of workers (default: the fleet's "
                                           "target_workers)."),
     fleet: Optional[str] = FLEET_OPTION,
-    wait: float = typer.Option(120.0, "--wait", help="Seconds to wait for another run holding the fleet's lock."),
+    wait: float = typer.Option(120.0, "--wait", min=0.0, max=3600.0, help="Seconds to wait for another run holding the fleet's lock."),
     json_out: bool = JSON_OPTION,
 ) -> Result:
     """Bring the fleet back to COUNT workers; safe to run from cron and to overlap.
@@ -28,8 +28,7 @@ def replenish(
     from zeb.cli import _fleet
     from zeb.plan.fleet import replenish_plan
 
-    if count is not None and count < 0:
-        raise UsageError("COUNT must be 0 or more")
+    check_count(count, 0)
     app = app_of(ctx)
     cfg = app.config(fleet)
     count = cfg.target_workers if count is None else count

@@ -19,7 +19,10 @@ def parse_since(text: str) -> float:
     m = _SINCE.match(text.strip())
     if not m:
         raise UsageError(f"--since {text!r}: use a number and a unit, e.g. 90m, 24h, 7d")
-    return float(m.group(1)) * _UNIT[m.group(2)]
+    seconds = float(m.group(1)) * _UNIT[m.group(2)]
+    if seconds <= 0:
+        raise UsageError(f"--since {text!r}: the window must be longer than 0")
+    return seconds
 
 
 @zeb_command("stats")

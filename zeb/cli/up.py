@@ -6,7 +6,7 @@ from typing import List, Optional
 
 import typer
 
-from zeb.cli._base import FLEET_OPTION, JSON_OPTION, app_of, zeb_command
+from zeb.cli._base import FLEET_OPTION, JSON_OPTION, app_of, check_count, zeb_command
 from zeb.cli.output import Result
 from zeb.errors import EXIT_FAILED, EXIT_PARTIAL, UsageError
 
@@ -30,8 +30,7 @@ def up(
     from zeb.plan.fleet import free_indices, label_for, parse_label
     from zeb.plan.offers import pick_offers
 
-    if count is not None and count < 1:
-        raise UsageError("COUNT must be at least 1")
+    check_count(count, 1)
     app = app_of(ctx)
     cfg = app.config(fleet, gpus=tuple(gpu) if gpu else None, max_dph=max_dph)
     count = cfg.target_workers if count is None else count

@@ -1,0 +1,50 @@
+"""Bad input gets one clear line and a non-zero exit, and nothing is rented: counts with no sane bound,
+negative waits, empty windows, NaN prices. The monitor's --log-file is created private."""
+
+from __future__ import annotations
+
+import stat
+
+import pytest
+
+from zeb.config import MAX_WORKERS
+
+
+def _no_creates(sim) -> bool:
+    return not sim.market.calls_to("PUT", "/api/v0/asks/")
+
+
+@pytest.mark.parametrize("args", [
+    ("up", str(MAX_WORKERS + 1)), ("up", "100000"), ("replenish", "100000"), ("monitor", "100000", "--once"),
+    ("up", "0"), ("replenish", "--", "-1"),
+])
+def test_counts_out_of_range_are_refused_before_anything_is_rented(sim, args):
+    res = sim.run(*args)
+    assert res.exit_code == 2, res.stdout + res.stderr
+    assert "COUNT" in res.stderr and len(res.stderr.strip().splitlines()) == 1
+    assert "Traceback" not in res.stderr and _no_creates(sim)
+
+
+def test_a_fleet_target_past_the_bound_in_the_file_names_its_source(sim):
+    sim.config.write_text(sim.config.read_text() + f"target_workers = {MAX_WORKERS + 1}\n")
+    res = sim.run("replenish", "--fleet", "zeb-large")
+    assert res.exit_code == 1 and "target_workers" in res.stderr and "fleets.toml" in res.stderr
+
+
+@pytest.mark.parametrize("args,needle", [
+    (("replenish", "2", "--wait", "-5"), "--wait"),
+    (("stats", "--since", "0m"), "longer than 0"),
+    (("up", "1", "--max-dph", "nan"), "max_dph"),
+    (("up", "1", "--max-dph", "inf"), "max_dph"),
+])
+def test_nonsense_values_are_refused(sim, args, needle):
+    res = sim.run(*args)
+    assert res.exit_code in (1, 2) and needle in res.stderr and "Traceback" not in res.stderr
+    assert _no_creates(sim)
+
+
+def test_the_log_file_is_created_private(sim, tmp_path):
+    log = tmp_path / "events.jsonl"
+    res = sim.run("monitor", "1", "--max-cycles", "1", "--log-file", str(log))
+    assert res.exit_code == 0, res.stderr
+    assert log.exists() and stat.S_IMODE(log.stat().st_mode) == 0o600
