@@ -8,7 +8,7 @@ import typer
 
 from zeb.cli._base import FLEET_OPTION, JSON_OPTION, app_of, zeb_command
 from zeb.cli.output import Result
-from zeb.errors import EXIT_FAILED, UsageError, ZebError
+from zeb.errors import EXIT_FAILED, EXIT_PARTIAL, UsageError, ZebError
 
 
 @zeb_command("down")
@@ -17,62 +17,105 @@ def down(
     fleet: Optional[str] = FLEET_OPTION,
     ids: Optional[List[int]] = typer.Option(None, "--id", help="Only this instance of the fleet (repeatable)."),
     force: bool = typer.Option(False, "--force", "-y", help="Do not ask for confirmation."),
+    wait: float = typer.Option(90.0, "--wait", min=0.0, max=1800.0,
+                               help="Seconds to wait for launches still in flight to appear, to destroy them too."),
     json_out: bool = JSON_OPTION,
 ) -> Result:
     """Destroy every instance of the fleet (asks first unless --force). Idempotent.
+
+    A launch whose create was sent but never answered (a crash, a dropped connection) may still rent a
+    machine: down waits up to --wait seconds for it to appear and destroys it, or exits 3 naming it.
 
     Example: zeb down --fleet zeb-large --force
     """
     from zeb import state
     from zeb.cli._fleet import observe_fleet
     from zeb.ops import destroy_all
+    from zeb.plan.fleet import unconfirmed
 
     app = app_of(ctx)
     cfg = app.config(fleet)
+    labels: dict[int, str] = {}
+    outcomes: list = []
+    pending: list = []
     with app.store.mutation_lock(cfg.name, timeout=60.0):
-        view = observe_fleet(app, cfg)
-        targets = {i.id: i.label for i in view.members}
-        # Launches Vast accepted but does not list yet are paid instances too.
-        targets.update({e.instance_id: e.label for e in view.inflight if e.instance_id is not None})
-        if ids:
-            unknown = sorted(set(ids) - set(targets))
-            if unknown:
-                raise UsageError(f"instance(s) {', '.join(map(str, unknown))} are not in fleet {cfg.name}")
-            targets = {i: targets[i] for i in ids}
-        if not targets:
-            return Result("down", data={"fleet": cfg.name, "destroyed": [], "failed": []},
-                          human=lambda c: c.print(f"No instances in fleet {cfg.name}; nothing to destroy."))
-        _confirm(app, cfg.name, targets, force)
-        outcomes = destroy_all(app.vast, sorted(targets))
-        done = {o.instance_id for o in outcomes if o.ok}
-        state.update_inflight(app.store, cfg.name, lambda cur: [e for e in cur if e.instance_id not in done])
+        deadline = app.clock() + wait
+        asked = waited = False
+        while True:
+            view = observe_fleet(app, cfg)
+            targets = {i.id: i.label for i in view.members}
+            # Launches Vast accepted but does not list yet are paid instances too.
+            targets.update({e.instance_id: e.label for e in view.inflight if e.instance_id is not None})
+            pending = [] if ids else unconfirmed(view.inflight)
+            if ids:
+                unknown = sorted(set(ids) - set(targets))
+                if unknown:
+                    raise UsageError(f"instance(s) {', '.join(map(str, unknown))} are not in fleet {cfg.name}")
+                targets = {i: targets[i] for i in ids}
+            targets = {i: label for i, label in targets.items() if i not in labels}
+            if not asked and (targets or pending):
+                _confirm(app, cfg.name, targets, pending, force)
+                asked = True
+            if targets:
+                round_outcomes = destroy_all(app.vast, sorted(targets))
+                labels.update(targets)
+                outcomes += round_outcomes
+                done = {o.instance_id for o in round_outcomes if o.ok}
+                state.update_inflight(app.store, cfg.name, lambda cur: [e for e in cur if e.instance_id not in done])
+            if not pending or app.clock() >= deadline:
+                break
+            if not waited:
+                waited = True
+                app.stderr.print(f"waiting up to {wait:g}s for {len(pending)} launch(es) still in flight to appear "
+                                 f"({', '.join(e.label for e in pending)})...", markup=False)
+            app.sleep(min(_POLL_S, max(0.0, deadline - app.clock())))
+    if not outcomes and not pending:
+        return Result("down", data={"fleet": cfg.name, "destroyed": [], "failed": [], "unconfirmed": []},
+                      human=lambda c: c.print(f"No instances in fleet {cfg.name}; nothing to destroy."))
+    done_ids = {o.instance_id for o in outcomes if o.ok}
     failed = [o for o in outcomes if not o.ok]
     data = {
         "fleet": cfg.name,
-        "destroyed": [{"id": o.instance_id, "label": targets[o.instance_id], "already_gone": o.already_gone}
+        "destroyed": [{"id": o.instance_id, "label": labels[o.instance_id], "already_gone": o.already_gone}
                       for o in outcomes if o.ok],
-        "failed": [{"id": o.instance_id, "label": targets[o.instance_id], "error": o.error} for o in failed],
+        "failed": [{"id": o.instance_id, "label": labels[o.instance_id], "error": o.error} for o in failed],
+        "unconfirmed": [{"label": e.label, "offer_id": e.offer_id, "sent_at": e.time} for e in pending],
     }
+    again = "run `zeb down" + ("" if cfg.name == "zeb" else f" --fleet {cfg.name}") + " --force` again"
 
     def human(console) -> None:
         for o in outcomes:
             what = "already gone" if o.already_gone else ("destroyed" if o.ok else f"FAILED: {o.error}")
-            console.print(f"  {targets[o.instance_id]} (instance {o.instance_id}): {what}")
-        console.print(f"Destroyed {len(done)} of {len(outcomes)} instance(s) of fleet {cfg.name}.")
+            console.print(f"  {labels[o.instance_id]} (instance {o.instance_id}): {what}", markup=False)
+        for e in pending:
+            console.print(f"  {e.label} (offer {e.offer_id}): launch unconfirmed after {wait:g}s; not destroyed",
+                          markup=False)
+        console.print(f"Destroyed {len(done_ids)} of {len(outcomes)} instance(s) of fleet {cfg.name}.", markup=False)
 
-    errors = [f"{len(failed)} destroy(s) failed; run `zeb down` again" + ("" if cfg.name == "zeb" else f" --fleet {cfg.name}")] if failed else []
-    return Result("down", data=data, errors=errors, exit_code=EXIT_FAILED if failed else 0, human=human)
+    errors = []
+    if failed:
+        errors.append(f"{len(failed)} destroy(s) failed; {again}")
+    if pending:
+        errors.append(f"{len(pending)} launch(es) still unconfirmed ({', '.join(e.label for e in pending)}): they "
+                      f"may yet appear and bill; {again} in a minute")
+    exit_code = EXIT_FAILED if failed else (EXIT_PARTIAL if pending else 0)
+    return Result("down", data=data, errors=errors, exit_code=exit_code, human=human)
 
 
-def _confirm(app, fleet: str, targets: dict, force: bool) -> None:
+_POLL_S = 5.0
+
+
+def _confirm(app, fleet: str, targets: dict, pending: list, force: bool) -> None:
     if force:
         return
     if not app.interactive:
         raise ZebError("refusing to destroy without confirmation: no terminal to ask on; pass --force")
-    app.stderr.print(f"Fleet {fleet}: these instances will be destroyed:")
+    app.stderr.print(f"Fleet {fleet}: these instances will be destroyed:", markup=False)
     for instance_id, label in sorted(targets.items(), key=lambda kv: str(kv[1])):
-        app.stderr.print(f"  {label}  (instance {instance_id})")
-    if not typer.confirm(f"Destroy {len(targets)} instance(s)?", default=False, err=True):
+        app.stderr.print(f"  {label}  (instance {instance_id})", markup=False)
+    for e in pending:
+        app.stderr.print(f"  {e.label}  (launch in flight: destroyed when it appears)", markup=False)
+    if not typer.confirm(f"Destroy {len(targets) + len(pending)} instance(s)?", default=False, err=True):
         raise _Declined()
 
 

@@ -26,7 +26,8 @@ def replenish(
     Example: */5 * * * * zeb replenish 4 --fleet zeb-large >> ~/zeb-cron.log 2>&1
     """
     from zeb.cli import _fleet
-    from zeb.plan.fleet import replenish_plan
+    from zeb.plan.fleet import is_live, parse_label, replenish_plan, unconfirmed
+    from zeb.plan.launch import upload_banner
 
     check_count(count, 0)
     app = app_of(ctx)
@@ -43,7 +44,9 @@ def replenish(
         view = _fleet.observe_fleet(app, cfg)
         labels = replenish_plan(view.instances, view.inflight, cfg.name, count, view.now,
                                 cfg.thresholds.inflight_expiry_s)
-        live = count - len(labels) if labels else None
+        running = sum(1 for i in view.members if is_live(i))
+        launching = [e for e in view.inflight if parse_label(e.label, cfg.name) is not None]
+        unsure = len(unconfirmed(launching))
         outcomes = []
         if labels:
             token = _fleet.check_hub(app, cfg)
@@ -52,19 +55,22 @@ def replenish(
     finally:
         lock.__exit__(None, None, None)
     launched = [o for o in outcomes if o.ok]
+    # Launches not yet listed are said as such: "4/4 present" while two of them are unconfirmed creates
+    # would hide a fleet that is short until the listing proves them one way or the other.
+    present = f"{running} running" + (f", {len(launching)} launching" if launching else "") + (
+        f" ({unsure} unconfirmed)" if unsure else "")
     if not labels:
-        line = f"[{stamp}] {cfg.name}: {count}/{count} workers present; nothing to do"
+        line = f"[{stamp}] {cfg.name}: {present}, target {count}; nothing to do"
     else:
         done = ", ".join(f"{o.label} -> {o.instance_id}" for o in launched) or "none"
-        from zeb.plan.launch import upload_banner
-
-        line = (f"[{stamp}] {cfg.name}: {live}/{count} present, launched {len(launched)} of {len(labels)} ({done}); "
-                f"{upload_banner(cfg, count)}")
+        line = (f"[{stamp}] {cfg.name}: {present}, target {count}; launched {len(launched)} of {len(labels)} "
+                f"({done}); {upload_banner(cfg, count)}")
     failed = [o for o in outcomes if not o.ok]
     errors = [f"{o.label}: {o.error}" for o in failed]
     exit_code = 0 if not failed else (EXIT_PARTIAL if launched else EXIT_FAILED)
     data = {
-        "fleet": cfg.name, "target": count, "skipped": False, "missing": labels,
+        "fleet": cfg.name, "target": count, "skipped": False, "missing": labels, "running": running,
+        "launching": [{"label": e.label, "instance_id": e.instance_id} for e in launching],
         "launched": [{"label": o.label, "instance_id": o.instance_id, "offer_id": o.offer.offer.id,
                       "machine_id": o.offer.offer.machine_id} for o in launched],
         "failed": [{"label": o.label, "error": o.error} for o in failed],

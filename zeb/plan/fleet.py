@@ -88,16 +88,28 @@ def prune_inflight(inflight: Iterable[InFlight], instances: Sequence[Instance], 
                    expiry_s: float) -> tuple[InFlight, ...]:
     """Drop entries Vast now lists, entries older than `expiry_s`, and entries whose instance the
     listing has caught up with and does not show: Vast's ids grow, so a listed instance with a larger
-    id was created later. The listing may show a newer instance before an older one for a moment,
+    id was created later (for an entry whose id was never learnt: a listed instance started later). The listing may show a newer instance before an older one for a moment,
     so the rule applies only past CAUGHT_UP_GRACE_S; before that the entry still counts (a held
     label costs a little time, a forgotten launch costs a double launch)."""
     newest = max((i.id for i in instances), default=None)
+    latest_start = max((i.start_date for i in instances if i.start_date), default=None)
 
     def gone(e: InFlight) -> bool:
-        return (e.instance_id is not None and newest is not None and e.instance_id < newest
-                and now - e.time >= CAUGHT_UP_GRACE_S)
+        if now - e.time < CAUGHT_UP_GRACE_S:
+            return False
+        if e.instance_id is not None:
+            return newest is not None and e.instance_id < newest
+        # No id: the create's answer was lost (a 5xx, a dropped connection, a crash right after the
+        # ledger write). Once the listing shows an instance started after that create was sent, it has
+        # caught up past it: had the create rented anything, it would be listed too.
+        return latest_start is not None and latest_start > e.time
 
     return tuple(e for e in inflight if not _listed(e, instances) and not gone(e) and now - e.time < expiry_s)
+
+
+def unconfirmed(inflight: Iterable[InFlight]) -> list[InFlight]:
+    """Launches whose create never answered with an id: they may be renting a machine right now."""
+    return [e for e in inflight if e.instance_id is None]
 
 
 def replenish_plan(instances: Sequence[Instance], inflight: Sequence[InFlight], fleet: str, target: int,
