@@ -247,3 +247,63 @@ def test_up_with_a_rejected_token_launches_nothing(sim):
     sim.extra_env.pop("HF_TOKEN")  # the right token: the same command now rents one offer
     assert sim.run("up", "1").exit_code == 0
     assert len(sim.calls("PUT", "/api/v0/asks/")) == 1
+
+
+# -- examples listing (the monitor's check that uploads arrive) ------------------------------------
+
+def test_list_examples_lists_one_folder_across_pages(fake):
+    for n in range(5):
+        fake.add_file(EXAMPLES, f"large/worker-vast-{n}_17000000{n:02d}_ab{n}.pt", b"x", when=1_700_000_000 + n)
+    fake.add_file(EXAMPLES, "worker-vast-9_1700000100_ff.pt", b"x")          # the root's, another namespace
+    fake.add_file(EXAMPLES, "large/old/worker-vast-0_1690000000_aa.pt", b"x")  # a sub-folder: not listed
+    fake.tree_page = 2
+    before = len(fake.calls)
+    paths = hub.list_examples(EXAMPLES, "large", SECRET, env_for(fake))
+    assert paths == [f"large/worker-vast-{n}_17000000{n:02d}_ab{n}.pt" for n in range(5)]
+    tree_calls = [c for c in fake.calls[before:] if "/tree/" in c["path"]]
+    assert len(tree_calls) == 3 and all(c["token"] == "sent" for c in tree_calls)
+    assert hub.list_examples(EXAMPLES, "", SECRET, env_for(fake)) == ["worker-vast-9_1700000100_ff.pt"]
+
+
+def test_list_examples_of_a_folder_not_created_yet_is_empty(fake):
+    assert hub.list_examples(EXAMPLES, "large", SECRET, env_for(fake)) == []
+
+
+def test_list_examples_failures_are_hub_errors_and_the_lister_says_not_seen(fake):
+    fake.fail_next(503)
+    with pytest.raises(HubError, match="answered HTTP 503"):
+        hub.list_examples(EXAMPLES, "large", SECRET, env_for(fake))
+    with pytest.raises(HubError):
+        hub.list_examples("nobody/nothing", "large", SECRET, env_for(fake))
+    fake.fail_next(500)
+    assert hub.examples_lister(EXAMPLES, "large", SECRET, env_for(fake))() is None
+
+
+def test_examples_lister_times_out_as_not_seen():
+    with socket.socket() as silent:
+        silent.bind(("127.0.0.1", 0))
+        silent.listen(8)
+        env = {"HF_ENDPOINT": "http://127.0.0.1:%d" % silent.getsockname()[1]}
+        started = time.monotonic()
+        assert hub.examples_lister(EXAMPLES, "large", SECRET, env, timeout=0.2)() is None
+        assert time.monotonic() - started < 2.0
+
+
+def test_fake_tree_answers_huggingface_hub_and_feeds_from_the_examples_source(fake):
+    from huggingface_hub import HfApi
+
+    fed = [(1_700_000_500.0, "large/worker-vast-3_1700000500_cafe.pt")]
+    fake.examples_source = lambda repo: fed if repo == EXAMPLES else []
+    fake.add_file(EXAMPLES, "large/worker-vast-1_1700000400_beef.pt", b"x", when=1_700_000_400)
+    api = HfApi(endpoint=fake.url, token=SECRET)
+    entries = list(api.list_repo_tree(EXAMPLES, "large"))
+    assert [e.path for e in entries] == ["large/worker-vast-1_1700000400_beef.pt",
+                                         "large/worker-vast-3_1700000500_cafe.pt"]
+    assert [type(e).__name__ for e in api.list_repo_tree(EXAMPLES)] == ["RepoFolder"]
+    assert sorted(api.list_repo_files(EXAMPLES)) == [e.path for e in entries]
+    assert hub.list_examples(EXAMPLES, "large", SECRET, env_for(fake))[-1].endswith("_cafe.pt")
+    built = FakeHub(examples_source=lambda repo: [])
+    try:
+        assert built.examples_source is not None
+    finally:
+        built.stop()

@@ -9,13 +9,16 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
-from typing import Mapping
-from urllib.parse import urlsplit, urlunsplit
+from typing import Callable, Mapping
+from urllib.parse import quote, urlsplit, urlunsplit
 
 from zeb.errors import HubError
 
 DEFAULT_ENDPOINT = "https://huggingface.co"
 DEFAULT_TIMEOUT_S = 5.0
+# A listing is one page per 1000 entries; the learner prunes the repo, so a handful of pages is already a
+# sick repo, and a cap keeps one check bounded in time.
+MAX_TREE_PAGES = 20
 LOGIN_HINT = "`hf auth login` (`huggingface-cli login` before huggingface_hub 1.0)"
 
 
@@ -94,6 +97,59 @@ def examples_last_received(examples_repo_id: str, token: str, env: Mapping[str, 
     except ValueError:
         raise HubError(f"{what}: Hugging Face at {_shown(endpoint(env))} sent an answer zeb cannot read") from None
     return _epoch(info.last_modified)
+
+
+def list_examples(examples_repo_id: str, folder: str, token: str, env: Mapping[str, str], *,
+                  timeout: float = DEFAULT_TIMEOUT_S) -> list[str]:
+    """Paths of the files directly in `folder` ("" = the repo root) of the examples repo: one listing for
+    the whole fleet. A folder that does not exist yet holds no uploads ([]); anything else that goes
+    wrong is a HubError."""
+    what = f"listing {examples_repo_id}" + (f"/{folder}" if folder else "")
+    try:
+        return _tree_paths(examples_repo_id, folder.strip("/"), token, env, timeout)
+    except _http_errors() as exc:
+        if _error_code(exc) == "EntryNotFound":
+            return []
+        raise _hub_failure(what, exc, env, timeout) from None
+    except (ValueError, KeyError, TypeError):
+        raise HubError(f"{what}: Hugging Face at {_shown(endpoint(env))} sent an answer zeb cannot read") from None
+
+
+def examples_lister(examples_repo_id: str, folder: str, token: str, env: Mapping[str, str], *,
+                    timeout: float = DEFAULT_TIMEOUT_S) -> Callable[[], list[str] | None]:
+    """list_examples for the monitor: a failed or timed-out listing is None ("not seen"), never an error."""
+    def listing() -> list[str] | None:
+        try:
+            return list_examples(examples_repo_id, folder, token, env, timeout=timeout)
+        except HubError:
+            return None
+    return listing
+
+
+def _tree_paths(repo_id: str, folder: str, token: str, env: Mapping[str, str], timeout: float) -> list[str]:
+    # The request HfApi.list_repo_tree sends (GET .../tree/{rev}/{path}, pages linked by a Link header),
+    # made here because list_repo_tree takes no timeout and its pager retries with backoff.
+    from huggingface_hub.utils import build_hf_headers, get_session, hf_raise_for_status
+
+    url: str | None = (f"{endpoint(env)}/api/models/{repo_id}/tree/main"
+                       + (f"/{quote(folder, safe='')}" if folder else ""))
+    params: dict | None = {"recursive": "false", "expand": "false"}
+    headers = build_hf_headers(token=token)
+    paths: list[str] = []
+    for _ in range(MAX_TREE_PAGES):
+        if url is None:
+            break
+        response = get_session().get(url, params=params, headers=headers, timeout=timeout)
+        hf_raise_for_status(response)
+        paths += [entry["path"] for entry in response.json() if entry.get("type") == "file"]
+        url = (response.links.get("next") or {}).get("url")
+        params = None   # the next link carries its own query
+    return paths
+
+
+def _error_code(exc: BaseException) -> str | None:
+    response = getattr(exc, "response", None)
+    return response.headers.get("X-Error-Code") if response is not None else None
 
 
 def _file_state(repo_id: str, filename: str, token: str, env: Mapping[str, str], timeout: float) -> str:

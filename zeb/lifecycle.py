@@ -50,7 +50,9 @@ class Observation:
     upload_failing: bool = False
     poll_failed: bool = False        # the log fetch failed; state is then the previous one
     # "no_cuda", "oom", "size_mismatch", "killed", "segfault", "traceback", "hf_auth" (HF refused the
-    # token), "hf_upload" (an upload crashed: 412, timeouts), "broken_launch"
+    # token), "hf_upload" (an upload crashed: 412, timeouts), "broken_launch", and the configuration
+    # faults of CONFIG_FAULTS ("bad_repo", "bad_branch", "bad_package", "bad_args", "missing_module",
+    # "missing_file")
     fatal_kind: str | None = None
 
 
@@ -185,8 +187,41 @@ _RECOVERING = ("will retry", "etrying")
 _HF = re.compile(r"huggingface|hf\.co|HfHub|hf_hub|httpx")
 _HF_AUTH = re.compile(r"\b40[13]\b|Unauthorized|Forbidden|Invalid (?:user )?token|RepositoryNotFound")
 _UPLOAD_FAILED = ("Upload failed", "HfHubHTTPError", "ReadTimeout", "Precondition Failed")
-_BROKEN = ("command not found", "No such file or directory")
+# The scripts' broken-launch lines (check_worker): the shell failing over and over with no progress.
+_BROKEN = ("command not found", "No such file or directory", "Permission denied", "cannot execute")
 _BROKEN_REPEATS = 3
+
+# An onstart that ended on a clear error of zeb's own launch configuration (repository, branch, package,
+# worker flags, image): the same script fails the same way on every machine, so it is never the host's
+# fault. (substring, kind), tested in order on lines that carry one of the cheap _CONFIG_HINTS.
+_CONFIG_MARKERS: tuple[tuple[str, str], ...] = (
+    ("fatal: Remote branch", "bad_branch"),
+    ("does not appear to be a Python project", "bad_package"),
+    ("error: unrecognized arguments", "bad_args"),
+    ("error: the following arguments are required", "bad_args"),
+)
+# Anchored to the interpreter or argparse saying it, so a library's "No module named 'triton'" warning
+# in a healthy log is not a launch fault.
+_CONFIG_PATTERNS: tuple[tuple[re.Pattern[str], str], ...] = (
+    (re.compile(r"error: argument \S+: invalid int value"), "bad_args"),
+    (re.compile(r"^\s*ModuleNotFoundError:|Error while finding module specification|"
+                r"python[\d.]*: No module named"), "missing_module"),
+    (re.compile(r"python[\d.]*: can't open file"), "missing_file"),
+)
+_CONFIG_HINTS = ("fatal: ", "Python project", "error: ", "invalid int", "odule", "can't open")
+_GIT_REPO_MISSING = re.compile(r"fatal: repository '[^']*' not found")
+# What the user must fix for each configuration fault (fleets.toml keys).
+CONFIG_FAULTS: dict[str, str] = {
+    "bad_repo": "git_repo",
+    "bad_branch": "git_branch",
+    "bad_package": "git_repo / git_branch (the repo root must be a pip-installable project)",
+    "bad_args": "worker_command (the worker's flags)",
+    "missing_module": "image / worker_command (a module the worker needs is missing)",
+    "missing_file": "worker_command / onstart (a script path that does not exist)",
+}
+# Faults of the launch itself: configuration faults, and the shell loop whose cause (host or script)
+# the policy tells apart by the rest of the fleet.
+LAUNCH_FAULTS = frozenset(CONFIG_FAULTS) | {"broken_launch"}
 
 _STOPPED_STATUSES = frozenset({"exited", "stopped", "offline", "frozen"})
 
@@ -217,8 +252,39 @@ def _stage(line: str) -> WorkerState | None:
     return None
 
 
+def _config_kind(line: str) -> str | None:
+    if not any(h in line for h in _CONFIG_HINTS):
+        return None
+    if "fatal: repository" in line and _GIT_REPO_MISSING.search(line):
+        return "bad_repo"
+    for marker, kind in _CONFIG_MARKERS:
+        if marker in line:
+            return kind
+    for pattern, kind in _CONFIG_PATTERNS:
+        if pattern.search(line):
+            return kind
+    return None
+
+
+def _launch_root_cause(tail: str) -> tuple[str, str] | None:
+    """(evidence, kind) of the FIRST configuration fault since the newest "=== Setup started": the root
+    cause (a failed clone), not its echoes (the missing module the worker then cannot import)."""
+    start = tail.rfind("=== Setup started")
+    region = tail[start:] if start >= 0 else tail
+    if not any(h in region for h in _CONFIG_HINTS):
+        return None
+    for line in region.splitlines():
+        kind = _config_kind(line[:_LINE_CAP])
+        if kind is not None:
+            return line[:_LINE_CAP].strip(), kind
+    return None
+
+
 def _fatal_kind(line: str) -> str | None:
     # A substring test before each regex: it costs a twentieth of a search, and most lines are innocent.
+    config = _config_kind(line)
+    if config is not None:
+        return config
     if ("CUDA" in line or "NVIDIA" in line) and _NO_CUDA.search(line):
         return "no_cuda"
     if "emory" in line and _OOM.search(line):
@@ -269,10 +335,29 @@ def classify(status: str | None, tail: str, *, intended_status: str | None = Non
     restart follows it (the record goes error -> producing when batches resume); without batches, a
     startup line newer than the fatal one means the container started again."""
     if status in _STOPPED_STATUSES:
-        return Observation(S.STOPPED, evidence=f"vast: {status}")
+        return _stopped(f"vast: {status}", tail)
     if intended_status == "stopped":
         # Stopped by someone (zeb never stops, it destroys) before Vast's actual_status caught up.
-        return Observation(S.STOPPED, evidence=f"vast: {status or 'no status'}, intended stopped")
+        return _stopped(f"vast: {status or 'no status'}, intended stopped", tail)
+    return _classify_running(status, tail)
+
+
+def _stopped(vast_says: str, tail: str) -> Observation:
+    """A stopped or exited instance, read through its last log: a fault in that tail (no CUDA, OOM, a broken
+    launch) is why it stopped and travels as fatal_kind and evidence; none means a preemption."""
+    inner = _classify_running("running", tail) if tail.strip() else None
+    if inner is None:
+        return Observation(S.STOPPED, evidence=f"{vast_says}; no log output")
+    progress = dict(batch=inner.batch, games_per_s=inner.games_per_s, step=inner.step,
+                    total_games=inner.total_games)
+    if inner.fatal_kind:
+        return Observation(S.STOPPED, evidence=f"{vast_says}; {inner.evidence}", fatal_kind=inner.fatal_kind,
+                           **progress)
+    return Observation(S.STOPPED, evidence=f"{vast_says}; no fault in its last log (last: {inner.evidence})",
+                       **progress)
+
+
+def _classify_running(status: str | None, tail: str) -> Observation:
     if status is None:
         return Observation(S.PENDING, evidence="vast: no status yet")
     if len(tail) > _TAIL_CAP:
@@ -315,7 +400,7 @@ def classify(status: str | None, tail: str, *, intended_status: str | None = Non
                 if not may_produce:
                     break
                 continue
-            if len(broken) < _BROKEN_REPEATS and (_BROKEN[0] in line or _BROKEN[1] in line):
+            if len(broken) < _BROKEN_REPEATS and any(marker in line for marker in _BROKEN):
                 broken.append(line.strip())
             if no_container is None and "No such container" in line:
                 no_container = line.strip()
@@ -333,6 +418,12 @@ def classify(status: str | None, tail: str, *, intended_status: str | None = Non
     upload = _upload_state(tail)
     model_step = _newest_model_step(tail) if batch is None else None
 
+    if batch is None:
+        # A launch that failed on zeb's configuration stays failed even when later startup lines follow
+        # (the onstart goes on after a failed clone and the worker then cannot start).
+        root = _launch_root_cause(tail)
+        if root is not None:
+            return Observation(S.ERROR, evidence=root[0], fatal_kind=root[1], step=model_step, **upload)
     if batch is not None:
         step = weights_step if weights_step is not None else (int(batch["step"]) if batch["step"] else None)
         base = dict(batch=int(batch["batch"]), games_per_s=float(batch["gps"]), step=step,

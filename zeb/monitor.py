@@ -12,7 +12,7 @@ import dataclasses
 import random
 import time
 from dataclasses import dataclass, field
-from typing import Callable
+from typing import Callable, Mapping, Sequence
 
 from zeb import state as st
 from zeb.config import FleetConfig
@@ -45,6 +45,9 @@ class CycleReport:
     interval: float = 0.0
     credit_wait: bool = False
     rows: list[dict] = field(default_factory=list)
+    done: int = 0            # actions that went through (destroys, launches)
+    failed: int = 0          # actions Vast refused or that could not be sent
+    short: int = 0           # workers missing from the target after this cycle (live + launching)
 
 
 class Monitor:
@@ -60,6 +63,8 @@ class Monitor:
         emit_event: Callable[[dict], None] | None = None,
         dry_run: bool = False,
         rng: random.Random | None = None,
+        examples_lister: Callable[[], Sequence[str] | None] | None = None,
+        hub_env: Mapping[str, str] | None = None,
     ) -> None:
         from zeb.plan.monitor import PolicyState
 
@@ -82,6 +87,14 @@ class Monitor:
         self._last_error_log = 0.0
         self._ranked: list = []
         self.hosts: dict = {}
+        if examples_lister is None and hub_env is not None:
+            from zeb.hub import examples_lister as make_lister
+            from zeb.plan.monitor import examples_folder
+
+            examples_lister = make_lister(cfg.examples_repo_id, examples_folder(cfg.weights_name), token, hub_env)
+        # One listing of the examples repo per check for the whole fleet; None = the check is off.
+        self.examples_lister = examples_lister
+        self._halt_reported: str | None = None
 
     # -- observe ---------------------------------------------------------------------------
 
@@ -103,7 +116,8 @@ class Monitor:
                                "record": record_to_dict(rec)})
                 del self.records[instance_id]
                 self.destroying.pop(instance_id, None)
-        to_poll = [i.id for i in fleet if i.id not in self.destroying and i.status in ("loading", "running")]
+        # Exited and stopped instances are read too: their last log says whether the host was at fault.
+        to_poll = [i.id for i in fleet if i.id not in self.destroying and i.status is not None]
         pool = max(t.poll_concurrency, min(32, len(to_poll) // 4))
         tails = poll_tails(lambda i: self.client.logs(i, tail=t.log_tail, timeout=t.poll_timeout_s), to_poll,
                            workers=pool, timeout=t.poll_timeout_s)
@@ -119,7 +133,12 @@ class Monitor:
                 self.records[inst.id] = rec
                 continue
             polled = tails.get(inst.id)
-            if polled is not None and polled.text is None:
+            if polled is not None and polled.text is None and _stopped(inst):
+                # Not seen: the stop stands, with no log to blame the host with.
+                self.counters.poll_failures += 1
+                obs = classify(inst.status, "", intended_status=inst.intended_status)
+                obs = dataclasses.replace(obs, evidence=f"{obs.evidence.split(';')[0]}; log not read: {polled.error}")
+            elif polled is not None and polled.text is None:
                 self.counters.poll_failures += 1
                 obs = Observation(state=rec.state, poll_failed=True, evidence=f"poll failed: {polled.error}")
             else:
@@ -152,13 +171,17 @@ class Monitor:
             blocked = frozenset(blocked_machines(hosts, self.cfg.thresholds.strikes_to_block))
             offers = self._offers(hosts, blocked) if not self.policy.credit_wait else ()
             self._ranked = list(offers)
+            examples_replace, examples_events = self._check_examples(now, report)
+            events += examples_events
             snap = Snapshot(
                 fleet=self.cfg.name, instances=fleet, records=dict(self.records), offers=tuple(offers), hosts=hosts,
                 blocked=blocked, account=self.account, inflight=tuple(inflight), destroying=dict(self.destroying),
+                examples_replace=examples_replace,
             )
             decision = decide(snap, self.policy, self.cfg, self.target, now)
             self.account = None
             self.policy = decision.state
+            events += self._report_halt(now, report)
             if not self.dry_run:
                 events += self._act(decision, now, report)
             else:
@@ -171,6 +194,51 @@ class Monitor:
             report.error = str(exc)
         self._summarise(report)
         return report
+
+    def _check_examples(self, now: float, report: CycleReport) -> tuple[dict[int, str], list]:
+        """On the slow cadence, one listing of the examples repo: flag producing workers whose uploads
+        stopped reaching it, and name those flagged long enough to replace."""
+        from zeb.plan.launch import fleet_upload_interval
+        from zeb.plan.monitor import check_examples, examples_folder
+
+        t = self.cfg.thresholds
+        last = self.policy.examples_checked_at
+        producing = [r for r in self.records.values() if r.state is WorkerState.PRODUCING]
+        if self.examples_lister is None or not producing or (last is not None and now - last < t.slow_interval_s):
+            return {}, []
+        paths = self.examples_lister()
+        check = check_examples(self.records.values(), paths, examples_folder(self.cfg.weights_name),
+                               self.policy.examples_seen, self.policy.examples_flags,
+                               float(fleet_upload_interval(self.cfg, self.target)), t, now)
+        self.policy = dataclasses.replace(self.policy, examples_checked_at=now, examples_seen=dict(check.seen),
+                                          examples_flags=dict(check.flags))
+        events: list = []
+        for instance_id, rec in list(self.records.items()):
+            since = check.flags.get(str(instance_id))
+            extra = {k: v for k, v in rec.extra.items() if k != "examples_stale_since"}
+            if since is not None:
+                extra["examples_stale_since"] = since
+            self.records[instance_id] = dataclasses.replace(rec, extra=extra)
+        for instance_id, what in check.flagged.items():
+            rec = self.records[instance_id]
+            report.actions.append(f"flagged {rec.label}: {what}")
+            events.append({"time": now, "kind": "examples_stale", "instance_id": instance_id, "label": rec.label,
+                           "machine_id": rec.machine_id, "reason": what})
+        if paths is None:
+            report.actions.append("examples check: the hub listing failed (not seen; nothing flagged)")
+        return dict(check.replace), events
+
+    def _report_halt(self, now: float, report: CycleReport) -> list:
+        """Say once, in one line, why launches stopped (and once when they resume)."""
+        line = self.policy.config_halt
+        if line == self._halt_reported:
+            return []
+        self._halt_reported = line
+        if line is None:
+            report.actions.append("launch configuration changed: launching again")
+            return [{"time": now, "kind": "config_halt_lifted", "reason": "launch configuration changed"}]
+        report.actions.append(f"CONFIG ERROR: {line}")
+        return [{"time": now, "kind": "config_halt", "reason": line}]
 
     def _offers(self, hosts, blocked):
         from zeb.plan.hosts import observed_gpu_means
@@ -202,6 +270,8 @@ class Monitor:
                 events.append(_action_event(now, "destroy", action.instance_id, action.label, action.machine_id,
                                             f"{action.kind}: {action.reason}", ok=outcome.ok, strike=action.strike,
                                             error=outcome.error))
+                report.done += outcome.ok
+                report.failed += not outcome.ok
                 if outcome.ok:
                     self.counters.destroys += 1
                     if action.kind in ("replace", "cost"):
@@ -242,6 +312,8 @@ class Monitor:
                 events.append(_action_event(now, "launch", outcome.instance_id, action.label, offer.machine_id,
                                             action.reason, ok=outcome.ok, trial=action.trial, offer_id=offer.id,
                                             gpu_name=offer.gpu_name, dph_total=offer.dph_total, error=outcome.error))
+                report.done += outcome.ok
+                report.failed += not outcome.ok
                 if outcome.ok:
                     self.counters.launches += 1
                     live_machines.add(outcome.offer.offer.machine_id)
@@ -298,14 +370,15 @@ class Monitor:
         report.credit_wait = bool(self.policy.credit_wait)
         report.rows = [_row(r, report.now) for r in sorted(live, key=lambda r: _label_key(r.label))]
         t = self.cfg.thresholds
+        inflight = len(st.load_inflight(self.store, self.cfg.name)) if not self.dry_run else 0
+        report.short = max(0, self.target - report.live - inflight)
         if report.error:
             report.interval = error_backoff(self.consecutive_errors, base_s=t.fast_interval_s,
                                             cap_s=t.slow_interval_s, rng=self.rng)
             return
         report.interval = next_interval(
             [r.state for r in live], target=self.target,
-            inflight=len(st.load_inflight(self.store, self.cfg.name)) if not self.dry_run else 0,
-            destroying=len(self.destroying), trial_active=self.policy.trial is not None,
+            inflight=inflight, destroying=len(self.destroying), trial_active=self.policy.trial is not None,
             credit_wait=bool(self.policy.credit_wait), fast_s=t.fast_interval_s, slow_s=t.slow_interval_s,
             credit_probe_s=t.credit_probe_s,
         )
@@ -345,11 +418,19 @@ def _label_key(label: str):
     return (head, int(tail) if tail.isdigit() else 0)
 
 
+def _stopped(inst) -> bool:
+    return inst.status in ("exited", "stopped", "offline", "frozen") or inst.intended_status == "stopped"
+
+
 def _row(r, now: float) -> dict:
     dpg = r.dph_total / r.games_per_s if r.games_per_s else None
-    return {"label": r.label, "instance_id": r.instance_id, "gpu_name": r.gpu_name, "state": str(r.state),
+    stale = r.extra.get("examples_stale_since")
+    # A producing worker whose examples stopped reaching HF shows it in its state cell.
+    state = f"{r.state} (no examples)" if stale is not None and r.state is WorkerState.PRODUCING else str(r.state)
+    return {"label": r.label, "instance_id": r.instance_id, "gpu_name": r.gpu_name, "state": state,
             "in_state_s": max(0.0, now - r.state_since), "games_per_s": r.games_per_s, "batch": r.last_batch,
-            "dph_total": r.dph_total, "dollars_per_gps": dpg, "machine_id": r.machine_id}
+            "dph_total": r.dph_total, "dollars_per_gps": dpg, "machine_id": r.machine_id,
+            "evidence": r.evidence, "examples_stale_s": None if stale is None else max(0.0, now - stale)}
 
 
 def _event_dict(ev) -> dict:

@@ -36,9 +36,11 @@ def logs(
         text = _follow(app, instance, text, tail, interval)
     obs = classify(instance.status, text, intended_status=instance.intended_status)
     lines = text.splitlines()
+    blame = whose_fault(obs)
     data = {"instance_id": instance.id, "label": instance.label, "vast_status": instance.status, "lines": lines,
             "classified": {"state": str(obs.state), "evidence": obs.evidence, "batch": obs.batch,
-                           "games_per_s": obs.games_per_s, "step": obs.step, "fatal_kind": obs.fatal_kind}}
+                           "games_per_s": obs.games_per_s, "step": obs.step, "fatal_kind": obs.fatal_kind,
+                           "fault": blame}}
 
     def human(console) -> None:
         if not follow:
@@ -49,8 +51,27 @@ def logs(
         console.rule(style="dim")
         console.print(f"{instance.label or instance.id}: {obs.state}" + (f"  <- {obs.evidence}" if obs.evidence else ""),
                       markup=False)
+        if blame:
+            console.print(blame, markup=False)
 
     return Result("logs", data=data, human=human)
+
+
+def whose_fault(obs) -> str | None:
+    """One line on what the evidence means for the machine, for faults and stops."""
+    from zeb.lifecycle import CONFIG_FAULTS, WorkerState
+    from zeb.plan.monitor import config_hint
+
+    kind = obs.fatal_kind
+    if kind in CONFIG_FAULTS:
+        return f"launch configuration fault ({kind}): not the host's; fix {config_hint(kind)}"
+    if kind == "broken_launch":
+        return "broken launch: the host's if other workers of the fleet start fine, else the script's or image's"
+    if obs.state is WorkerState.STOPPED:
+        if kind == "no_cuda" or (kind == "oom" and obs.batch is None):
+            return f"host fault ({kind}) in the last log: the machine gets a strike"
+        return "no host fault in the last log" + (f" ({kind})" if kind else " (preempted)") + ": replaced, no strike"
+    return None
 
 
 def _resolve(app, worker: str):

@@ -37,7 +37,7 @@ def monitor(
     from zeb.cli._fleet import check_hub
     from zeb.monitor import Monitor, run
     from zeb.plan.offers import blocked_machines
-    from zeb.report import banner, check_line, dashboard, summary
+    from zeb.report import banner, check_line, cycle_exit_code, dashboard, summary
 
     check_count(count, 0)
     app = app_of(ctx)
@@ -52,7 +52,7 @@ def monitor(
     lock = app.store.monitor_lock(cfg.name)
     with lock:
         mon = Monitor(cfg, count, app.vast, app.store, token, clock=app.clock, emit_event=sink.write,
-                      dry_run=dry_run)
+                      dry_run=dry_run, hub_env=app.env)
         out = _Reporter(app, cfg, count, mon, dashboard, check_line)
         previous = _sigterm_as_interrupt()
         try:
@@ -76,7 +76,16 @@ def monitor(
 
     data = {"fleet": cfg.name, "target": count, "cycles": mon.counters.cycles,
             "counters": mon.counters.__dict__, "dry_run": dry_run}
-    return Result("monitor", data=data, human=human)
+    exit_code, errors = 0, []
+    if once and out.last is not None:
+        # cron reads the exit code: a cycle that failed, or did only part of its work, must not exit 0.
+        exit_code = cycle_exit_code(out.last)
+        if exit_code:
+            last = out.last
+            why = last.error or (f"{last.failed} action(s) failed, {last.done} went through" if last.failed else
+                                 f"{last.short} worker(s) short of the target while the account lacks credit")
+            errors.append(f"the cycle {'failed' if exit_code == 1 else 'did only part of its work'}: {why}")
+    return Result("monitor", data=data, errors=errors, exit_code=exit_code, human=human)
 
 
 class _Reporter:
@@ -86,6 +95,7 @@ class _Reporter:
         self.app, self.cfg, self.target, self.mon = app, cfg, target, mon
         self._dashboard, self._check_line = dashboard, check_line
         self._live = None
+        self.last = None
         if app.stdout.is_terminal:
             from rich.live import Live
 
@@ -95,6 +105,7 @@ class _Reporter:
     def show(self, report) -> None:
         from zeb.report import summary
 
+        self.last = report
         if report.error and not self.mon.should_log_error(report.now):
             return
         if self._live is not None:

@@ -9,19 +9,30 @@ failure, as Kubernetes' slowStartBatch does."""
 
 from __future__ import annotations
 
+import hashlib
+import json
 import math
+import re
 from dataclasses import asdict, dataclass, field, replace
-from typing import Mapping, Sequence
+from typing import Iterable, Mapping, Sequence
 
-from zeb.config import FleetConfig
-from zeb.lifecycle import WorkerRecord, WorkerState
+from zeb.config import FleetConfig, Thresholds
+from zeb.lifecycle import CONFIG_FAULTS, WorkerRecord, WorkerState
 from zeb.plan.fleet import free_indices, label_for, parse_label
+from zeb.plan.launch import worker_id
 from zeb.plan.types import HostRecord, InFlight, RankedOffer
 from zeb.vast import Account, Instance
 
 S = WorkerState
 DESTROY_RETRY_S = 120.0
-NOT_THE_HOSTS_FAULT = frozenset({"hf_auth", "hf_upload"})
+NOT_THE_HOSTS_FAULT = frozenset({"hf_auth", "hf_upload"}) | frozenset(CONFIG_FAULTS)
+# Faults so certain that waiting out the grace only burns money: the host has no usable GPU, or the launch
+# configuration is broken (nothing will recover).
+CERTAIN_FAULTS = frozenset({"no_cuda"}) | frozenset(CONFIG_FAULTS)
+# Launch faults on this many different machines in a row (by launch order) stop launching: it is the
+# configuration, and every further machine would fail the same way.
+CONFIG_HALT_MACHINES = 2
+_OUTCOMES_KEPT = 8
 # How far along a worker is, for dedup: keep the one furthest along.
 _PROGRESS = {S.PRODUCING: 7, S.STALLED: 6, S.LOADING_MODEL: 5, S.SETUP: 4, S.BOOTING: 3, S.PENDING: 2,
              S.ERROR: 1, S.STOPPED: 0, S.DESTROYING: -1, S.GONE: -2}
@@ -38,12 +49,32 @@ class Trial:
 
 
 @dataclass(frozen=True)
+class Outcome:
+    """How one launch turned out, for telling a broken configuration from bad hosts: "ok" (it produced)
+    or the launch fault's kind (with its evidence line)."""
+
+    instance_id: int
+    machine_id: int
+    created_at: float
+    kind: str
+    evidence: str = ""
+
+
+@dataclass(frozen=True)
 class PolicyState:
     credit_wait: bool = False
     credit_checked_at: float | None = None
     trial: Trial | None = None
     trial_cooldown_until: float = 0.0
     replacements: int = 0
+    outcomes: tuple[Outcome, ...] = ()
+    config_halt: str | None = None             # the one line that says why launches stopped
+    config_fingerprint: str | None = None      # of the launch configuration that was halted
+    # Examples arriving on HF: when the repo was last listed, the newest upload seen per worker id (the
+    # learner prunes the repo, so what was seen is remembered), and since when each instance is flagged.
+    examples_checked_at: float | None = None
+    examples_seen: Mapping[str, float] = field(default_factory=dict)
+    examples_flags: Mapping[str, float] = field(default_factory=dict)
 
     def to_dict(self) -> dict:
         return asdict(self)
@@ -52,8 +83,9 @@ class PolicyState:
     def from_dict(cls, data: Mapping | None) -> "PolicyState":
         data = dict(data or {})
         trial = data.pop("trial", None)
+        outcomes = tuple(Outcome(**o) for o in data.pop("outcomes", None) or ())
         known = {k: v for k, v in data.items() if k in cls.__dataclass_fields__}
-        return cls(trial=Trial(**trial) if trial else None, **known)
+        return cls(trial=Trial(**trial) if trial else None, outcomes=outcomes, **known)
 
 
 @dataclass(frozen=True)
@@ -67,6 +99,8 @@ class Snapshot:
     account: Account | None
     inflight: tuple[InFlight, ...]
     destroying: Mapping[int, float]
+    # Workers the examples check (check_examples) found silent on HF for too long: instance id -> reason.
+    examples_replace: Mapping[int, str] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)
@@ -128,15 +162,51 @@ def dollars_per_gps(rec: WorkerRecord) -> float:
     return rec.dph_total / rec.games_per_s if rec.games_per_s else math.inf
 
 
-def trigger(rec: WorkerRecord, inst: Instance, cfg: FleetConfig, now: float) -> tuple[str, bool, str] | None:
+@dataclass(frozen=True)
+class FleetContext:
+    """What the rest of the fleet says about a worker's fault: someone else got past the launch (so the
+    script works and this host is odd), or others are still starting (so it is too early to tell)."""
+
+    others_fine: bool = False
+    others_starting: bool = False
+
+
+def host_fault(rec: WorkerRecord) -> bool:
+    """A fault in a stopped worker's last log that is the machine's: no usable GPU or driver, or out of
+    memory before the first batch (the card is too small)."""
+    if rec.fatal_kind == "no_cuda":
+        return True
+    return rec.fatal_kind == "oom" and rec.first_batch_at is None and rec.last_batch is None
+
+
+def config_hint(kind: str) -> str:
+    return CONFIG_FAULTS.get(kind, "the launch script or image (onstart, worker_command, image)")
+
+
+def trigger(rec: WorkerRecord, inst: Instance, cfg: FleetConfig, now: float,
+            fleet: FleetContext = FleetContext()) -> tuple[str, bool, str] | None:
     """(reason, strike, kind) when this worker must be replaced, else None."""
     t = cfg.thresholds
     if rec.state is S.STOPPED or inst.status in ("exited", "stopped"):
-        return f"Vast reports {inst.status or 'stopped'}", False, "replace"
+        said = f"Vast reports {inst.status or 'stopped'}"
+        if rec.fatal_kind in CONFIG_FAULTS:
+            return f"{said}: launch failed on the configuration: {rec.evidence}", False, "replace"
+        if host_fault(rec):
+            return f"{said}: host fault ({rec.fatal_kind}): {rec.evidence}", True, "replace"
+        return f"{said}, no host fault in its last log (preempted): {rec.evidence}".rstrip(": "), False, "replace"
     if inst.dph_total > cfg.max_dph:
         return f"costs ${inst.dph_total:.3f}/hr, over the ${cfg.max_dph:.3f}/hr limit", False, "cost"
     age_in_state = now - entered(rec)
-    if rec.state is S.ERROR and age_in_state > t.fatal_grace_s:
+    if rec.state is S.ERROR and rec.fatal_kind in CONFIG_FAULTS:
+        # The configuration's fault: the same script fails on every machine, so no host is struck.
+        return f"launch failed on the configuration ({rec.fatal_kind}): {rec.evidence}", False, "replace"
+    if rec.state is S.ERROR and rec.fatal_kind == "broken_launch":
+        if fleet.others_fine:
+            return f"broken launch on this host while others of the fleet run: {rec.evidence}", True, "replace"
+        if fleet.others_starting and age_in_state <= t.fatal_grace_s:
+            return None   # too early to tell the host from the script: wait for the others
+        return f"broken launch, no other worker got further (script or image?): {rec.evidence}", False, "replace"
+    if rec.state is S.ERROR and (age_in_state > t.fatal_grace_s or rec.fatal_kind in CERTAIN_FAULTS):
         kind = rec.fatal_kind or "fatal error"
         # A rejected HF token or a failed upload is ours or the hub's, not the host's: no strike.
         return (f"{kind} for {age_in_state / 60:.0f} min: {rec.evidence}".strip(),
@@ -148,11 +218,137 @@ def trigger(rec: WorkerRecord, inst: Instance, cfg: FleetConfig, now: float) -> 
         return f"stuck booting for {age_in_state / 60:.0f} min", True, "replace"
     if rec.state is S.SETUP and age_in_state > t.setup_timeout_s:
         return f"stuck in setup for {age_in_state / 60:.0f} min", True, "replace"
+    if rec.state is S.LOADING_MODEL and age_in_state > t.stuck_loading_s:
+        # The runbook's 10 minutes at "Pulling initial weights". Only the host's fault when others of the
+        # fleet load fine; a fleet stuck together points at the hub.
+        return (f"stuck loading the model for {age_in_state / 60:.0f} min: {rec.evidence}".rstrip(": "),
+                fleet.others_fine, "replace")
     if rec.state in _NOT_RUNNING:
         since = rec.last_progress_at if rec.last_progress_at is not None else rec.created_at
         if now - since > t.no_progress_s:
             return f"no progress for {(now - since) / 60:.0f} min", True, "replace"
     return None
+
+
+def _fleet_context(rec: WorkerRecord, others: Iterable[WorkerRecord]) -> FleetContext:
+    fine = starting = False
+    for other in others:
+        if other.instance_id == rec.instance_id:
+            continue
+        fine = fine or other.state in (S.PRODUCING, S.STALLED)
+        starting = starting or other.state in (S.PENDING, S.BOOTING, S.SETUP, S.LOADING_MODEL)
+    return FleetContext(others_fine=fine, others_starting=starting)
+
+
+# -- launch faults: the configuration's or the hosts'? ------------------------------------------------
+
+def config_fingerprint(cfg: FleetConfig) -> str:
+    """Identifies what a launch runs; a halt for a broken configuration lifts once any of it changes."""
+    keys = ("image", "git_repo", "git_branch", "onstart", "worker_command", "weights_name", "repo_id",
+            "examples_repo_id", "worker_env", "worker_mode")
+    blob = json.dumps({k: getattr(cfg, k, None) for k in keys}, sort_keys=True, default=lambda v: dict(v))
+    return hashlib.sha256(blob.encode()).hexdigest()[:16]
+
+
+def _is_launch_fault(rec: WorkerRecord, reason_strike: tuple[str, bool, str]) -> bool:
+    """A replacement that counts toward "the configuration is broken": a configuration fault, or a broken
+    launch nobody else got past (no strike)."""
+    _, strike, _ = reason_strike
+    if rec.fatal_kind in CONFIG_FAULTS:
+        return True
+    return rec.fatal_kind == "broken_launch" and not strike
+
+
+def record_outcomes(outcomes: Sequence[Outcome], new: Iterable[Outcome]) -> tuple[Outcome, ...]:
+    """The newest launches' outcomes by launch order, one per instance (a fault replaces an "ok")."""
+    by_id = {o.instance_id: o for o in outcomes}
+    for o in new:
+        if o.instance_id not in by_id or (by_id[o.instance_id].kind == "ok" and o.kind != "ok"):
+            by_id[o.instance_id] = o
+    ordered = sorted(by_id.values(), key=lambda o: (o.created_at, o.instance_id))
+    return tuple(ordered[-_OUTCOMES_KEPT:])
+
+
+def config_halt_line(outcomes: Sequence[Outcome], threshold: int = CONFIG_HALT_MACHINES) -> str | None:
+    """One line for the user when the newest launches all failed on the launch itself, on `threshold` or
+    more different machines in a row; else None."""
+    run: list[Outcome] = []
+    for o in reversed(outcomes):
+        if o.kind == "ok":
+            break
+        run.append(o)
+    machines = sorted({o.machine_id for o in run})
+    if len(machines) < threshold:
+        return None
+    newest = run[0]
+    return (f"launches stopped: the launch configuration is broken ({newest.kind} on {len(machines)} machines "
+            f"in a row: {', '.join(str(m) for m in machines)}): {newest.evidence} -- fix "
+            f"{config_hint(newest.kind)} in fleets.toml, then restart the monitor")
+
+
+# -- examples arriving on HF ------------------------------------------------------------------------
+
+_UPLOAD_NAME = re.compile(r"^(?P<worker>.+)_(?P<ts>\d{9,11})_(?P<hex>[0-9a-fA-F]+)\.pt$")
+
+
+def examples_folder(weights_name: str) -> str:
+    """Where a fleet's workers upload: a folder named after the weights stem, the root for "model"."""
+    return "" if weights_name == "model" else weights_name
+
+
+def parse_upload(path: str, folder: str) -> tuple[str, float] | None:
+    """`{folder}/{worker_id}_{unix_ts}_{hex}.pt` -> (worker_id, ts); None for anything else."""
+    head, _, name = path.strip("/").rpartition("/")
+    if head != folder.strip("/"):
+        return None
+    m = _UPLOAD_NAME.match(name)
+    return (m["worker"], float(m["ts"])) if m else None
+
+
+@dataclass(frozen=True)
+class ExamplesCheck:
+    seen: Mapping[str, float]          # worker id -> newest upload seen
+    flags: Mapping[str, float]         # str(instance id) -> flagged since
+    replace: Mapping[int, str]         # instance id -> reason to replace (no strike)
+    flagged: Mapping[int, str]         # newly flagged this check: instance id -> what to show
+
+
+def check_examples(records: Iterable[WorkerRecord], paths: Sequence[str] | None, folder: str,
+                   seen: Mapping[str, float], flags: Mapping[str, float], interval_s: float, t: Thresholds,
+                   now: float) -> ExamplesCheck:
+    """One look at the examples repo for the whole fleet. A producing worker whose newest upload (or, if
+    later, its first batch: a new worker is exempt at first) is more than `examples_stale_uploads` upload
+    intervals old is flagged; flagged for `examples_replace_s`, it is replaced. `paths` None means the
+    listing failed: not seen, so nothing is flagged or replaced."""
+    if paths is None:
+        return ExamplesCheck(dict(seen), dict(flags), {}, {})
+    newest = dict(seen)
+    for path in paths:
+        parsed = parse_upload(path, folder)
+        if parsed is not None and parsed[1] > newest.get(parsed[0], 0.0):
+            newest[parsed[0]] = parsed[1]
+    window = t.examples_stale_uploads * interval_s
+    kept: dict[str, float] = {}
+    replace_: dict[int, str] = {}
+    flagged: dict[int, str] = {}
+    for rec in records:
+        if rec.state is not S.PRODUCING or rec.first_batch_at is None:
+            continue
+        last = newest.get(worker_id(rec.label))
+        reference = max(rec.first_batch_at, last or 0.0)
+        if now - reference <= window:
+            continue
+        key = str(rec.instance_id)
+        since = flags.get(key, now)
+        kept[key] = since
+        what = ("no examples on HF from " + worker_id(rec.label) +
+                (f" for {(now - last) / 60:.0f} min" if last else " since it started producing") +
+                f" (uploads every {interval_s / 60:.0f} min)")
+        if key not in flags:
+            flagged[rec.instance_id] = what
+        if now - since >= t.examples_replace_s:
+            replace_[rec.instance_id] = f"{what}; flagged for {(now - since) / 60:.0f} min"
+    return ExamplesCheck(newest, kept, replace_, flagged)
 
 
 def _dedup(members: Sequence[Instance], records, now) -> tuple[list[Instance], list[Destroy]]:
@@ -244,16 +440,39 @@ def decide(snap: Snapshot, state: PolicyState, cfg: FleetConfig, target: int, no
             state = replace(state, trial=None, trial_cooldown_until=now + t.trial_cooldown_s)
             trial = None
 
+    # A halt for a broken configuration lifts when the configuration changed.
+    fingerprint = config_fingerprint(cfg)
+    if state.config_halt is not None and state.config_fingerprint != fingerprint:
+        state = replace(state, config_halt=None, config_fingerprint=None, outcomes=())
+        notes.append("launch configuration changed: launching again")
+
     # Replacement triggers.
+    fleet_records = [_record(i, snap.records, now) for i in kept]
+    new_outcomes: list[Outcome] = [Outcome(r.instance_id, r.machine_id, r.created_at, "ok")
+                                   for r in fleet_records if r.state is S.PRODUCING]
     for inst in kept:
         if inst.id in doomed or (trial_inst is not None and inst.id == trial_inst.id):
             continue
-        fired = trigger(_record(inst, snap.records, now), inst, cfg, now)
+        rec = _record(inst, snap.records, now)
+        fired = trigger(rec, inst, cfg, now, _fleet_context(rec, fleet_records))
+        if fired is None and inst.id in snap.examples_replace:
+            fired = (snap.examples_replace[inst.id], False, "replace")
         if fired:
             reason, strike, kind = fired
             actions.append(Destroy(inst.id, inst.label or "", inst.machine_id, reason, strike=strike, kind=kind))
             doomed.add(inst.id)
             state = replace(state, replacements=state.replacements + 1)
+            if _is_launch_fault(rec, fired):
+                new_outcomes.append(Outcome(inst.id, inst.machine_id, rec.created_at, rec.fatal_kind or "broken_launch",
+                                            rec.evidence))
+    state = replace(state, outcomes=record_outcomes(state.outcomes, new_outcomes))
+    if state.config_halt is None:
+        line = config_halt_line(state.outcomes)
+        if line is not None:
+            state = replace(state, config_halt=line, config_fingerprint=fingerprint)
+    halted = state.config_halt is not None
+    if halted:
+        notes.append(state.config_halt or "")
 
     survivors = [i for i in kept if i.id not in doomed and (trial_inst is None or i.id != trial_inst.id)]
     pending = [e for e in snap.inflight if parse_label(e.label, fleet) is not None
@@ -282,7 +501,9 @@ def decide(snap: Snapshot, state: PolicyState, cfg: FleetConfig, target: int, no
     candidates = _candidates(snap, cfg, used_machines)
 
     missing = max(0, target - len(survivors) - len(pending))
-    if missing and credit_wait:
+    if missing and halted:
+        notes.append(f"config halt: {missing} launch(es) held back")
+    elif missing and credit_wait:
         notes.append(f"credit wait: {missing} launch(es) held back")
     elif missing:
         labels = [label_for(fleet, i) for i in free_indices(used_labels, missing)]
@@ -295,7 +516,7 @@ def decide(snap: Snapshot, state: PolicyState, cfg: FleetConfig, target: int, no
 
     # Upgrade: full, healthy, quiet fleet and an offer clearly better than the worst worker.
     healthy = [i for i in survivors if _record(i, snap.records, now).state is S.PRODUCING]
-    if (not credit_wait and trial is None and now >= state.trial_cooldown_until and target > 0 and not missing
+    if (not credit_wait and not halted and trial is None and now >= state.trial_cooldown_until and target > 0 and not missing
             and not pending and len(healthy) == len(survivors) == target and candidates
             and not any(isinstance(a, (Launch, Destroy)) for a in actions)):
         worst = max(dollars_per_gps(_record(i, snap.records, now)) for i in healthy)

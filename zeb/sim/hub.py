@@ -3,8 +3,10 @@
 It answers what huggingface_hub 2.x sends to tell whether a file exists and when a repo last received
 files: HEAD/GET /{repo}/resolve/{rev}/{file} (file_exists, get_hf_file_metadata, hf_hub_download),
 GET /api/models/{repo}[/revision/{rev}] (repo_info, model_info), GET /api/models/{repo}/commits/{rev}
-(list_repo_commits) and POST /api/models/{repo}/paths-info/{rev} (get_paths_info). Repo types share
-one namespace. Every added file is one commit."""
+(list_repo_commits), POST /api/models/{repo}/paths-info/{rev} (get_paths_info) and
+GET /api/models/{repo}/tree/{rev}[/{path}] (list_repo_tree: one level or recursive, pages linked by a
+Link header). Repo types share one namespace. Every added file is one commit. Files can also come from
+`examples_source` (repo id -> [(time, path)]): the simulated market's workers uploading their batches."""
 
 from __future__ import annotations
 
@@ -15,7 +17,7 @@ import time
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler
 from typing import Any, Callable
-from urllib.parse import parse_qs, unquote, urlsplit
+from urllib.parse import parse_qs, quote, unquote, urlsplit
 
 from zeb.sim.serving import Background, LoopbackHTTPServer
 
@@ -51,11 +53,17 @@ def _commit_json(c: _Commit) -> dict:
 class FakeHub(Background):
     thread_name = "zeb-fake-hub"
 
+    TREE_PAGE = 1000   # entries per tree page, as the hub serves them (50 with expand)
+
     def __init__(self, files: dict[str, dict[str, bytes]] | None = None, clock: Any = None, *,
-                 require_token: str | None = None) -> None:
+                 require_token: str | None = None,
+                 examples_source: Callable[[str], list[tuple[float, str]]] | None = None) -> None:
         # A clock is either a callable or an object with .now() (the sim's ManualClock / ScaledClock).
         self._now: Callable[[], float] = (clock if callable(clock) else clock.now) if clock is not None else time.time
         self.require_token = require_token
+        # Uploads that are not stored here but fed from outside (the sim's workers); the listing shows them.
+        self.examples_source = examples_source
+        self.tree_page = self.TREE_PAGE
         self.repos: dict[str, _Repo] = {}
         self.calls: list[dict] = []
         self._failures: list[int] = []
@@ -149,6 +157,32 @@ class FakeHub(Background):
                 out.append(entry)
         return out
 
+    def tree(self, repo_id: str, path: str, recursive: bool) -> list[dict] | None:
+        """The entries under `path` (files and, unless recursive, its direct sub-folders), sorted by path;
+        None when `path` is neither the root nor a folder (the hub answers 404 EntryNotFound)."""
+        source = self.examples_source
+        fed = list(source(repo_id)) if source is not None else []
+        prefix = path.strip("/") + "/" if path.strip("/") else ""
+        with self._lock:
+            repo = self.repos[repo_id]
+            files = {p: (len(data), hashlib.sha1(data).hexdigest()) for p, (data, _) in repo.files.items()}
+        for _, p in fed:
+            files.setdefault(p.strip("/"), (0, hashlib.sha1(p.encode()).hexdigest()))
+        entries: dict[str, dict] = {}
+        for p, (size, oid) in files.items():
+            if not p.startswith(prefix):
+                continue
+            rest = p[len(prefix):]
+            if recursive or "/" not in rest:
+                entries[p] = {"type": "file", "oid": oid, "size": size, "path": p}
+            else:
+                folder = prefix + rest.split("/", 1)[0]
+                entries.setdefault(folder, {"type": "directory", "oid": hashlib.sha1(folder.encode()).hexdigest(),
+                                            "size": 0, "path": folder})
+        if prefix and not entries:
+            return None
+        return [entries[k] for k in sorted(entries)]
+
     def file(self, repo_id: str, path: str) -> tuple[bytes, str] | None:
         with self._lock:
             repo = self.repos[repo_id]
@@ -228,11 +262,30 @@ def _handler(hub: FakeHub) -> type[BaseHTTPRequestHandler]:
                 return self._json(200, hub.info(repo_id, expand))
             if method == "GET" and rest[0] == "commits":
                 return self._json(200, hub.commits(repo_id))
+            if method == "GET" and rest[0] == "tree" and len(rest) >= 2:
+                return self._tree(repo_id, "/".join(rest[2:]), parse_qs(query))
             if method == "POST" and rest[0] == "paths-info":
                 form = parse_qs(body.decode(errors="replace"))
                 expand = (form.get("expand") or ["false"])[0].lower() in ("1", "true")
                 return self._json(200, hub.paths_info(repo_id, form.get("paths", []), expand))
             self._error(404, None, "Not found")
+
+        def _tree(self, repo_id: str, path: str, params: dict) -> None:
+            recursive = (params.get("recursive") or ["false"])[0].lower() in ("1", "true")
+            entries = hub.tree(repo_id, path, recursive)
+            if entries is None:
+                return self._error(404, "EntryNotFound", f"{path} does not exist on \"main\"")
+            # Cursor pagination like the hub's: the next page's link carries the cursor.
+            start = int((params.get("cursor") or ["0"])[0] or 0)
+            page = entries[start:start + hub.tree_page]
+            headers = {}
+            if start + hub.tree_page < len(entries):
+                host = self.headers.get("Host") or "127.0.0.1"
+                quoted = "/".join(quote(seg, safe="") for seg in path.split("/")) if path else ""
+                nxt = (f"http://{host}/api/models/{repo_id}/tree/main{'/' + quoted if quoted else ''}"
+                       f"?recursive={str(recursive).lower()}&expand=false&cursor={start + hub.tree_page}")
+                headers["Link"] = f'<{nxt}>; rel="next"'
+            return self._json(200, page, headers)
 
         def _resolve(self, path: str) -> None:
             for prefix in _TYPE_PREFIXES:
