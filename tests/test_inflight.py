@@ -90,3 +90,26 @@ def test_replenish_says_which_workers_are_unconfirmed(sim):
     res = sim.run("replenish", "3")
     assert res.exit_code == 0
     assert "2 running, 1 launching (1 unconfirmed), target 3; nothing to do" in res.stdout
+
+
+# -- a race between two zeb runs that could not see each other (issue 11 #6) ------------------------
+
+def _double(sim, label: str) -> int:
+    offer = next(o for o in sim.market.offers.values() if not o.rented)
+    return sim.market.create(offer.id, {"label": label, "image": "x", "env": {}, "onstart": ""})
+
+
+def test_replenish_undoes_a_double_launch_keeping_the_lowest_id_from_any_home(sim, tmp_path):
+    sim.run("up", "2")
+    keep = min(i.id for i in sim.market.instances.values() if i.label == "zeb-worker-vast-0")
+    dup = _double(sim, "zeb-worker-vast-0")
+    res = sim.run("replenish", "2")
+    assert res.exit_code == 0, res.stderr
+    assert f"duplicate zeb-worker-vast-0 (instance {dup}; {keep} keeps the label): destroyed" in res.stdout
+    assert dup not in sim.market.instances and keep in sim.market.instances
+    # Another state directory (another machine) applies the same rule and picks the same survivor.
+    dup2 = _double(sim, "zeb-worker-vast-1")
+    sim.extra_env["ZEB_HOME"] = str(tmp_path / "other-home")
+    res = sim.run("replenish", "2")
+    assert f"duplicate zeb-worker-vast-1 (instance {dup2};" in res.stdout
+    assert len([i for i in _live(sim) if i.label and i.label.startswith("zeb-worker-vast-")]) == 2

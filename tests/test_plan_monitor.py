@@ -119,7 +119,7 @@ def test_one_failed_poll_is_forgiven():
     assert decide(snap(i, r), PolicyState(), CFG, 4, NOW).actions == ()
 
 
-def test_dedup_keeps_furthest_along_then_older_and_downscale_in_same_cycle():
+def test_dedup_keeps_the_lowest_id_and_downscale_in_same_cycle():
     i, r = healthy(4)
     dup_young = inst(10, 1, age=100)
     dup_booting = inst(11, 2, status="loading", age=9000)
@@ -130,6 +130,18 @@ def test_dedup_keeps_furthest_along_then_older_and_downscale_in_same_cycle():
     got = sorted((a.instance_id, a.kind) for a in d.actions if isinstance(a, Destroy))
     assert got == [(10, "dedup"), (11, "dedup"), (12, "downscale")]
     assert not any(isinstance(a, Launch) for a in d.actions)
+
+
+def test_dedup_reads_only_the_listing_so_every_observer_keeps_the_same_one():
+    """A newer duplicate that this monitor saw producing still goes: another zeb (another ZEB_HOME) that
+    has not polled it would keep the lower id, and the two must never destroy both."""
+    i, r = healthy(4)
+    newer = inst(20, 0, age=50)
+    records = r + [rec(20, S.PRODUCING, idx=0, age=50)]
+    lowest = min(x.id for x in i if x.label == newer.label)
+    r_booting = [dataclasses.replace(x, state=S.BOOTING) if x.instance_id == lowest else x for x in records]
+    d = decide(snap(i + [newer], r_booting), PolicyState(), CFG, 4, NOW)
+    assert [(a.instance_id, a.kind) for a in d.actions if isinstance(a, Destroy)] == [(20, "dedup")]
 
 
 def test_scale_down_order_not_running_then_young_then_worst_value():

@@ -86,6 +86,20 @@ def launch(app, view: FleetView, labels: Sequence[str], ranked: Sequence[RankedO
     )
 
 
+def destroy_duplicates(app, view: FleetView) -> list[str]:
+    """Destroy live duplicates of a label (a race between two zeb runs that could not see each other's
+    launches); the lowest id keeps the label, the rule every zeb run applies. Returns one line each."""
+    from zeb.ops import destroy_all
+    from zeb.plan.fleet import duplicate_extras
+
+    extras = duplicate_extras(view.members, view.cfg.name)
+    if not extras:
+        return []
+    outcomes = destroy_all(app.vast, [dup.id for dup, _ in extras])
+    return [f"duplicate {dup.label} (instance {dup.id}; {keep.id} keeps the label): "
+            + ("destroyed" if o.ok else f"destroy FAILED: {o.error}") for (dup, keep), o in zip(extras, outcomes)]
+
+
 def worker_line(outcome) -> str:
     """The runbook's line: `Worker 0: RTX 3070 @ $0.102/hr (offer 12345678) -> instance 87654321`."""
     index = outcome.label.rsplit("-", 1)[-1]

@@ -42,6 +42,9 @@ def replenish(
         return Result("replenish", data={"fleet": cfg.name, "skipped": True}, human=lambda c: c.print(line))
     try:
         view = _fleet.observe_fleet(app, cfg)
+        dedup = _fleet.destroy_duplicates(app, view)
+        if dedup:
+            view = _fleet.observe_fleet(app, cfg)
         labels = replenish_plan(view.instances, view.inflight, cfg.name, count, view.now,
                                 cfg.thresholds.inflight_expiry_s)
         running = sum(1 for i in view.members if is_live(i))
@@ -52,6 +55,9 @@ def replenish(
             token = _fleet.check_hub(app, cfg)
             ranked = _fleet.ranked_offers(app, view)
             outcomes = _fleet.launch(app, view, labels, ranked, token, count)
+            # Another zeb (another ZEB_HOME or machine) may have launched the same labels a moment ago:
+            # look once more, so a double launch is undone now rather than at the next run.
+            dedup += _fleet.destroy_duplicates(app, _fleet.observe_fleet(app, cfg, prune=False))
     finally:
         lock.__exit__(None, None, None)
     launched = [o for o in outcomes if o.ok]
@@ -75,7 +81,14 @@ def replenish(
                       "machine_id": o.offer.offer.machine_id} for o in launched],
         "failed": [{"label": o.label, "error": o.error} for o in failed],
     }
-    return Result("replenish", data=data, errors=errors, exit_code=exit_code, human=lambda c: c.print(line))
+    data["duplicates"] = dedup
+
+    def human(console) -> None:
+        for d in dedup:
+            console.print(f"[{stamp}] {cfg.name}: {d}", markup=False)
+        console.print(line, markup=False)
+
+    return Result("replenish", data=data, errors=errors, exit_code=exit_code, human=human)
 
 
 def register(app: typer.Typer) -> None:

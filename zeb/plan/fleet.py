@@ -107,6 +107,22 @@ def prune_inflight(inflight: Iterable[InFlight], instances: Sequence[Instance], 
     return tuple(e for e in inflight if not _listed(e, instances) and not gone(e) and now - e.time < expiry_s)
 
 
+def duplicate_extras(instances: Iterable[Instance], fleet: str) -> list[tuple[Instance, Instance]]:
+    """(extra, kept) for every live member of the fleet that shares its label with another: the lowest
+    instance id keeps the label. The rule reads only Vast's listing, never a log or local state, so two
+    zeb runs in different ZEB_HOMEs (or machines) that raced on a label always pick the same survivor;
+    "the one furthest along" would depend on each observer's own polls and could destroy both."""
+    by_label: dict[str, list[Instance]] = {}
+    for inst in members(instances, fleet):
+        if is_live(inst):
+            by_label.setdefault(inst.label or "", []).append(inst)
+    out = []
+    for group in by_label.values():
+        keep = min(group, key=lambda i: i.id)
+        out += [(dup, keep) for dup in sorted(group, key=lambda i: i.id) if dup is not keep]
+    return out
+
+
 def unconfirmed(inflight: Iterable[InFlight]) -> list[InFlight]:
     """Launches whose create never answered with an id: they may be renting a machine right now."""
     return [e for e in inflight if e.instance_id is None]

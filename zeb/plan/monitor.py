@@ -18,7 +18,7 @@ from typing import Iterable, Mapping, Sequence
 
 from zeb.config import FleetConfig, Thresholds
 from zeb.lifecycle import CONFIG_FAULTS, WorkerRecord, WorkerState
-from zeb.plan.fleet import free_indices, label_for, parse_label
+from zeb.plan.fleet import duplicate_extras, free_indices, is_live, label_for, parse_label
 from zeb.plan.launch import worker_id
 from zeb.plan.types import HostRecord, InFlight, RankedOffer
 from zeb.vast import Account, Instance
@@ -33,9 +33,6 @@ CERTAIN_FAULTS = frozenset({"no_cuda"}) | frozenset(CONFIG_FAULTS)
 # configuration, and every further machine would fail the same way.
 CONFIG_HALT_MACHINES = 2
 _OUTCOMES_KEPT = 8
-# How far along a worker is, for dedup: keep the one furthest along.
-_PROGRESS = {S.PRODUCING: 7, S.STALLED: 6, S.LOADING_MODEL: 5, S.SETUP: 4, S.BOOTING: 3, S.PENDING: 2,
-             S.ERROR: 1, S.STOPPED: 0, S.DESTROYING: -1, S.GONE: -2}
 _NOT_RUNNING = (S.PENDING, S.BOOTING, S.SETUP, S.LOADING_MODEL)
 
 
@@ -351,18 +348,16 @@ def check_examples(records: Iterable[WorkerRecord], paths: Sequence[str] | None,
     return ExamplesCheck(newest, kept, replace_, flagged)
 
 
-def _dedup(members: Sequence[Instance], records, now) -> tuple[list[Instance], list[Destroy]]:
-    by_label: dict[str, list[Instance]] = {}
-    for inst in members:
-        by_label.setdefault(inst.label or "", []).append(inst)
-    kept, destroys = [], []
-    for label, group in by_label.items():
-        group = sorted(group, key=lambda i: (-_PROGRESS[_record(i, records, now).state], i.start_date, i.id))
-        kept.append(group[0])
-        for dup in group[1:]:
-            destroys.append(Destroy(dup.id, label, dup.machine_id, f"duplicate of {label} (keeping {group[0].id})",
-                                    kind="dedup"))
-    return kept, destroys
+def _dedup(members: Sequence[Instance], fleet: str) -> tuple[list[Instance], list[Destroy]]:
+    """Live duplicates of a label: the lowest id keeps it (the same rule every zeb run applies). A dead
+    instance (exited, stopped) that shares its label with a live one goes too: the label is taken."""
+    extras = duplicate_extras(members, fleet)
+    live_labels = {i.label: i for i in members if is_live(i)}
+    extras += [(i, live_labels[i.label]) for i in members if not is_live(i) and i.label in live_labels]
+    doomed = {dup.id for dup, _ in extras}
+    destroys = [Destroy(dup.id, dup.label or "", dup.machine_id, f"duplicate of {dup.label} (keeping {keep.id})",
+                        kind="dedup") for dup, keep in extras]
+    return [i for i in members if i.id not in doomed], destroys
 
 
 def _slow_start_batch(k: int) -> int:
@@ -406,7 +401,7 @@ def decide(snap: Snapshot, state: PolicyState, cfg: FleetConfig, target: int, no
         state = replace(state, credit_wait=snap.account.exhausted, credit_checked_at=now)
     credit_wait = state.credit_wait
 
-    kept, dedup = _dedup(active, snap.records, now)
+    kept, dedup = _dedup(active, snap.fleet)
     actions += dedup
     doomed = {d.instance_id for d in dedup}
 
