@@ -82,7 +82,8 @@ def start_sim(tmp_path: Path, scenario: str | Market = "default", seed: int | No
         clock = scenario.clock
     server = SimServer(market)
     url = server.start()
-    hub = FakeHub({"test/zeb-42": {"zeb-557k-1m.pt": b"w", "large.pt": b"w"}, "test/zeb-42-examples": {}})
+    hub = FakeHub({"test/zeb-42": {"zeb-557k-1m.pt": b"w", "large.pt": b"w"}, "test/zeb-42-examples": {}},
+                  examples_source=market.examples_uploads)
     hub.start()
     config = tmp_path / "fleets.toml"
     config.write_text(FLEETS_TOML)

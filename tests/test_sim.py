@@ -12,9 +12,11 @@ import sys
 import pytest
 import requests
 
+from tests.test_sim_onstart import PYTORCH_26, ZEB_ENV, ZEB_SELFPLAY
 from zeb.lifecycle import WorkerState, classify
 from zeb.sim.clock import ManualClock, ScaledClock
 from zeb.sim.market import FAULTS, Market
+from zeb.sim.onstart import KNOWN_GOOD_LAUNCH, KNOWN_GOOD_ONSTART, known_good_body
 from zeb.sim.scenarios import load_scenario, names
 from zeb.sim.server import SimServer
 
@@ -43,8 +45,9 @@ def test_the_real_vastai_cli_works_against_the_sim(served):
                                 "-o", "dph_total", "--raw"))
     assert offers and {o["gpu_name"] for o in offers} <= {"RTX 3060", "RTX 3070"}
     assert [o["dph_total"] for o in offers] == sorted(o["dph_total"] for o in offers)
-    created = _vastai(url, "create", "instance", str(offers[0]["id"]), "--image", "pytorch/pytorch",
-                      "--disk", "20", "--label", "zeb-worker-vast-0", "--raw")
+    created = _vastai(url, "create", "instance", str(offers[0]["id"]), "--image", KNOWN_GOOD_LAUNCH["image"],
+                      "--disk", "20", "--label", "zeb-worker-vast-0", "--env", "-e WORKER_ID=worker-vast-0",
+                      "--onstart-cmd", KNOWN_GOOD_ONSTART, "--raw")
     new_id = json.loads(created)["new_contract"]
     rows = json.loads(_vastai(url, "show", "instances", "--raw"))
     assert [r["id"] for r in rows] == [new_id] and rows[0]["label"] == "zeb-worker-vast-0"
@@ -93,11 +96,11 @@ def test_search_operators(served):
     assert new_asks and {o["gpu_name"] for o in new_asks} == {"RTX 3060"}
 
 
-def _life(fault, *, advance=3 * 3600, step=60, after=1800.0):
+def _life(fault, *, advance=3 * 3600, step=60, after=1800.0, body=None):
     clock = ManualClock()
     m = Market(clock, seed=1)
     offer = m.add_machine("RTX 3070", fault=fault, fault_after_s=after)
-    iid = m.create(offer.id, {"label": "zeb-worker-vast-0", "env": {"WORKER_ID": "worker-vast-0"}})
+    iid = m.create(offer.id, body or known_good_body("zeb-worker-vast-0", {"WORKER_ID": "worker-vast-0"}))
     seen = []
     for _ in range(int(advance / step)):
         clock.advance(step)
@@ -110,7 +113,9 @@ def _life(fault, *, advance=3 * 3600, step=60, after=1800.0):
 
 
 def test_healthy_path():
-    _, _, seen = _life(None)
+    # zeb's launch on the plain pytorch image: its setup (apt, clone, pip) lasts long enough to be seen.
+    body = {"label": "zeb-worker-vast-0", "image": PYTORCH_26, "onstart": ZEB_SELFPLAY, "env": ZEB_ENV}
+    _, _, seen = _life(None, body=body)
     assert seen[:1] == [WorkerState.BOOTING] and seen[-1] is WorkerState.PRODUCING
     assert WorkerState.SETUP in seen and WorkerState.LOADING_MODEL in seen
 
@@ -135,7 +140,7 @@ def test_stall_stops_the_batch_counter():
 def test_flaky_ssh_loses_some_log_requests(served):
     market, url = served
     offer = market.add_machine("RTX 3070", fault="flaky_ssh")
-    iid = market.create(offer.id, {"label": "zeb-worker-vast-0"})
+    iid = market.create(offer.id, known_good_body("zeb-worker-vast-0"))
     market.clock.advance(3600)
     codes = [requests.put(f"{url}/api/v0/instances/request_logs/{iid}/", json={"tail": "5"},
                           headers={"Authorization": "Bearer sim-key"}, timeout=5).status_code for _ in range(30)]

@@ -8,8 +8,10 @@ import time
 
 import pytest
 
+from tests.test_sim_onstart import PYTORCH_26, ZEB_ENV, ZEB_SELFPLAY
 from zeb.sim.clock import EPOCH, ManualClock, ScaledClock
 from zeb.sim.market import API_FAULTS, GPUS, Market
+from zeb.sim.onstart import known_good_body
 from zeb.sim.scenarios import load_scenario
 
 STAMP = r"\w{3} \w{3} [ \d]\d \d\d:\d\d:\d\d UTC \d{4}"
@@ -17,12 +19,19 @@ BATCH = re.compile(r"^\[(worker-vast-\d+)\] batch (\d+): 7168 examples, ([\d.]+)
                    r"total_games=(\d+)$")
 
 
-def _one(fault=None, *, gpu="RTX 3070", after=1800.0, env=None, label="zeb-worker-vast-0", dph=None):
+def _one(fault=None, *, gpu="RTX 3070", after=1800.0, env=None, label="zeb-worker-vast-0", dph=None, body=None):
     clock = ManualClock()
     m = Market(clock, seed=5)
     offer = m.add_machine(gpu, fault=fault, fault_after_s=after, dph=dph)
-    iid = m.create(offer.id, {"label": label, "env": env if env is not None else {"WORKER_ID": "worker-vast-0"}})
+    body = body or known_good_body(label, env if env is not None else {"WORKER_ID": "worker-vast-0"})
+    iid = m.create(offer.id, body)
     return m, clock, iid
+
+
+def _fresh_image_body(label="zeb-worker-vast-0"):
+    """zeb's own launch on the plain pytorch image: it installs git, clones and installs its deps."""
+    return {"label": label, "image": PYTORCH_26, "onstart": ZEB_SELFPLAY,
+            "env": {**ZEB_ENV, "WORKER_ID": "worker-vast-0"}}
 
 
 def _status(m, iid):
@@ -41,18 +50,20 @@ def _walk(m, clock, iid, seconds, step=30):
 
 
 def test_healthy_startup_in_the_runbooks_formats():
-    m, clock, iid = _one()
+    m, clock, iid = _one(body=_fresh_image_body())
     assert _status(m, iid) is None and m.logs(iid, None) == ""
     assert _walk(m, clock, iid, 3600) == ["loading", "running"]
     lines = m.logs(iid, None).splitlines()
-    head = [ln for ln in lines if not BATCH.match(ln) and not ln.startswith(("Uploading", "Upload", "Weights"))]
+    head = [ln for ln in lines if not BATCH.match(ln) and not ln.startswith("[worker-vast-0] ")]
     expected = [rf"=== Setup started at {STAMP} ===", "git installed", "repo cloned", "deps installed",
-                "GPU OK: NVIDIA GeForce RTX 3070", rf"=== Starting worker worker-vast-0 at {STAMP} ===",
-                r"Pulling initial weights from jasonyandell/zeb-42\.\.\.",
+                r"Login successful\.", "GPU OK: NVIDIA GeForce RTX 3070",
+                rf"=== Starting worker worker-vast-0 \(selfplay\) at {STAMP} ===",
+                r"Pulling initial weights from jasonyandell/zeb-42/zeb-557k-1m\.pt\.\.\.",
                 r"  Model loaded \(step \d+\), 557,186 params",
                 "  Examples repo: jasonyandell/zeb-42-examples", r"Creating self-play pipeline\.\.\.",
                 r"Pipeline created in \d+\.\ds", "",
-                r"Worker worker-vast-0 starting \(output: jasonyandell/zeb-42-examples\)"]
+                r"Worker worker-vast-0 starting \(output: jasonyandell/zeb-42-examples\)",
+                "  games_per_batch=256, weight_sync_interval=2", r"  upload_interval=240s \(folder upload\)"]
     assert len(head) == len(expected)
     for line, pattern in zip(head, expected):
         assert re.fullmatch(pattern, line), (line, pattern)
@@ -64,7 +75,7 @@ def test_healthy_startup_in_the_runbooks_formats():
 def test_stamps_pad_the_day_like_date():
     clock = ManualClock(start=1770379200.0)     # Fri Feb  6 12:00:00 UTC 2026
     m = Market(clock, seed=1)
-    iid = m.create(m.add_machine("RTX 3060").id, {"label": "zeb-worker-vast-0"})
+    iid = m.create(m.add_machine("RTX 3060").id, known_good_body("zeb-worker-vast-0"))
     clock.advance(600)
     setup = m.logs(iid, None).splitlines()[0]
     assert re.fullmatch(r"=== Setup started at Fri Feb  6 12:0\d:\d\d UTC 2026 ===", setup)
@@ -85,20 +96,24 @@ def test_uploads_weight_syncs_and_a_failed_upload_followed_by_healthy_batches():
     m, clock, iid = _one(env={"WORKER_ID": "worker-vast-0", "ZEB_UPLOAD_INTERVAL": "240"})
     clock.advance(3 * 86400)
     lines = m.logs(iid, 20000).splitlines()
-    assert any(re.fullmatch(r"Uploading \d+ batches to HF\.\.\.", ln) for ln in lines)
-    assert any(re.fullmatch(r"Upload complete \(\d+ batches\)", ln) for ln in lines)
-    assert any(re.fullmatch(r"Weights updated to step \d+", ln) for ln in lines)
-    failed = [k for k, ln in enumerate(lines) if ln == "Upload failed (412 Precondition Failed), will retry next cycle"]
+    assert any(re.fullmatch(r"\[worker-vast-0\] Uploading \d+ batches to HF\.\.\.", ln) for ln in lines)
+    assert any(re.fullmatch(r"\[worker-vast-0\] Upload complete \(\d+ batches\)", ln) for ln in lines)
+    assert any(re.fullmatch(r"\[worker-vast-0\] Weights updated: step (\d+) -> (\d+)", ln) for ln in lines)
+    assert any(re.fullmatch(r"\[worker-vast-0\] No new weights \(still step \d+\)", ln) for ln in lines)
+    failed = [k for k, ln in enumerate(lines)
+              if ln == "[worker-vast-0] Upload failed (412 Precondition Failed), will retry next cycle"]
     assert failed and failed[0] + 1 < len(lines) and BATCH.match(lines[failed[0] + 1])
 
 
-def test_worker_id_from_env_else_from_the_label():
+def test_worker_id_is_what_the_script_passes_never_the_label():
     m, clock, iid = _one(env={"WORKER_ID": "worker-vast-7"}, label="zeb-worker-vast-3")
     clock.advance(3600)
     assert "[worker-vast-7] batch 1:" in m.logs(iid, None)
-    m, clock, iid = _one(env={}, label="zeb-large-worker-vast-3")
+    m, clock, iid = _one(env={}, label="zeb-large-worker-vast-3")     # the script's ${WORKER_ID:-worker-vast-0}
     clock.advance(3600)
-    assert "=== Starting worker worker-vast-3 at" in m.logs(iid, None)
+    log = m.logs(iid, None)
+    assert "=== Starting worker worker-vast-0 at" in log and "[worker-vast-0] batch 1:" in log
+    assert "worker-vast-3" not in log
 
 
 def test_dud_never_leaves_loading():
@@ -118,10 +133,15 @@ def test_no_cuda_and_oom_are_errors_in_the_log_and_stay_running():
     assert "Pipeline created" in log and "CUDA out of memory" in log and "Traceback" in log and "games/s" not in log
 
 
-def test_slow_setup_sits_in_deps_then_produces():
-    m, clock, iid = _one("slow_setup")
+def test_slow_setup_sits_in_its_first_network_step_then_produces():
+    m, clock, iid = _one("slow_setup", body=_fresh_image_body())
     clock.advance(1500)
-    assert m.logs(iid, 1).strip() == "repo cloned"
+    assert m.logs(iid, 1).startswith("=== Setup started") and "git installed" not in m.logs(iid, None)
+    clock.advance(3600)
+    assert "games/s" in m.logs(iid, 5)
+    m, clock, iid = _one("slow_setup")      # the worker image: its git pull is the slow step
+    clock.advance(1500)
+    assert m.logs(iid, 1).startswith("=== Setup started") and "code updated" not in m.logs(iid, None)
     clock.advance(3600)
     assert "games/s" in m.logs(iid, 5)
 
@@ -165,7 +185,8 @@ def test_flaky_ssh_loses_about_half_the_log_requests():
 def test_broken_launch_repeats_shell_errors():
     m, clock, iid = _one("broken_launch")
     clock.advance(3600)
-    assert "command not found" in m.logs(iid, 5) and "git installed" not in m.logs(iid, None)
+    log = m.logs(iid, None)
+    assert "command not found" in m.logs(iid, 5) and "code updated" not in log and "GPU OK" not in log
 
 
 def test_user_stop_freezes_logs_and_billing_and_restart_boots_again():

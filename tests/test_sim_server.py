@@ -16,6 +16,7 @@ import requests
 
 from zeb.sim.clock import ManualClock, RealClock
 from zeb.sim.market import Market
+from zeb.sim.onstart import KNOWN_GOOD_LAUNCH
 from zeb.sim.server import SimServer
 
 AUTH = {"Authorization": "Bearer sim-key"}
@@ -57,10 +58,10 @@ def test_vastai_cli_configured_by_env(served, tmp_path):
 
     offer = min((o for o in market.offers.values() if market.machines[o.machine_id].gpu_name == "RTX 3080"),
                 key=lambda o: o.dph_total)
-    created = json.loads(cli("create", "instance", str(offer.id), "--image", "pytorch/pytorch", "--disk", "20",
-                             "--label", "zeb-worker-vast-3",
-                             "--env", "-e HF_TOKEN=hf_secret -e ZEB_UPLOAD_INTERVAL=240",
-                             "--raw"))
+    created = json.loads(cli("create", "instance", str(offer.id), "--image", KNOWN_GOOD_LAUNCH["image"],
+                             "--disk", "20", "--label", "zeb-worker-vast-3",
+                             "--env", "-e HF_TOKEN=hf_secret -e ZEB_UPLOAD_INTERVAL=240 -e WORKER_ID=worker-vast-3",
+                             "--onstart-cmd", KNOWN_GOOD_LAUNCH["onstart"], "--raw"))
     iid = created["new_contract"]
     [create_call] = market.calls_to("PUT", "/api/v0/asks/")
     assert create_call["body"]["env"]["HF_TOKEN"] == "hf_secret" and market.offers[offer.id].rented
@@ -79,8 +80,9 @@ def test_sdk_end_to_end(served):
     offers = sdk.search_offers(query="gpu_name in [RTX_3060,RTX_3070] num_gpus=1", order="dph_total", limit=5)
     assert len(offers) == 5 and {o["gpu_name"] for o in offers} <= {"RTX 3060", "RTX 3070"}
     assert [o["dph_total"] for o in offers] == sorted(o["dph_total"] for o in offers)
-    made = [sdk.create_instance(o["id"], image="img", disk=10, label=f"zeb-worker-vast-{n}",
-                                env={"HF_TOKEN": "hf_x"})["new_contract"] for n, o in enumerate(offers[:3])]
+    made = [sdk.create_instance(o["id"], image=KNOWN_GOOD_LAUNCH["image"], disk=10, label=f"zeb-worker-vast-{n}",
+                                env={"HF_TOKEN": "hf_x"}, onstart_cmd=KNOWN_GOOD_LAUNCH["onstart"])["new_contract"]
+            for n, o in enumerate(offers[:3])]
     rows = sdk.show_instances()
     assert [r["id"] for r in rows] == sorted(made) and rows[0]["extra_env"]["HF_TOKEN"] == "hf_x"
     assert rows[0]["actual_status"] is None and isinstance(rows[0]["start_date"], float)

@@ -9,7 +9,7 @@ import threading
 from dataclasses import dataclass, field
 from typing import Any, Callable
 
-from zeb.sim import worker_log
+from zeb.sim import onstart, worker_log
 
 # GPU -> (games/s of the real worker, low $/hr, high $/hr, VRAM MB). From the runbook's tables; the market's
 # prices span $0.055-0.15 with a good share above the scripts' $0.09 cap.
@@ -74,6 +74,9 @@ class SimInstance:
     booted: float | None = None         # when the current boot began, if a restart followed a stop
     log_blocks: dict[int, list[str]] = field(default_factory=dict, repr=False)   # batch n -> its log lines
     timings: dict[str, float] = field(default_factory=dict)
+    plan: onstart.Plan | None = field(default=None, repr=False)        # what the onstart does this boot
+    run: worker_log.Run | None = field(default=None, repr=False)       # ... laid out as the log shows it
+    past_uploads: list[tuple[str, float, str]] = field(default_factory=list, repr=False)  # earlier boots': repo, time, path
 
 
 @dataclass
@@ -87,8 +90,10 @@ class ApiFault:
 
 
 class Market:
-    def __init__(self, clock, *, seed: int = 0, credit: float = 100.0, api_key: str = "sim-key") -> None:
+    def __init__(self, clock, *, seed: int = 0, credit: float = 100.0, api_key: str = "sim-key",
+                 world: onstart.World = onstart.WORLD) -> None:
         self.clock = clock
+        self.world = world      # the images Vast can pull and the repositories scripts can clone
         self.seed = seed
         self.rng = random.Random(seed)
         self.api_key = api_key
@@ -96,6 +101,7 @@ class Market:
         self.machines: dict[int, Machine] = {}
         self.offers: dict[int, SimOffer] = {}
         self.instances: dict[int, SimInstance] = {}
+        self.gone: list[SimInstance] = []       # destroyed instances: their uploads stay in the examples repo
         self.api_faults: list[ApiFault] = []
         self.calls: list[dict[str, Any]] = []
         self._credit = float(credit)
@@ -231,7 +237,9 @@ class Market:
                 onstart=str(body.get("onstart") or ""), created=self.clock.now(), dph_total=offer.dph_total,
                 ssh_port=self._next_port, seed=self.rng.randint(0, 2**31),
             )
-            inst.timings = worker_log.timings(self.machines[offer.machine_id], random.Random(inst.seed))
+            machine = self.machines[offer.machine_id]
+            inst.timings = worker_log.timings(machine, random.Random(inst.seed))
+            inst.run = worker_log.prepare(inst, machine, self.world)
             self.instances[inst.id] = inst
             return inst.id
 
@@ -246,6 +254,7 @@ class Market:
             if offer is not None:
                 offer.rented = False
             del self.instances[instance_id]
+            self.gone.append(inst)
             return True
 
     def set_label(self, instance_id: int, label: str) -> bool:
@@ -269,9 +278,15 @@ class Market:
                 if inst.stopped_at is None:
                     inst.stopped_at = now
             elif state == "running" and self.status_of(inst, now) == "stopped":
+                machine = self.machines[inst.machine_id]
+                if inst.run is not None and inst.run.worker is not None:
+                    repo = str(inst.run.worker.args.get("examples_repo_id"))
+                    until = inst.stopped_at if inst.stopped_at is not None else now
+                    inst.past_uploads += [(repo, at, path) for at, path in worker_log.uploads(inst, machine, until)]
                 inst.stopped_at = None
                 inst.booted = now
                 inst.log_blocks.clear()
+                inst.run = worker_log.prepare(inst, machine, self.world)   # a restart runs the onstart again
             return True
 
     def take_offer(self, offer_id: int) -> None:
@@ -281,15 +296,18 @@ class Market:
 
     def adopt(self, gpu_name: str, label: str | None, *, age_s: float = 3600.0, fault: str | None = None,
               dph: float | None = None, env: dict | None = None) -> int:
-        """An instance that already exists when the scenario starts (created `age_s` ago)."""
+        """An instance that already exists when the scenario starts (created `age_s` ago), launched with the
+        known-good worker launch; `env` adds to (or overrides) its env."""
         with self.lock:
             offer = self.add_machine(gpu_name, fault=fault, dph=dph)
             worker = "worker-vast-" + (label.rsplit("-", 1)[-1] if label else "0")
-            body = {"label": label, "env": env or {"WORKER_ID": worker}, "image": "pytorch/pytorch"}
+            body = onstart.known_good_body(label, {"WORKER_ID": worker, **(env or {})})
             saved, self._credit = self._credit, max(self._credit, 1.0)
             instance_id = self.create(offer.id, body)
             self._credit = saved
-            self.instances[instance_id].created -= age_s
+            inst = self.instances[instance_id]
+            inst.created -= age_s
+            inst.run = worker_log.prepare(inst, self.machines[inst.machine_id], self.world)   # its real start
             return instance_id
 
     def status_of(self, inst: SimInstance, now: float) -> str | None:
@@ -306,7 +324,7 @@ class Market:
             "gpu_name": m.gpu_name, "num_gpus": 1, "dph_total": inst.dph_total, "machine_id": m.id,
             "host_id": m.host_id, "start_date": inst.created, "ssh_host": m.ssh_host, "ssh_port": inst.ssh_port,
             "ssh_idx": "5", "extra_env": [[k, v] for k, v in inst.env.items()], "image_uuid": inst.image,
-            "status_msg": worker_log.status_msg(status), "geolocation": m.geolocation, "reliability2": m.reliability,
+            "status_msg": worker_log.status_msg(status, inst.run.pull_error if inst.run else None), "geolocation": m.geolocation, "reliability2": m.reliability,
             "gpu_ram": GPUS[m.gpu_name][3], "disk_space": 20.0, "onstart": inst.onstart,
         }
 
@@ -328,6 +346,25 @@ class Market:
             if inst is None:
                 return None
             return worker_log.render(inst, self.machines[inst.machine_id], self.clock.now(), tail)
+
+    def examples_uploads(self, repo_id: str) -> list[tuple[float, str]]:
+        """(time, path) of every successful upload so far, by every instance (destroyed ones too) whose
+        worker uploads to the examples repo `repo_id`, oldest first."""
+        with self.lock:
+            now = self.clock.now()
+            out: list[tuple[float, str]] = []
+            for inst in [*self.gone, *self.instances.values()]:
+                run = inst.run
+                out += [(at, path) for repo, at, path in inst.past_uploads if repo == repo_id]
+                if run is None or run.worker is None or run.worker.args.get("examples_repo_id") != repo_id:
+                    continue
+                until = now
+                if inst.destroyed_at is not None:
+                    until = min(until, inst.destroyed_at)
+                if inst.stopped_at is not None:
+                    until = min(until, inst.stopped_at)
+                out += worker_log.uploads(inst, self.machines[inst.machine_id], until)
+            return sorted(out)
 
     def log_request_fails(self, instance_id: int) -> bool:
         """flaky_ssh hosts lose about half of the log requests."""

@@ -1,21 +1,21 @@
 """What a simulated instance shows: its Vast status over time and its container log, in the real
-worker's formats (runbook section 3). Logs are computed from (instance, now), tail-first, so a day-old
+worker's formats (runbook section 3). The log is what the instance's onstart script really does (the
+onstart model runs it once per boot) and then, only if the worker starts, the worker's own lines. Logs are computed from (instance, now), tail-first, so a day-old
 worker's tail costs O(tail), not O(day)."""
 
 from __future__ import annotations
 
 import math
 import random
-import time as _time
+from dataclasses import dataclass
+
+from zeb.sim import onstart
 
 BATCH_GAMES = 256
 BATCH_EXAMPLES = 7168
 
 
-def _stamp(t: float) -> str:
-    """`date`'s default format, as the onstart script prints it: "Thu Feb  6 12:00:00 UTC 2026"."""
-    g = _time.gmtime(t)
-    return f"{_time.strftime('%a %b', g)} {g.tm_mday:2d} {_time.strftime('%H:%M:%S', g)} UTC {g.tm_year}"
+_stamp = onstart.stamp     # `date`'s default format, as the onstart script prints it
 
 
 def boot_time(inst) -> float:
@@ -24,27 +24,135 @@ def boot_time(inst) -> float:
 
 
 def timings(machine, rng: random.Random) -> dict[str, float]:
-    """Seconds after create at which each phase starts, drawn once per instance."""
+    """Seconds after create at which the container phases start, and how long each kind of onstart step
+    takes on this machine (the onstart model charges them), drawn once per instance."""
     t: dict[str, float] = {}
     t["loading"] = rng.uniform(5, 20)
     t["running"] = t["loading"] + rng.uniform(60, 180)
-    t["git"] = t["running"] + rng.uniform(5, 15)
-    t["cloned"] = t["git"] + rng.uniform(8, 20)
-    t["deps"] = t["cloned"] + (rng.uniform(1500, 2400) if machine.fault == "slow_setup" else rng.uniform(40, 110))
-    t["gpu"] = t["deps"] + rng.uniform(2, 6)
-    t["worker"] = t["gpu"] + rng.uniform(1, 3)
-    t["loaded"] = t["worker"] + rng.uniform(8, 25)
-    t["pipeline"] = t["loaded"] + rng.uniform(5, 12)
-    t["period"] = BATCH_GAMES / max(0.05, machine.gps * rng.uniform(0.97, 1.03))
-    t["first_batch"] = t["pipeline"] + t["period"]
+    t["apt"] = rng.uniform(5, 15)
+    t["clone"] = rng.uniform(8, 20)
+    t["pip"] = rng.uniform(40, 110)
+    t["slow"] = rng.uniform(1500, 2400) if machine.fault == "slow_setup" else 0.0
+    t["gpu"] = rng.uniform(2, 6)
+    t["start"] = rng.uniform(1, 3)
+    t["load"] = rng.uniform(8, 25)           # the worker: start -> model loaded
+    t["build"] = rng.uniform(5, 12)          # model loaded -> pipeline created
+    t["period"] = BATCH_GAMES / max(0.05, machine.gps * rng.uniform(0.97, 1.03))   # a 256-game self-play batch
     t["no_container"] = 1.0 if rng.random() < 0.3 else 0.0
     t["base_step"] = float(rng.randint(100, 900))
     t["upload_fail_seed"] = float(rng.randint(0, 10**6))
     return t
 
 
+_DURATION_KEYS = ("apt", "clone", "pip", "slow", "gpu", "start")
+EVAL_AUX_SPEED = 1 / 3          # eval-aux plays at about a third of self-play's games/s
+EXAMPLES_PER_GAME = BATCH_EXAMPLES // BATCH_GAMES
+LEARNER_STEP_S = 600.0          # the learner publishes new weights about every ten minutes
+
+
+@dataclass
+class Run:
+    """What one boot of an instance does, computed once per boot from its onstart plan: the timed log lines
+    before the batches, and the worker's cadence. Times are seconds after the boot."""
+    lines: list[tuple[float, str]]
+    worker: onstart.Worker | None = None
+    pull_error: str | None = None
+    worker_id: str = ""
+    loaded: float = math.inf
+    first_batch: float = math.inf
+    period: float = math.inf
+    games_per_batch: int = BATCH_GAMES
+    every: int = 1                  # batches per upload
+    sync: int = 10                  # batches per weight sync
+    uploads: bool = False           # to an examples repo (an --output-dir worker writes files instead)
+    namespace: str = ""             # the upload path's folder: the weights name's stem, none for "model"
+
+
+def prepare(inst, machine, world: onstart.World = onstart.WORLD) -> Run:
+    """Run the instance's onstart through the model for this boot and lay out what its log will show."""
+    t = inst.timings
+    boot = boot_time(inst)
+    plan = onstart.run_onstart(inst.onstart, env=inst.env, image=inst.image, gpu_name=machine.gpu_name,
+                               cuda=machine.fault != "no_cuda", durations={k: t[k] for k in _DURATION_KEYS},
+                               started_at=boot + t["running"], world=world)
+    inst.plan = plan
+    if plan.pull_error is not None:
+        return Run([], pull_error=plan.pull_error)
+    lines: list[tuple[float, str]] = []
+    at = t["running"]
+    for step in plan.steps:
+        at += step.seconds
+        lines.extend((at, ln) for ln in step.lines)
+    if machine.fault == "broken_launch":
+        # The host's container is broken under any script: the first lines, then bash failing over and over.
+        lines = lines[:1]
+        for k in range(6):
+            lines.append((t["running"] + 10 + 20 * k, "/root/onstart.sh: line 4: python: command not found"))
+            lines.append((t["running"] + 11 + 20 * k,
+                          "/root/onstart.sh: line 5: cd: /root/code: No such file or directory"))
+        return Run(lines)
+    worker = plan.worker
+    if worker is None or worker.quiet:
+        return Run(lines)
+    return _worker_run(inst, machine, worker, lines, at)
+
+
+def _worker_run(inst, machine, worker: onstart.Worker, lines: list[tuple[float, str]], start: float) -> Run:
+    t = inst.timings
+    a = worker.args
+    w = str(a["worker_id"])
+    name = str(a.get("weights_name") or "model").removesuffix(".pt")
+    repo = a["repo_id"]
+    examples = a.get("examples_repo_id")
+    output = examples or a.get("output_dir")
+    params = "3,301,250" if "large" in name else "557,186"
+    base = int(t["base_step"])
+    loaded = start + t["load"]
+    pipeline = loaded + t["build"]
+    gpb = max(1, int(a["games_per_batch"]))
+    rate = BATCH_GAMES / t["period"]
+    eval_aux = worker.mode == "eval_aux"
+    if eval_aux:
+        rate *= EVAL_AUX_SPEED
+        lines += [
+            (start + 0.5, f"Loading oracle checkpoint: {a['checkpoint']}"),
+            (start + 3.0, f"Pulling initial Zeb weights from {repo}/{name}.pt..."),
+            (loaded, f"  Zeb loaded (step {base}), {params} params, tokenizer=v1"),
+            (pipeline, ""),
+            (pipeline, f"Eval-aux worker {w} starting (output: {output})"),
+            (pipeline, f"  n_samples={a['n_samples']}, games_per_batch={gpb}, eval_batch_size={a['eval_batch_size']}, "
+                       f"zeb_temperature={a['zeb_temperature']}, eq_policy_targets={a['eq_policy_targets']}"),
+            (pipeline, f"  upload_interval={a['upload_interval']}s (folder upload)"),
+        ]
+    else:
+        lines += [(start + 0.5, f"Pulling initial weights from {repo}/{name}.pt..."),
+                  (loaded, f"  Model loaded (step {base}), {params} params")]
+        if examples:
+            lines.append((loaded, f"  Examples repo: {examples}"))
+        lines += [
+            (loaded + 0.5, "Creating self-play pipeline..."),
+            (pipeline, f"Pipeline created in {pipeline - loaded - 0.5:.1f}s"),
+            (pipeline, ""),
+            (pipeline, f"Worker {w} starting (output: {output})"),
+            (pipeline, f"  games_per_batch={gpb}, weight_sync_interval={a['weight_sync_interval']}"),
+            (pipeline, f"  upload_interval={a['upload_interval']}s (folder upload)"),
+        ]
+    if machine.fault == "oom":
+        lines += [(pipeline + 3, "Traceback (most recent call last):"),
+                  (pipeline + 3, f'  File "{worker.script}", line 141, in main'),
+                  (pipeline + 3, "    batch = pipeline.generate(n_games)"),
+                  (pipeline + 3, "torch.OutOfMemoryError: CUDA out of memory. Tried to allocate 2.00 GiB "
+                                 "(GPU 0; 7.79 GiB total capacity; 6.12 GiB already allocated)")]
+    period = gpb / max(1e-6, rate)
+    upload_s = max(1, int(a["upload_interval"]))
+    return Run(lines, worker=worker, worker_id=w, loaded=loaded, first_batch=pipeline + period, period=period,
+               games_per_batch=gpb, every=max(1, round(upload_s / period)),
+               sync=max(1, int(a["weight_sync_interval"])), uploads=bool(examples),
+               namespace="" if name == "model" else name)
+
+
 def _fault_time(inst, machine) -> float:
-    return inst.timings["first_batch"] + machine.fault_after_s
+    return inst.run.first_batch + machine.fault_after_s
 
 
 def status(inst, machine, now: float) -> str | None:
@@ -56,95 +164,109 @@ def status(inst, machine, now: float) -> str | None:
         return "stopped"
     if age < t["loading"]:
         return None
-    if machine.fault == "dud" or age < t["running"]:
+    if machine.fault == "dud" or age < t["running"] or inst.run.pull_error is not None:
         return "loading"
-    if machine.fault == "crash" and age >= _fault_time(inst, machine) + 10:
+    if machine.fault == "crash" and inst.run.worker is not None and age >= _fault_time(inst, machine) + 10:
         return "exited"
     return "running"
 
 
-def status_msg(status: str | None) -> str | None:
+def status_msg(status: str | None, pull_error: str | None = None) -> str | None:
+    if status == "loading" and pull_error:
+        return pull_error
     return {None: None, "loading": "Pulling image layers", "running": "success, running",
             "exited": "container exited with code 1", "stopped": "instance stopped"}.get(status)
 
 
-def _worker(inst) -> str:
-    return inst.env.get("WORKER_ID") or "worker-vast-" + (inst.label or "0").rsplit("-", 1)[-1]
-
-
-def _header(inst, machine, until_age: float) -> list[str]:
-    t = inst.timings
-    w = _worker(inst)
-    repo = inst.env.get("ZEB_REPO_ID", "jasonyandell/zeb-42")
-    examples = inst.env.get("ZEB_EXAMPLES_REPO_ID", "jasonyandell/zeb-42-examples")
-    c = boot_time(inst)
-    lines: list[tuple[float, str]] = [(t["running"], f"=== Setup started at {_stamp(c + t['running'])} ===")]
-    if machine.fault == "broken_launch":
-        for k in range(6):
-            lines.append((t["git"] + 20 * k, "/root/onstart.sh: line 4: python: command not found"))
-            lines.append((t["git"] + 20 * k + 1, "/root/onstart.sh: line 5: cd: /root/code: No such file or directory"))
-        return [ln for when, ln in lines if when <= until_age]
-    lines += [(t["git"], "git installed"), (t["cloned"], "repo cloned"), (t["deps"], "deps installed")]
-    gpu = f"NVIDIA GeForce {machine.gpu_name}"
-    if machine.fault == "no_cuda":
-        lines += [(t["gpu"], "Traceback (most recent call last):"),
-                  (t["gpu"], '  File "<string>", line 1, in <module>'),
-                  (t["gpu"], "AssertionError: No CUDA")]
-        return [ln for when, ln in lines if when <= until_age]
-    params = "557,186" if "large" not in inst.env.get("ZEB_WEIGHTS_NAME", "") else "3,301,250"
-    lines += [
-        (t["gpu"], f"GPU OK: {gpu}"),
-        (t["worker"], f"=== Starting worker {w} at {_stamp(c + t['worker'])} ==="),
-        (t["worker"] + 0.5, f"Pulling initial weights from {repo}..."),
-        (t["loaded"], f"  Model loaded (step {int(t['base_step'])}), {params} params"),
-        (t["loaded"], f"  Examples repo: {examples}"),
-        (t["loaded"] + 0.5, "Creating self-play pipeline..."),
-        (t["pipeline"], f"Pipeline created in {t['pipeline'] - t['loaded'] - 0.5:.1f}s"),
-        (t["pipeline"], ""),
-        (t["pipeline"], f"Worker {w} starting (output: {examples})"),
-    ]
-    if machine.fault == "oom":
-        lines += [(t["pipeline"] + 3, "Traceback (most recent call last):"),
-                  (t["pipeline"] + 3, '  File "/root/code/forge/zeb/worker/run.py", line 141, in main'),
-                  (t["pipeline"] + 3, "    batch = pipeline.generate(n_games)"),
-                  (t["pipeline"] + 3, "torch.OutOfMemoryError: CUDA out of memory. Tried to allocate 2.00 GiB "
-                                      "(GPU 0; 7.79 GiB total capacity; 6.12 GiB already allocated)")]
-    return [ln for when, ln in lines if when <= until_age]
-
-
-def _batches_done(inst, machine, age: float) -> int:
-    t = inst.timings
-    if machine.fault in ("oom", "no_cuda", "broken_launch", "dud") or age < t["first_batch"]:
-        return 0
+def _end_age(inst, machine, age: float) -> float:
+    """How far the worker got by `age`: a stall or crash stops it, and so does a preemption."""
     end = age
     if machine.fault in ("stall", "crash"):
         end = min(end, _fault_time(inst, machine))
     if machine.fault == "preempt":
         end = min(end, machine.fault_after_s)
-    if end < t["first_batch"]:
+    return end
+
+
+def _batches_done(inst, machine, age: float) -> int:
+    run = inst.run
+    if run.worker is None or machine.fault in ("oom", "no_cuda", "broken_launch", "dud"):
         return 0
-    return int((end - t["first_batch"]) // t["period"]) + 1
+    end = _end_age(inst, machine, age)
+    if end < run.first_batch:
+        return 0
+    return int((end - run.first_batch) // run.period) + 1
+
+
+def _learner_step(run: Run, base: int, at: float) -> int:
+    return base + int(max(0.0, at - run.loaded) // LEARNER_STEP_S)
+
+
+def _worker_step(run: Run, base: int, n: int) -> int:
+    """The weights the worker plays batch n with: those of its latest sync before it."""
+    synced = ((n - 1) // run.sync) * run.sync
+    return base if synced == 0 else _learner_step(run, base, run.first_batch + (synced - 1) * run.period)
+
+
+def _upload_failed(seed: int, j: int) -> bool:
+    # About one upload in 20 hits HF's commit race; 7919 is coprime with 20, so every worker sees some.
+    return (j * 7919 + seed) % 20 == 0
 
 
 def _batch_block(inst, n: int) -> list[str]:
+    run = inst.run
     t = inst.timings
-    w = _worker(inst)
-    step = int(t["base_step"]) + (n - 1) // 10
-    gps = BATCH_GAMES / t["period"]
-    jitter = ((n * 7919 + int(t["upload_fail_seed"])) % 21 - 10) / 100.0
-    out = [f"[{w}] batch {n}: {BATCH_EXAMPLES} examples, {max(0.1, gps + jitter):.1f} games/s, step={step}, "
-           f"total_games={n * BATCH_GAMES}"]
-    interval = float(inst.env.get("ZEB_UPLOAD_INTERVAL") or 240)
-    every = max(1, round(interval / t["period"]))
-    if n % every == 0:
-        out.append(f"Uploading {every} batches to HF...")
-        # About one upload in 20 hits HF's commit race; 7919 is coprime with 20, so every worker sees some.
-        if ((n // every) * 7919 + int(t["upload_fail_seed"])) % 20 == 0:
-            out.append("Upload failed (412 Precondition Failed), will retry next cycle")
+    w = run.worker_id
+    base = int(t["base_step"])
+    seed = int(t["upload_fail_seed"])
+    step = _worker_step(run, base, n)
+    gps = run.games_per_batch / run.period
+    examples = run.games_per_batch * EXAMPLES_PER_GAME
+    total = n * run.games_per_batch
+    if run.worker is not None and run.worker.mode == "eval_aux":
+        jitter = ((n * 7919 + seed) % 21 - 10) / 300.0
+        eq_win = 45.0 + ((n * 104729 + seed) % 130) / 10.0
+        out = [f"[{w}] batch {n}: {examples} examples, {max(0.01, gps + jitter):.2f} games/s, step={step}, "
+               f"total_games={total}, eq_win={eq_win:.1f}%"]
+    else:
+        jitter = ((n * 7919 + seed) % 21 - 10) / 100.0
+        out = [f"[{w}] batch {n}: {examples} examples, {max(0.1, gps + jitter):.1f} games/s, step={step}, "
+               f"total_games={total}"]
+    if n % run.sync == 0:
+        new = _learner_step(run, base, run.first_batch + (n - 1) * run.period)
+        out.append(f"[{w}] Weights updated: step {step} -> {new}" if new > step else
+                   f"[{w}] No new weights (still step {step})")
+    if run.uploads and n % run.every == 0:
+        j = n // run.every
+        pending = 1
+        while j - pending >= 1 and _upload_failed(seed, j - pending) and pending < 50:
+            pending += 1
+        k = pending * run.every
+        out.append(f"[{w}] Uploading {k} batches to HF...")
+        if _upload_failed(seed, j):
+            out.append(f"[{w}] Upload failed (412 Precondition Failed), will retry next cycle")
         else:
-            out.append(f"Upload complete ({every} batches)")
-    if n % 10 == 0:
-        out.append(f"Weights updated to step {int(t['base_step']) + n // 10}")
+            out.append(f"[{w}] Upload complete ({k} batches)")
+    return out
+
+
+def uploads(inst, machine, until: float) -> list[tuple[float, str]]:
+    """(time, path in the examples repo) of each successful upload of this boot up to `until`, named as the
+    worker names them: {namespace}/{worker_id}_{unix_ts}_{6 hex}.pt."""
+    run = inst.run
+    if not run.uploads:
+        return []
+    boot = boot_time(inst)
+    done = _batches_done(inst, machine, until - boot)
+    seed = int(inst.timings["upload_fail_seed"])
+    folder = f"{run.namespace}/" if run.namespace else ""
+    out = []
+    for j in range(1, done // run.every + 1):
+        if _upload_failed(seed, j):
+            continue
+        at = boot + run.first_batch + (j * run.every - 1) * run.period
+        tag = (inst.seed * 2654435761 + j * 40503) & 0xFFFFFF
+        out.append((at, f"{folder}{run.worker_id}_{int(at)}_{tag:06x}.pt"))
     return out
 
 
@@ -155,11 +277,12 @@ def render(inst, machine, now: float, tail: int | None) -> str:
         frozen = min(frozen, t0 + machine.fault_after_s)
     age = frozen - t0     # a stopped container's log ends where it stopped
     t = inst.timings
+    run = inst.run
     status_now = status(inst, machine, now)
     if status_now is None:
         return ""
     if status_now == "loading":
-        if t["no_container"] and age < t["running"]:
+        if t["no_container"] and age < t["running"] and run.pull_error is None:
             return f"Error response from daemon: No such container: {inst.id:x}c0ffee\n"
         return ""
     done = _batches_done(inst, machine, age)
@@ -167,7 +290,7 @@ def render(inst, machine, now: float, tail: int | None) -> str:
     lines: list[str] = []
     first = max(1, done - want + 1)
     if first == 1 or done == 0:
-        lines = _header(inst, machine, age)
+        lines = [ln for when, ln in run.lines if when <= age]
     blocks = inst.log_blocks     # a log only grows: consecutive polls re-render only the new batches
     for n in range(first, done + 1):
         block = blocks.get(n)
@@ -178,9 +301,9 @@ def render(inst, machine, now: float, tail: int | None) -> str:
     if len(blocks) > window:
         for n in [k for k in blocks if k <= done - window]:
             del blocks[n]
-    if machine.fault == "crash" and age >= _fault_time(inst, machine):
+    if machine.fault == "crash" and run.worker is not None and age >= _fault_time(inst, machine):
         lines += ["Traceback (most recent call last):",
-                  '  File "/root/code/forge/zeb/worker/run.py", line 162, in main',
+                  f'  File "{run.worker.script}", line 162, in main',
                   "RuntimeError: CUDA error: an illegal memory access was encountered"]
     if tail and tail > 0:
         lines = lines[-tail:]
