@@ -128,3 +128,24 @@ def test_blocked_machines_from_strikes():
 def test_ranked_offer_value():
     assert RankedOffer(offer(1, dph=0.11), 2.2, "config").dollars_per_gps == pytest.approx(0.05)
     assert RankedOffer(offer(1), 0.0, "machine").dollars_per_gps == float("inf")
+
+
+# -- the scripts' preferred machines ------------------------------------------------------------------
+
+def test_a_preferred_machine_gets_the_ten_percent_bonus():
+    hosts = {5001: HostRecord(5001, preferred_gps=3.0),
+             5002: HostRecord(5002, games_per_s=2.0, preferred_gps=3.0),
+             5003: HostRecord(5003, preferred_gps=0.0),
+             5004: HostRecord(5004, games_per_s=2.0)}
+    assert expected_gps(offer(1), hosts, {}, TABLE) == (pytest.approx(3.3), "preferred")
+    assert expected_gps(offer(2), hosts, {}, TABLE) == (pytest.approx(2.2), "machine")   # zeb's figure, bonus
+    assert expected_gps(offer(3), hosts, {}, TABLE) == (pytest.approx(2.42), "config")   # a listed 0 says nothing
+    assert expected_gps(offer(4), hosts, {}, TABLE) == (2.0, "machine")                  # not preferred: no bonus
+
+
+def test_the_bonus_reorders_the_ranking_and_marks_the_offer():
+    offers = [offer(1, "RTX 3070", 0.0600), offer(2, "RTX 3070", 0.0640)]
+    assert [r.offer.id for r in rank(offers)] == [1, 2]
+    ranked = rank(offers, hosts={5002: HostRecord(5002, preferred_gps=2.2)})
+    assert [r.offer.id for r in ranked] == [2, 1]            # 0.064/2.42 < 0.060/2.2
+    assert [r.preferred for r in ranked] == [True, False]

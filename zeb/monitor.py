@@ -166,7 +166,7 @@ class Monitor:
                 lambda cur: prune_inflight(cur, instances, now, self.cfg.thresholds.inflight_expiry_s),
             ) if not self.dry_run else prune_inflight(st.load_inflight(self.store, self.cfg.name), instances, now,
                                                       self.cfg.thresholds.inflight_expiry_s)
-            hosts = st.load_hosts(self.store, self.cfg.blacklist_file)
+            hosts = st.load_hosts(self.store, st.HostFiles.of(self.cfg))
             self.hosts = hosts
             blocked = frozenset(blocked_machines(hosts, self.cfg.thresholds.strikes_to_block))
             offers = self._offers(hosts, blocked) if not self.policy.credit_wait else ()
@@ -335,7 +335,7 @@ class Monitor:
 
         strike = Strike(machine_id=action.machine_id, time=now, reason=action.reason, fleet=self.cfg.name,
                         instance_id=action.instance_id)
-        st.update_hosts(self.store, lambda hosts: add_strike(hosts, strike))
+        st.update_hosts(self.store, lambda hosts: add_strike(hosts, strike), st.HostFiles.of(self.cfg))
         self.counters.strikes += 1
 
     # -- record and report -----------------------------------------------------------------
@@ -357,7 +357,7 @@ class Monitor:
                 for r in producing:
                     h = record_gps(h, r.machine_id, r.gpu_name, r.games_per_s, 1.0)
                 return h
-            st.update_hosts(self.store, update)
+            st.update_hosts(self.store, update, st.HostFiles.of(self.cfg))
 
     def _summarise(self, report: CycleReport) -> None:
         from zeb.plan.cadence import error_backoff, next_interval

@@ -5,10 +5,12 @@ this module knows what is in them. Nothing here decides anything."""
 from __future__ import annotations
 
 import dataclasses
+import os
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable, Iterable, Mapping
 
-from zeb.errors import ConfigError
+from zeb.errors import ConfigError, StoreError
 from zeb.plan.types import HostRecord, InFlight
 
 HOSTS_DOC = "hosts.json"
@@ -20,27 +22,168 @@ DESTROYING_DOC = "destroying.json"
 
 # -- hosts -----------------------------------------------------------------------------------
 
-def load_hosts(store, blacklist_file: str | None = None) -> dict[int, HostRecord]:
-    """Hosts from the store, plus one strike per line of a scripts-style bad-hosts.txt (ZEB_BLACKLIST)."""
-    from zeb.plan.hosts import hosts_from_json, import_bad_hosts, parse_bad_hosts
+@dataclass(frozen=True)
+class HostFiles:
+    """The scripts' two host files zeb shares with them (None: not shared). These and the store's own
+    directory are the only places the host records are written."""
 
-    hosts = hosts_from_json(store.shared_doc(HOSTS_DOC).read({}))
-    if blacklist_file:
-        path = Path(blacklist_file).expanduser()
-        if path.exists():
+    blacklist: Path | None = None     # bad-hosts.txt: one machine id per strike per line
+    preferred: Path | None = None     # preferred-hosts.txt: machine_id<TAB>games/s
+
+    @classmethod
+    def of(cls, cfg) -> "HostFiles":
+        """From a FleetConfig's blacklist_file and preferred_file, `~` expanded."""
+        return cls(_expand(cfg.blacklist_file), _expand(cfg.preferred_file))
+
+
+def _expand(path: str | Path | None) -> Path | None:
+    return Path(path).expanduser() if path else None
+
+
+def _host_files(files: HostFiles | str | Path | None) -> HostFiles:
+    # A bare path is the older call, load_hosts(store, cfg.blacklist_file): the blacklist only.
+    if files is None or isinstance(files, HostFiles):
+        return files or HostFiles()
+    return HostFiles(blacklist=_expand(files))
+
+
+def _read_host_file(path: Path) -> str | None:
+    """The file's text, or None if there is none. Anything else that stops us reading it is an error:
+    skipping it would silently drop the user's blacklist."""
+    try:
+        return path.read_text(encoding="utf-8")
+    except FileNotFoundError:
+        return None
+    except UnicodeDecodeError:
+        raise ConfigError(f"{path}: not a text file") from None
+    except OSError as exc:
+        raise ConfigError(f"cannot read {path}: {exc.strerror}") from None
+
+
+def _parsed(path: Path, text: str | None, parse):
+    try:
+        return parse(text or "")
+    except ValueError as exc:
+        raise ConfigError(f"{path}: {exc}") from None
+
+
+def _read_files(files: HostFiles):
+    from zeb.plan.hosts import count_lines, parse_bad_hosts, parse_preferred
+
+    counts = pref_text = None
+    preferred: dict[int, float] = {}
+    if files.blacklist is not None:
+        counts = count_lines(_parsed(files.blacklist, _read_host_file(files.blacklist), parse_bad_hosts))
+    if files.preferred is not None:
+        pref_text = _read_host_file(files.preferred)
+        preferred = _parsed(files.preferred, pref_text, parse_preferred)
+    return counts, preferred, pref_text
+
+
+def _view(stored, files: HostFiles, counts, preferred) -> dict[int, HostRecord]:
+    from zeb.plan.hosts import merge_ledger, with_preferred
+
+    source = files.blacklist.name if files.blacklist is not None else ""
+    return with_preferred(merge_ledger(stored, counts, source), preferred)
+
+
+def load_hosts(store, files: HostFiles | str | Path | None = None) -> dict[int, HostRecord]:
+    """Hosts from the store merged with the shared files (zeb.plan.hosts.merge_ledger says how).
+    `files` may still be a bare blacklist path, as older callers pass it."""
+    from zeb.plan.hosts import hosts_from_json
+
+    files = _host_files(files)
+    stored = hosts_from_json(store.shared_doc(HOSTS_DOC).read({}))
+    counts, preferred, _ = _read_files(files)
+    return _view(stored, files, counts, preferred)
+
+
+def update_hosts(store, fn: Callable[[dict[int, HostRecord]], dict[int, HostRecord]],
+                 files: HostFiles | str | Path | None = None) -> dict[int, HostRecord]:
+    """Apply `fn` to the merged view of the hosts and write the result back: zeb's store, plus the
+    shared files when given (new strikes appended to bad-hosts.txt, removed ones' lines dropped from it,
+    changed observed games/s set in preferred-hosts.txt). Without files only the store changes, as before.
+    Everything happens under the hosts document's lock, so two zeb processes never interleave."""
+    from zeb.plan.hosts import (
+        counts_after, drop_bad_hosts_lines, hosts_from_json, hosts_to_json, ledger_change, preferred_updates,
+        rewrite_preferred,
+    )
+
+    files = _host_files(files)
+    if files.blacklist is None and files.preferred is None:
+        new = store.shared_doc(HOSTS_DOC).update(lambda data: hosts_to_json(fn(hosts_from_json(data))), {})
+        return hosts_from_json(new)
+    result: dict[int, HostRecord] = {}
+
+    def change(data):
+        nonlocal result
+        stored = hosts_from_json(data)
+        counts, preferred, pref_text = _read_files(files)
+        before = _view(stored, files, counts, preferred)
+        after = fn(before)
+        shared = counts is not None
+        plan = ledger_change(stored, before, after, shared=shared)
+        if shared and plan.drop:
+            # A removal must reach the file, or the scripts keep the machine blocked: failing is an error.
             try:
-                ids = parse_bad_hosts(path.read_text())
-            except ValueError as exc:
-                raise ConfigError(f"{path}: {exc}") from None
-            hosts = import_bad_hosts(hosts, ids, 0.0, f"file {path}")
-    return hosts
+                _rewrite(files.blacklist, drop_bad_hosts_lines(_read_host_file(files.blacklist) or "", plan.drop))
+            except OSError as exc:
+                raise StoreError(f"cannot rewrite {files.blacklist}: {exc.strerror}") from None
+        if shared and plan.append:
+            try:
+                _append(files.blacklist, plan.append)
+            except OSError as exc:
+                # The strikes still count, from zeb's store alone; only the scripts miss them.
+                store.warnings.append(f"cannot append to {files.blacklist} ({exc.strerror}); "
+                                      "the strike is kept in zeb's store only")
+                plan = ledger_change(stored, before, after, shared=False)
+        updates = preferred_updates(before, after) if files.preferred is not None else {}
+        if updates:
+            try:
+                _rewrite(files.preferred, rewrite_preferred(pref_text or "", updates))
+                preferred = {**preferred, **updates}
+            except OSError as exc:
+                store.warnings.append(f"cannot write {files.preferred} ({exc.strerror}); "
+                                      "observed games/s are kept in zeb's store only")
+        result = _view(plan.store, files, counts_after(counts, plan) if shared else None, preferred)
+        return hosts_to_json(plan.store)
+
+    store.shared_doc(HOSTS_DOC).update(change, {})
+    return result
 
 
-def update_hosts(store, fn: Callable[[dict[int, HostRecord]], dict[int, HostRecord]]) -> dict[int, HostRecord]:
-    from zeb.plan.hosts import hosts_from_json, hosts_to_json
+def _ensure_parent(path: Path) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
 
-    new = store.shared_doc(HOSTS_DOC).update(lambda data: hosts_to_json(fn(hosts_from_json(data))), {})
-    return hosts_from_json(new)
+
+def _append(path: Path, ids) -> None:
+    """O_APPEND rather than a rewrite: the scripts append with `echo >>` at any moment, and a
+    read-then-replace here could lose their line; one small append is never interleaved."""
+    from zeb.plan.hosts import bad_hosts_append_text
+
+    _ensure_parent(path)
+    fd = os.open(path, os.O_RDWR | os.O_APPEND | os.O_CREAT, 0o600)
+    try:
+        size = os.fstat(fd).st_size
+        partial = size > 0 and os.pread(fd, 1, size - 1) != b"\n"
+        os.write(fd, bad_hosts_append_text(ids, after_partial_line=partial).encode())
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
+def _rewrite(path: Path, text: str) -> None:
+    """Atomic rewrite of a host file. A symlinked file (dotfiles) is rewritten at its target, and an
+    existing file keeps its mode; a file zeb creates is 0600."""
+    from zeb.store import atomic_write_bytes
+
+    target = path.resolve()
+    try:
+        mode = target.stat().st_mode & 0o777
+    except FileNotFoundError:
+        mode = 0o600
+    _ensure_parent(target)
+    atomic_write_bytes(target, text.encode("utf-8"), mode=mode)
 
 
 # -- launches in flight ----------------------------------------------------------------------

@@ -202,6 +202,25 @@ class Store:
             lock.release()
 
     @contextlib.contextmanager
+    def monitor_guard(self, fleet: str, env: Mapping[str, str] | None = None, *, runtime: Path | None = None,
+                      scripts_root: Path | None = None) -> Iterator[None]:
+        """What a monitor holds for its life: the machine-wide guard (one monitor of the fleet across every
+        ZEB_HOME, none while the scripts' monitor runs it; see zeb.guard) and this home's monitor lock.
+        Paths come from `env` (ZEB_RUNTIME_DIR, XDG_RUNTIME_DIR) unless given."""
+        from collections import ChainMap
+
+        from zeb.guard import fleet_guard, runtime_dir, scripts_status_root
+
+        # The runtime dir belongs to the process, like HOME: an App's env that leaves it out (a test's
+        # curated env) falls back to the process's, never to a dir other zeb processes would not see.
+        env = ChainMap(dict(env), os.environ) if env is not None else os.environ
+        self.fleet_dir(fleet)   # refuses a fleet name that is not safe in a file name
+        with fleet_guard(fleet, self.root.resolve(), runtime=runtime or runtime_dir(env),
+                         scripts_root=scripts_root or scripts_status_root(env)):
+            with self.monitor_lock(fleet):
+                yield
+
+    @contextlib.contextmanager
     def monitor_lock(self, fleet: str) -> Iterator[None]:
         """One monitor per fleet for its whole life. The OS releases it if the process dies."""
         directory = self.fleet_dir(fleet)

@@ -35,7 +35,7 @@ def observe_fleet(app, cfg: FleetConfig, *, prune: bool = True) -> FleetView:
         inflight = state.update_inflight(app.store, cfg.name, lambda cur: prune_inflight(cur, instances, now, expiry))
     else:
         inflight = prune_inflight(state.load_inflight(app.store, cfg.name), instances, now, expiry)
-    hosts = state.load_hosts(app.store, cfg.blacklist_file)
+    hosts = state.load_hosts(app.store, state.HostFiles.of(cfg))
     blocked = frozenset(blocked_machines(hosts, cfg.thresholds.strikes_to_block))
     return FleetView(cfg, now, instances, fleet_members, tuple(inflight), hosts, blocked)
 

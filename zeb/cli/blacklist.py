@@ -1,4 +1,5 @@
-"""`zeb blacklist`: host strikes and blocks, shared by every fleet."""
+"""`zeb blacklist`: host strikes and blocks, shared by every fleet and, through the scripts'
+bad-hosts.txt (ZEB_BLACKLIST), with the scripts."""
 
 from __future__ import annotations
 
@@ -22,6 +23,12 @@ def _threshold(app, fleet: str | None) -> int:
     return app.config(fleet).thresholds.strikes_to_block
 
 
+def _files(cfg):
+    from zeb.state import HostFiles
+
+    return HostFiles.of(cfg)
+
+
 def _listing(app, threshold: int, hosts) -> Result:
     from zeb.plan.hosts import is_blocked
 
@@ -31,8 +38,8 @@ def _listing(app, threshold: int, hosts) -> Result:
             continue
         rows.append({
             "machine_id": machine_id, "strikes": len(rec.strikes), "blocked": is_blocked(rec, threshold),
-            "history": [{"time": s.time, "reason": s.reason, "fleet": s.fleet, "instance_id": s.instance_id}
-                        for s in rec.strikes],
+            "history": [{"time": s.time, "reason": s.reason, "fleet": s.fleet, "instance_id": s.instance_id,
+                         "in_file": s.in_file} for s in rec.strikes],
         })
 
     def human(console) -> None:
@@ -72,7 +79,7 @@ def list_(ctx: typer.Context, fleet: Optional[str] = FLEET_OPTION, json_out: boo
 
     app = app_of(ctx)
     cfg = app.config(fleet)
-    return _listing(app, cfg.thresholds.strikes_to_block, state.load_hosts(app.store, cfg.blacklist_file))
+    return _listing(app, cfg.thresholds.strikes_to_block, state.load_hosts(app.store, _files(cfg)))
 
 
 @blacklist_app.command("add")
@@ -103,14 +110,14 @@ def add(
             hosts = add_strike(hosts, Strike(machine_id=machine, time=app.clock(), reason=reason, fleet=cfg.name))
         return hosts
 
-    return _listing(app, threshold, state.update_hosts(app.store, change))
+    return _listing(app, threshold, state.update_hosts(app.store, change, _files(cfg)))
 
 
 @blacklist_app.command("remove")
 @zeb_command("blacklist remove")
 def remove(ctx: typer.Context, machine: int = typer.Argument(..., help="Vast machine id."),
-           json_out: bool = JSON_OPTION) -> Result:
-    """Forget every strike of MACHINE.
+           fleet: Optional[str] = FLEET_OPTION, json_out: bool = JSON_OPTION) -> Result:
+    """Forget every strike of MACHINE, and its lines in the scripts' bad-hosts.txt.
 
     Example: zeb blacklist remove 12345
     """
@@ -118,16 +125,18 @@ def remove(ctx: typer.Context, machine: int = typer.Argument(..., help="Vast mac
     from zeb.plan.hosts import remove_host
 
     app = app_of(ctx)
-    hosts = state.load_hosts(app.store)
+    cfg = app.config(fleet)
+    hosts = state.load_hosts(app.store, _files(cfg))
     if machine not in hosts or not hosts[machine].strikes:
         raise UsageError(f"machine {machine} has no strike")
-    return _listing(app, _threshold(app, None), state.update_hosts(app.store, lambda h: remove_host(h, machine)))
+    hosts = state.update_hosts(app.store, lambda h: remove_host(h, machine), _files(cfg))
+    return _listing(app, cfg.thresholds.strikes_to_block, hosts)
 
 
 @blacklist_app.command("clear")
 @zeb_command("blacklist clear")
-def clear_(ctx: typer.Context, json_out: bool = JSON_OPTION) -> Result:
-    """Forget every strike of every machine (observed games/s are kept).
+def clear_(ctx: typer.Context, fleet: Optional[str] = FLEET_OPTION, json_out: bool = JSON_OPTION) -> Result:
+    """Forget every strike of every machine, in zeb and in bad-hosts.txt (observed games/s are kept).
 
     Example: zeb blacklist clear
     """
@@ -135,29 +144,44 @@ def clear_(ctx: typer.Context, json_out: bool = JSON_OPTION) -> Result:
     from zeb.plan.hosts import clear
 
     app = app_of(ctx)
-    return _listing(app, _threshold(app, None), state.update_hosts(app.store, clear))
+    cfg = app.config(fleet)
+    return _listing(app, cfg.thresholds.strikes_to_block, state.update_hosts(app.store, clear, _files(cfg)))
 
 
 @blacklist_app.command("import")
 @zeb_command("blacklist import")
 def import_(ctx: typer.Context, path: Path = typer.Argument(..., help="A scripts-style bad-hosts.txt."),
             fleet: Optional[str] = FLEET_OPTION, json_out: bool = JSON_OPTION) -> Result:
-    """Import the old scripts' bad-hosts.txt: one machine id per strike per line.
+    """Import another scripts-style bad-hosts.txt: one machine id per strike per line. Its strikes are
+    added to the shared one too. The shared file itself (ZEB_BLACKLIST) is always honoured: importing
+    it changes nothing.
 
-    Example: zeb blacklist import ~/.config/zeb/bad-hosts.txt
+    Example: zeb blacklist import ~/old-laptop/bad-hosts.txt
     """
     from zeb import state
     from zeb.plan.hosts import import_bad_hosts, parse_bad_hosts
 
     app = app_of(ctx)
+    cfg = app.config(fleet)
+    files = _files(cfg)
+    source = path.expanduser()
+    if files.blacklist is not None and source.resolve() == files.blacklist.resolve():
+        # Its lines already count once; importing them would count them twice.
+        result = _listing(app, cfg.thresholds.strikes_to_block, state.load_hosts(app.store, files))
+        result.data["imported"] = 0
+        app.store.warnings.append(f"{source} is the blacklist zeb shares with the scripts; its strikes already count")
+        return result
     try:
-        ids = parse_bad_hosts(path.expanduser().read_text())
+        ids = parse_bad_hosts(source.read_text(encoding="utf-8"))
+    except UnicodeDecodeError:
+        raise UsageError(f"{path}: not a text file") from None
     except OSError as exc:
         raise UsageError(f"cannot read {path}: {exc.strerror}") from None
     except ValueError as exc:
         raise UsageError(f"{path}: {exc}") from None
-    hosts = state.update_hosts(app.store, lambda h: import_bad_hosts(h, ids, app.clock(), f"import {path.name}"))
-    result = _listing(app, _threshold(app, fleet), hosts)
+    hosts = state.update_hosts(app.store, lambda h: import_bad_hosts(h, ids, app.clock(), f"import {path.name}"),
+                               files)
+    result = _listing(app, cfg.thresholds.strikes_to_block, hosts)
     result.data["imported"] = len(ids)
     return result
 

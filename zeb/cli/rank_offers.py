@@ -18,7 +18,8 @@ def rank_offers(
     show_blocked: bool = typer.Option(False, "--show-blocked", help="Also show blocked machines, struck out."),
     json_out: bool = JSON_OPTION,
 ) -> Result:
-    """Rank current offers by $ per expected game/s for the fleet's GPU list.
+    """Rank current offers by $ per expected game/s for the fleet's GPU list. Machines in the scripts'
+    preferred-hosts.txt (ZEB_PREFERRED) are starred and get its 10% bonus.
 
     Example: zeb rank-offers --fleet zeb-belief --limit 10
     """
@@ -32,7 +33,8 @@ def rank_offers(
         {"offer_id": r.offer.id, "gpu_name": r.offer.gpu_name, "dph_total": r.offer.dph_total,
          "expected_gps": round(r.expected_gps, 3), "gps_source": r.gps_source,
          "dollars_per_gps": round(r.dollars_per_gps, 5), "machine_id": r.offer.machine_id,
-         "reliability": r.offer.reliability, "blocked": r.offer.machine_id in view.blocked}
+         "reliability": r.offer.reliability, "blocked": r.offer.machine_id in view.blocked,
+         "preferred": r.preferred}
         for r in ranked
     ]
 
@@ -48,7 +50,8 @@ def rank_offers(
         for n, r in enumerate(rows, 1):
             style = "strike dim" if r["blocked"] else None
             table.add_row(str(n), r["gpu_name"], f"{r['dph_total']:.3f}", f"{r['expected_gps']:.2f}", r["gps_source"],
-                          f"{r['dollars_per_gps']:.4f}", str(r["machine_id"]), f"{r['reliability']:.3f}",
+                          f"{r['dollars_per_gps']:.4f}", str(r["machine_id"]) + (" ★" if r["preferred"] else ""),
+                          f"{r['reliability']:.3f}",
                           str(r["offer_id"]) + (" blocked" if r["blocked"] else ""), style=style)
         console.print(table)
 
@@ -62,7 +65,7 @@ def _hosts_only_view(app, cfg):
     from zeb.cli._fleet import FleetView
     from zeb.plan.offers import blocked_machines
 
-    hosts = state.load_hosts(app.store, cfg.blacklist_file)
+    hosts = state.load_hosts(app.store, state.HostFiles.of(cfg))
     blocked = frozenset(blocked_machines(hosts, cfg.thresholds.strikes_to_block))
     return FleetView(cfg, app.clock(), (), (), (), hosts, blocked)
 

@@ -46,7 +46,7 @@ def stats(
     events = state.read_events(app.store, cfg.name, since=start)
     live = list(state.load_records(app.store, cfg.name).values())
     retired = state.retired_records(events)
-    hosts = state.load_hosts(app.store)
+    hosts = state.load_hosts(app.store, state.HostFiles.of(cfg))
     strikes = sum(1 for h in hosts.values() for s in h.strikes if s.fleet == cfg.name and s.time >= start)
     per_gpu = gpu_stats(live + retired, since=start)
     per_fleet = fleet_stats(live, retired, events, strikes, now=now, since=start)

@@ -6,6 +6,7 @@ from typing import Iterable, Mapping, Sequence
 
 from zeb.config import gpu_vast_name
 from zeb.plan import stats
+from zeb.plan.hosts import PREFERRED_BONUS
 from zeb.plan.hosts import blocked as _blocked_hosts
 from zeb.plan.types import HostRecord, RankedOffer
 from zeb.vast import Offer
@@ -13,11 +14,24 @@ from zeb.vast import Offer
 
 def expected_gps(offer: Offer, hosts: Mapping[int, HostRecord], observed_gpu: Mapping[str, float],
                  config_table: Mapping[str, float]) -> tuple[float, str]:
-    """Observed on this machine, else observed on this GPU type, else the config table, else 1.8;
-    the source is "machine", "gpu", "config" or "default"."""
+    """Observed on this machine, else its figure in preferred-hosts.txt, else observed on this GPU type,
+    else the config table, else 1.8; the source is "machine", "preferred", "gpu", "config" or "default".
+    A preferred machine's figure, whatever its source, carries the scripts' 10% bonus."""
     host = hosts.get(offer.machine_id)
     by_machine = {offer.machine_id: host.games_per_s} if host is not None and host.games_per_s else {}
-    return stats.expected_gps(offer.gpu_name, offer.machine_id, by_machine, observed_gpu, config_table)
+    if host is None or host.preferred_gps is None:
+        return stats.expected_gps(offer.gpu_name, offer.machine_id, by_machine, observed_gpu, config_table)
+    if not by_machine and host.preferred_gps > 0:
+        base, source = host.preferred_gps, "preferred"
+    else:
+        # zeb's own observation is fresher than a figure the scripts wrote; a listed 0 says nothing.
+        base, source = stats.expected_gps(offer.gpu_name, offer.machine_id, by_machine, observed_gpu, config_table)
+    return base * PREFERRED_BONUS, source
+
+
+def is_preferred(offer: Offer, hosts: Mapping[int, HostRecord]) -> bool:
+    host = hosts.get(offer.machine_id)
+    return host is not None and host.preferred_gps is not None
 
 
 def blocked_machines(hosts: Mapping[int, HostRecord], strikes_to_block: int) -> set[int]:
@@ -44,7 +58,7 @@ def rank_offers(offers: Iterable[Offer], *, gpus: Sequence[str], max_dph: float,
         if offer.machine_id in blocked:
             continue
         gps, source = expected_gps(offer, hosts, observed_gpu, config_table)
-        ranked.append(RankedOffer(offer, gps, source))
+        ranked.append(RankedOffer(offer, gps, source, preferred=is_preferred(offer, hosts)))
     ranked.sort(key=rank_key)
     return ranked
 

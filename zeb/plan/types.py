@@ -14,6 +14,7 @@ class Strike:
     reason: str
     fleet: str | None = None
     instance_id: int | None = None
+    in_file: bool = False                # also a line of the shared bad-hosts.txt (see zeb.plan.hosts.merge_ledger)
 
 
 @dataclass(frozen=True)
@@ -22,6 +23,7 @@ class HostRecord:
     strikes: tuple[Strike, ...] = ()
     games_per_s: float | None = None     # observed mean games/s on this machine
     gpu_name: str | None = None
+    preferred_gps: float | None = None   # its figure in the scripts' preferred-hosts.txt; not None = preferred
 
 
 @dataclass(frozen=True)
@@ -40,7 +42,8 @@ class InFlight:
 class RankedOffer:
     offer: Offer
     expected_gps: float
-    gps_source: str                      # "machine" | "gpu" | "config" | "default"
+    gps_source: str                      # "machine" | "preferred" | "gpu" | "config" | "default"
+    preferred: bool = False              # listed in preferred-hosts.txt: expected games/s carry the bonus
 
     @property
     def dollars_per_gps(self) -> float:
