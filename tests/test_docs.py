@@ -48,6 +48,10 @@ def test_demo_story_on_a_virtual_clock():
     assert "credit runs out" in chatter and "$20 of credit added" in chatter
     assert mon.counters.strikes >= 1 and data["fleet_stats"]["producing"] == 4
     assert data["gpus"]
+    # The demo's strikes are of simulated machines: the user's real scripts' host files are never touched.
+    import os
+
+    assert not (Path(os.environ["HOME"]) / ".config" / "zeb").exists()
 
 
 def test_demo_command_runs(tmp_path):

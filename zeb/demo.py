@@ -90,11 +90,14 @@ def run_demo(console, err, *, speed: float = 240.0, script: Script = Script(), i
     start = clock.now()
     market = build_market(clock, script, say)
     with tempfile.TemporaryDirectory(prefix="zeb-demo-") as tmp, SimServer(market) as url, \
-            FakeHub({"demo/zeb-42": {"demo.pt": b"weights"}, "demo/zeb-42-examples": {}}) as hub_url:
+            FakeHub({"demo/zeb-42": {"demo.pt": b"weights"}, "demo/zeb-42-examples": {}},
+                    examples_source=market.examples_uploads) as hub_url:
         config = Path(tmp) / "fleets.toml"
         config.write_text(DEMO_FLEETS)
         env = {"VAST_URL": url, "VAST_API_KEY": market.api_key, "HF_TOKEN": "hf_demo_not_a_secret",
-               "HF_ENDPOINT": hub_url, "ZEB_HOME": str(Path(tmp) / "state"), "ZEB_CONFIG": str(config)}
+               "HF_ENDPOINT": hub_url, "ZEB_HOME": str(Path(tmp) / "state"), "ZEB_CONFIG": str(config),
+               # Simulated machines must never reach the user's real bad-hosts.txt or preferred-hosts.txt.
+               "ZEB_BLACKLIST": str(Path(tmp) / "bad-hosts.txt"), "ZEB_PREFERRED": str(Path(tmp) / "preferred.txt")}
         app = App(env=env, clock=clock.now, sleep=clock.sleep, stdout=console, stderr=err, interactive=interactive)
         cfg = resolve("demo", {}, env)
         for line in banner(cfg, cfg.target_workers, 0):
@@ -133,7 +136,7 @@ def run_demo(console, err, *, speed: float = 240.0, script: Script = Script(), i
         events = state.read_events(app.store, "demo")
         live_records = list(mon.records.values())
         retired = state.retired_records(events)
-        hosts = state.load_hosts(app.store)
+        hosts = state.load_hosts(app.store, state.HostFiles.of(cfg))
         strikes = sum(len(h.strikes) for h in hosts.values())
         per_gpu = gpu_stats(live_records + retired)
         per_fleet = fleet_stats(live_records, retired, events, strikes)

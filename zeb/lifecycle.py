@@ -162,10 +162,13 @@ _TAIL_CAP = 4_000_000   # characters; a pathological tail is cut to its newest p
 
 _BATCH = re.compile(
     r"\[(?P<worker>[\w.-]+)\] batch (?P<batch>\d+): (?P<examples>\d+) examples, (?P<gps>[\d.]+) games/s"
-    r"(?:, step=(?P<step>\d+))?(?:, total_games=(?P<total>\d+))?"
+    # eval-aux puts ", eq_win=51.2%" between games/s and step
+    r"(?:, eq_win=[\d.]+%)?(?:, step=(?P<step>\d+))?(?:, total_games=(?P<total>\d+))?"
 )
-_MODEL_LOADED = re.compile(r"Model loaded \(step (\d+)\)")
-_WEIGHTS_STEP = re.compile(r"Weights updated to step[ =](\d+)")
+_MODEL_LOADED = re.compile(r"(?:Model|Zeb) loaded \(step (\d+)\)")
+# The runbook's "Weights updated to step N" and the worker's own "[w] Weights updated: step a -> b"
+# (eval-aux: "Zeb weights updated: step a -> b").
+_WEIGHTS_STEP = re.compile(r"[Ww]eights updated(?: to step[ =]|: step \d+ -> )(\d+)")
 
 # Startup lines of the runbook, matched at the start of the (left-stripped) line.
 _SETUP_LINES = ("=== Setup started", "git installed", "repo cloned", "deps installed", "GPU OK:")
@@ -389,7 +392,7 @@ def _classify_running(status: str | None, tail: str) -> Observation:
                 if m:
                     batch = m
                     break
-            if weights_step is None and "Weights updated" in line:
+            if weights_step is None and "eights updated" in line:
                 w = _WEIGHTS_STEP.search(line)
                 if w:
                     weights_step = int(w.group(1))
