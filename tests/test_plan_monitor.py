@@ -66,8 +66,59 @@ def test_healthy_full_fleet_does_nothing():
     assert decide(snap(i, r), PolicyState(), CFG, 4, NOW).actions == ()
 
 
+def test_the_fatal_grace_counts_from_the_workers_start_not_from_when_the_error_was_seen():
+    i, r = healthy(4)
+    for age, fires in ((T.fatal_grace_s - 1, False), (T.fatal_grace_s + 1, True)):
+        # Seen in error only now (since=0): the scripts act once the worker is over 5 minutes old.
+        r2 = r[:3] + [rec(3, S.ERROR, since=0, first_seen=age, fatal="traceback", progress=None, age=age)]
+        d = decide(snap(i[:3] + [inst(3, 3, age=age)], r2), PolicyState(), CFG, 4, NOW)
+        assert [(a.instance_id, a.strike) for a in d.actions if isinstance(a, Destroy)] == ([(3, True)] if fires else [])
+
+
+@pytest.mark.parametrize("fatal,final,strike", [
+    ("no_cuda", False, True), ("oom", False, True), ("traceback", True, True), ("killed", True, True),
+    ("bad_branch", False, False),
+])
+def test_certain_faults_act_in_the_cycle_they_are_seen_even_on_a_young_worker(fatal, final, strike):
+    i, r = healthy(4)
+    young = dataclasses.replace(rec(3, S.ERROR, since=0, first_seen=60, fatal=fatal, progress=None, age=60),
+                                fatal_final=final)
+    d = decide(snap(i[:3] + [inst(3, 3, age=60)], r[:3] + [young]), PolicyState(), CFG, 4, NOW)
+    assert [(a.instance_id, a.strike) for a in d.actions if isinstance(a, Destroy)] == [(3, strike)]
+
+
+def test_an_error_that_may_recover_on_a_young_worker_waits():
+    i, r = healthy(4)
+    young = rec(3, S.ERROR, since=0, first_seen=60, fatal="traceback", progress=None, age=60)
+    assert not [a for a in decide(snap(i[:3] + [inst(3, 3, age=60)], r[:3] + [young]), PolicyState(), CFG, 4,
+                                  NOW).actions if isinstance(a, Destroy)]
+
+
+def test_a_worker_never_seen_is_not_judged_on_its_age():
+    """A hung first log fetch of an adopted, 4-hour-old producing worker must not read as 4 hours of booting."""
+    i, r = healthy(4)
+    unseen = dataclasses.replace(rec(3, S.PENDING, since=30, first_seen=30, progress=None, age=4 * 3600),
+                                 failed_polls=1)
+    d = decide(snap(i, r[:3] + [unseen]), PolicyState(), CFG, 4, NOW)
+    assert not [a for a in d.actions if isinstance(a, Destroy)]
+    # Unseen past the limit: judged from Vast (running), replaced without a strike.
+    long_unseen = dataclasses.replace(unseen, first_seen=NOW - T.unseen_replace_s - 1, failed_polls=30)
+    d = decide(snap(i, r[:3] + [long_unseen]), PolicyState(), CFG, 4, NOW)
+    assert [(a.instance_id, a.strike) for a in d.actions if isinstance(a, Destroy)] == [(3, False)]
+
+
+def test_a_producing_worker_whose_reads_keep_failing_is_replaced_without_a_strike():
+    i, r = healthy(4)
+    quiet = dataclasses.replace(r[3], last_seen_at=NOW - T.unseen_replace_s + 60, failed_polls=5)
+    assert not [a for a in decide(snap(i, r[:3] + [quiet]), PolicyState(), CFG, 4, NOW).actions
+                if isinstance(a, Destroy)]
+    gone_dark = dataclasses.replace(quiet, last_seen_at=NOW - T.unseen_replace_s - 60)
+    d = decide(snap(i, r[:3] + [gone_dark]), PolicyState(), CFG, 4, NOW)
+    assert [(a.instance_id, a.strike) for a in d.actions if isinstance(a, Destroy)] == [(3, False)]
+
+
 @pytest.mark.parametrize("state,limit,fatal", [
-    (S.ERROR, T.fatal_grace_s, "oom"), (S.BOOTING, T.boot_timeout_s, None), (S.SETUP, T.setup_timeout_s, None),
+    (S.BOOTING, T.boot_timeout_s, None), (S.SETUP, T.setup_timeout_s, None),
 ])
 def test_timed_triggers_edges(state, limit, fatal):
     i, r = healthy(4)

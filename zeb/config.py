@@ -30,7 +30,9 @@ class Thresholds:
     boot_timeout_s: float = 600.0
     setup_timeout_s: float = 600.0
     no_progress_s: float = 900.0
-    stall_polls: int = 3
+    # A stall is confirmed by two observations of the same batch (one poll after the one that saw it)
+    # spanning 2.5 of the worker's own batch periods.
+    stall_polls: int = 1
     strikes_to_block: int = 3
     young_s: float = 120.0
     upgrade_margin: float = 0.15
@@ -49,6 +51,14 @@ class Thresholds:
     # strike) once flagged for `examples_replace_s`.
     examples_stale_uploads: int = 3
     examples_replace_s: float = 1800.0
+    # A worker whose log cannot be read ("not seen") keeps its state and gets no strike; after this long
+    # unseen it is judged from what Vast reports and replaced without a strike.
+    unseen_replace_s: float = 900.0
+    # Per-worker polling: a worker in flux (starting, erroring) is read this often; a producing one at the
+    # slow interval, or as soon as a stall could be confirmed.
+    flux_poll_s: float = 60.0
+    # Upgrade trials: how often a full, healthy fleet looks for a clearly better offer (one offer search).
+    upgrade_check_s: float = 1800.0
 
 
 @dataclass(frozen=True)

@@ -54,6 +54,9 @@ class Observation:
     # faults of CONFIG_FAULTS ("bad_repo", "bad_branch", "bad_package", "bad_args", "missing_module",
     # "missing_file")
     fatal_kind: str | None = None
+    # The fatal lines are the last thing in the log: the worker process ended on them (Python printed the
+    # traceback and exited; nothing restarted it), so waiting cannot help.
+    final: bool = False
 
 
 @dataclass(frozen=True)
@@ -92,6 +95,8 @@ class WorkerRecord:
     failed_polls: int = 0
     evidence: str = ""
     fatal_kind: str | None = None
+    fatal_final: bool = False        # the worker process ended on that fatal error
+    last_seen_at: float | None = None   # the last observation that was not a failed log fetch
     cost_productive: float = 0.0     # $ accrued while producing
     cost_overhead: float = 0.0       # $ accrued in billed non-producing states
     last_accrued_at: float | None = None
@@ -330,6 +335,22 @@ def _explain_traceback(lines: list[str], index: int) -> tuple[str, str]:
     return evidence, "hf_auth" if _HF_AUTH.search(message) else "hf_upload"
 
 
+_FRAME = re.compile(r"^\s|^During handling|^The above exception")
+
+
+def _ends_the_log(lines: list[str], evidence: str) -> bool:
+    """The fatal line is the newest line of the log, or only a traceback's own frames follow it."""
+    for line in reversed(lines):
+        text = line[:_LINE_CAP].strip()
+        if not text:
+            continue
+        if text == evidence:
+            return True
+        if not _FRAME.match(line):
+            return False
+    return False
+
+
 def classify(status: str | None, tail: str, *, intended_status: str | None = None) -> Observation:
     """(Vast's actual_status, log tail) -> what the worker is doing, with the line that shows it.
 
@@ -427,15 +448,16 @@ def _classify_running(status: str | None, tail: str) -> Observation:
         root = _launch_root_cause(tail)
         if root is not None:
             return Observation(S.ERROR, evidence=root[0], fatal_kind=root[1], step=model_step, **upload)
+    final = fatal is not None and _ends_the_log(lines, fatal[1])
     if batch is not None:
         step = weights_step if weights_step is not None else (int(batch["step"]) if batch["step"] else None)
         base = dict(batch=int(batch["batch"]), games_per_s=float(batch["gps"]), step=step,
                     total_games=int(batch["total"]) if batch["total"] else None, **upload)
         if fatal is not None:
-            return Observation(S.ERROR, evidence=fatal[1], fatal_kind=fatal[2], **base)
+            return Observation(S.ERROR, evidence=fatal[1], fatal_kind=fatal[2], final=final, **base)
         return Observation(S.PRODUCING, evidence=batch.string.strip(), **base)
     if fatal is not None and fatal_newer_than_stage:
-        return Observation(S.ERROR, evidence=fatal[1], fatal_kind=fatal[2], step=model_step, **upload)
+        return Observation(S.ERROR, evidence=fatal[1], fatal_kind=fatal[2], step=model_step, final=final, **upload)
     # A broken launch: the shell keeps failing ("command not found", missing files) after the last sign
     # of progress; one missing file in the middle of a healthy setup is not one.
     if len(broken) >= _BROKEN_REPEATS:
@@ -495,17 +517,18 @@ def batch_period(rec: WorkerRecord) -> float:
 
 
 def apply_observation(rec: WorkerRecord, obs: Observation, now: float, *,
-                      stall_polls: int = 3) -> tuple[WorkerRecord, list[Event]]:
+                      stall_polls: int = 1) -> tuple[WorkerRecord, list[Event]]:
     """One poll's observation -> the worker's new record and the events it produced (pure).
 
     A failed poll keeps the state (counted in failed_polls; the monitor decides when too many are too
-    many). A producing worker whose batch did not move for `stall_polls` polls, and for well over its
-    own batch period, becomes stalled; a new batch brings it back. Cost accrues by the billing class of
+    many) and is not a sighting (last_seen_at stays). A producing worker seen again `stall_polls` times
+    (default 1: two observations) with the same batch, the two spanning 2.5 of its own batch periods,
+    becomes stalled; a new batch brings it back. Cost accrues by the billing class of
     the state the worker was in since the last accrual."""
     if obs.poll_failed:
         rec = _accrue(rec, now)
         return dataclasses.replace(rec, failed_polls=rec.failed_polls + 1), []
-    rec = dataclasses.replace(rec, failed_polls=0)
+    rec = dataclasses.replace(rec, failed_polls=0, last_seen_at=now)
     target = obs.state
     progressed = obs.batch is not None and (rec.last_batch is None or obs.batch != rec.last_batch)
     if obs.batch is not None:
@@ -518,7 +541,7 @@ def apply_observation(rec: WorkerRecord, obs: Observation, now: float, *,
                                   first_batch_at=rec.first_batch_at if rec.first_batch_at is not None else now)
     elif target is S.PRODUCING and rec.state in (S.PRODUCING, S.STALLED):
         rec = dataclasses.replace(rec, polls_without_progress=rec.polls_without_progress + 1)
-        # Stalled: `stall_polls` polls without a new batch AND well past the worker's own batch period
+        # Stalled: seen again without a new batch AND well past the worker's own batch period
         # (a 3060 writes a batch every ~3 min; fast polls alone must not call it stalled).
         quiet = now - (rec.last_progress_at if rec.last_progress_at is not None else rec.state_since)
         if rec.polls_without_progress >= stall_polls and quiet >= 2.5 * batch_period(rec):
@@ -526,9 +549,9 @@ def apply_observation(rec: WorkerRecord, obs: Observation, now: float, *,
     if target is S.PRODUCING and rec.state is S.STALLED and not progressed:
         target = S.STALLED
     if obs.fatal_kind:
-        rec = dataclasses.replace(rec, fatal_kind=obs.fatal_kind)
+        rec = dataclasses.replace(rec, fatal_kind=obs.fatal_kind, fatal_final=obs.final)
     elif target is not S.ERROR:
-        rec = dataclasses.replace(rec, fatal_kind=None)
+        rec = dataclasses.replace(rec, fatal_kind=None, fatal_final=False)
     reason = {
         S.STALLED: f"no new batch for {rec.polls_without_progress} polls "
                    f"({(now - (rec.last_progress_at or now)) / 60:.0f} min)",
@@ -574,3 +597,20 @@ def record_from_dict(d: dict) -> WorkerRecord:
     data = {k: v for k, v in d.items() if k in fields}
     data["state"] = WorkerState(data["state"])
     return WorkerRecord(**data)
+
+
+# -- shape check of a stored record (zeb.store sets a document that fails it aside) -------------------
+
+def check_record(d: object, where: str = "worker record") -> WorkerRecord:
+    """The record `d` encodes, or zeb.store.BadDocument if it has the wrong shape or a field the wrong type."""
+    from zeb.state import check_fields
+    from zeb.store import BadDocument
+
+    if not isinstance(d, dict):
+        raise BadDocument(f"{where}: not an object")
+    try:
+        record = record_from_dict(d)
+    except (KeyError, TypeError, ValueError) as exc:
+        raise BadDocument(f"{where}: {exc}") from None
+    check_fields(record, where)
+    return record

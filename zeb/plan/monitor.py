@@ -193,6 +193,9 @@ def trigger(rec: WorkerRecord, inst: Instance, cfg: FleetConfig, now: float,
         return f"{said}, no host fault in its last log (preempted): {rec.evidence}".rstrip(": "), False, "replace"
     if inst.dph_total > cfg.max_dph:
         return f"costs ${inst.dph_total:.3f}/hr, over the ${cfg.max_dph:.3f}/hr limit", False, "cost"
+    unseen = _unseen(rec, inst, t, now)
+    if unseen is not None:
+        return None if unseen is _NOT_YET else unseen
     age_in_state = now - entered(rec)
     if rec.state is S.ERROR and rec.fatal_kind in CONFIG_FAULTS:
         # The configuration's fault: the same script fails on every machine, so no host is struck.
@@ -203,11 +206,13 @@ def trigger(rec: WorkerRecord, inst: Instance, cfg: FleetConfig, now: float,
         if fleet.others_starting and age_in_state <= t.fatal_grace_s:
             return None   # too early to tell the host from the script: wait for the others
         return f"broken launch, no other worker got further (script or image?): {rec.evidence}", False, "replace"
-    if rec.state is S.ERROR and (age_in_state > t.fatal_grace_s or rec.fatal_kind in CERTAIN_FAULTS):
+    if rec.state is S.ERROR and (is_certain(rec) or now - rec.created_at > t.fatal_grace_s):
+        # The runbook's grace protects young workers (counted from their start, as the scripts did) from
+        # errors that may still recover; a certain fault is acted on in the cycle it is seen.
         kind = rec.fatal_kind or "fatal error"
+        why = "worker process ended" if rec.fatal_final else f"for {age_in_state / 60:.0f} min"
         # A rejected HF token or a failed upload is ours or the hub's, not the host's: no strike.
-        return (f"{kind} for {age_in_state / 60:.0f} min: {rec.evidence}".strip(),
-                kind not in NOT_THE_HOSTS_FAULT, "replace")
+        return (f"{kind} ({why}): {rec.evidence}".strip(), kind not in NOT_THE_HOSTS_FAULT, "replace")
     if rec.state is S.STALLED:
         quiet = (now - (rec.last_progress_at or entered(rec))) / 60
         return f"stalled since batch {rec.last_batch}: no new batch for {quiet:.0f} min", True, "replace"
@@ -225,6 +230,39 @@ def trigger(rec: WorkerRecord, inst: Instance, cfg: FleetConfig, now: float,
         if now - since > t.no_progress_s:
             return f"no progress for {(now - since) / 60:.0f} min", True, "replace"
     return None
+
+
+def is_certain(rec: WorkerRecord) -> bool:
+    """A fault waiting cannot mend: no CUDA, a broken configuration, out of memory before the first batch
+    (the card is too small for the standard configuration), or any fatal error the process ended on."""
+    return rec.fatal_kind in CERTAIN_FAULTS or host_fault(rec) or rec.fatal_final
+
+
+def is_hardware_fault(rec: WorkerRecord) -> bool:
+    """A certain fault of the machine itself: blocked at once, not after three strikes."""
+    return rec.fatal_kind == "no_cuda" or (rec.fatal_kind == "oom" and host_fault(rec))
+
+
+def _unseen(rec: WorkerRecord, inst: Instance, t, now: float) -> tuple[str, bool, str] | None:
+    """A worker whose log could not be read is "not seen": its age is never taken for time spent booting
+    and it earns no strike. Unseen for `unseen_replace_s`, it is judged from what Vast reports (it lists
+    the instance as running, yet nothing can be read from it) and replaced without a strike."""
+    if rec.failed_polls == 0:
+        return None
+    if rec.last_seen_at is not None:
+        since = rec.last_seen_at
+    elif rec.state is S.PENDING:
+        since = rec.first_seen          # never seen at all
+    else:                               # a record stored before zeb kept last_seen_at
+        since = max(rec.state_since, rec.last_progress_at or rec.state_since)
+    if now - since <= t.unseen_replace_s:
+        return _NOT_YET
+    return (f"not seen for {(now - since) / 60:.0f} min ({rec.failed_polls} failed log reads); "
+            f"Vast says {inst.status or 'no status'}", False, "replace")
+
+
+# "Wait": a sentinel trigger() turns into None (no age-based trigger may fire on a worker not seen).
+_NOT_YET: tuple[str, bool, str] = ("", False, "")
 
 
 def _fleet_context(rec: WorkerRecord, others: Iterable[WorkerRecord]) -> FleetContext:
