@@ -107,7 +107,7 @@ def test_mean_stays_within_what_was_observed(samples):
 def test_hosts_json_shape_is_stable():
     hosts = record_gps(struck(42, 1, fleet="zeb", instance_id=100), 7, "RTX 3070", 2.5)
     assert hosts_to_json(hosts) == {
-        "7": {"gpu_name": "RTX 3070", "games_per_s": 2.5, "strikes": []},
+        "7": {"gpu_name": "RTX 3070", "games_per_s": 2.5, "strikes": [], "gps_samples": 1},
         "42": {"gpu_name": None, "games_per_s": None,
                "strikes": [{"time": NOW, "reason": "reason 0", "fleet": "zeb", "instance_id": 100}]},
     }

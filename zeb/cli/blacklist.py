@@ -29,17 +29,27 @@ def _files(cfg):
     return HostFiles.of(cfg)
 
 
-def _listing(app, threshold: int, hosts) -> Result:
-    from zeb.plan.hosts import is_blocked
+def _listing(app, threshold: int, hosts, *, everyone: bool = False) -> Result:
+    from zeb.plan.hosts import HALF_LIFE_S, MIN_GPS_SAMPLES, has_reputation, is_blocked, reputation
 
+    now = app.clock()
     rows = []
     for machine_id, rec in sorted(hosts.items()):
-        if not rec.strikes:
+        if not rec.strikes and not (everyone and has_reputation(rec)):
             continue
+        rep = reputation(rec, now)
         rows.append({
-            "machine_id": machine_id, "strikes": len(rec.strikes), "blocked": is_blocked(rec, threshold),
+            "machine_id": machine_id, "gpu_name": rec.gpu_name, "strikes": len(rec.strikes),
+            "blocked": is_blocked(rec, threshold, now), "blocked_until": rep.blocked_until,
             "history": [{"time": s.time, "reason": s.reason, "fleet": s.fleet, "instance_id": s.instance_id,
-                         "in_file": s.in_file} for s in rec.strikes],
+                         "in_file": s.in_file, "certain": s.certain} for s in rec.strikes],
+            "reputation": {
+                "p_produce": round(rep.p_produce, 4), "boots_ok": round(rep.boots_ok, 3),
+                "boots_failed": round(rep.boots_failed, 3), "stalls": round(rep.stalls, 3),
+                "errors": round(rep.errors, 3), "boot_s": rep.boot_s, "games_per_s": rep.games_per_s,
+                "gps_samples": rep.gps_samples, "gps_trusted": rep.gps_trusted, "last_error": rep.last_error,
+                "last_seen": rec.last_seen,
+            },
         })
 
     def human(console) -> None:
@@ -47,39 +57,73 @@ def _listing(app, threshold: int, hosts) -> Result:
         from rich.text import Text
 
         if not rows:
-            console.print("No machine has a strike.")
+            console.print("No machine has a strike." if not everyone else "zeb knows nothing of any machine yet.")
             return
         table = Table(box=None, pad_edge=False)
-        for col in ("Machine", "Strikes", "Blocked", "Last strike", "Reason", "Fleet", "Instance"):
-            table.add_column(col)
+        for col in ("Machine", "GPU", "Strikes", "Blocked", "Boots", "Boot", "Stall/err", "games/s", "p"):
+            table.add_column(col, justify="right" if col in ("Machine", "Boot", "games/s", "p") else "left")
+        why = []
         for r in rows:
-            last = r["history"][-1]
-            when = "imported" if not last["time"] else _when(last["time"])
-            table.add_row(str(r["machine_id"]), f"{r['strikes']}/{threshold}", "yes" if r["blocked"] else "no", when,
-                          Text(last["reason"][:100]), last["fleet"] or "-", str(last["instance_id"] or "-"))
+            rep = r["reputation"]
+            gps = f"{rep['games_per_s']:.2f}×{rep['gps_samples']}" if rep["games_per_s"] else "-"
+            table.add_row(
+                str(r["machine_id"]), (r["gpu_name"] or "-").removeprefix("RTX "), f"{r['strikes']}/{threshold}",
+                _blocked(r), f"{_n(rep['boots_ok'])}/{_n(rep['boots_failed'])}",
+                f"{rep['boot_s']:.0f}s" if rep["boot_s"] is not None else "-",
+                f"{_n(rep['stalls'])}/{_n(rep['errors'])}", gps, f"{rep['p_produce']:.2f}",
+            )
+            if r["history"]:
+                last = r["history"][-1]
+                when = "imported" if not last["time"] else _when(last["time"])
+                where = ", ".join(x for x in ("certain: blocked at once" if last["certain"] else None, last["fleet"],
+                                              last["instance_id"] and f"instance {last['instance_id']}",
+                                              when) if x)
+                why.append(f"{r['machine_id']}: {last['reason'][:100]} ({where})")
+            elif rep["last_error"]:
+                why.append(f"{r['machine_id']}: {rep['last_error'][:100]}")
         console.print(table)
+        console.print(f"Boots ok/failed and stalls/errors weigh half every {HALF_LIFE_S / 86400:g} days; "
+                      f"games/s×samples (trusted from {MIN_GPS_SAMPLES}); p: chance a launch produces.", style="dim")
+        if why:
+            console.print("Last strike or fault:")
+            for line in why:
+                console.print(Text("  " + line))
 
     return Result("blacklist", data={"threshold": threshold, "machines": rows}, human=human)
 
 
-def _when(t: float) -> str:
+def _blocked(row) -> str:
+    if row["blocked_until"] is not None:
+        return "to " + _when(row["blocked_until"], "%m-%d")
+    return "yes" if row["blocked"] else "no"
+
+
+def _n(x: float) -> str:
+    # Decayed counts are fractional; one decimal says "recent" (1) from "last week" (0.5) without noise.
+    return f"{x:.1f}".rstrip("0").rstrip(".") if x else "0"
+
+
+def _when(t: float, fmt: str = "%Y-%m-%d %H:%M") -> str:
     import time
 
-    return time.strftime("%Y-%m-%d %H:%M", time.localtime(t))
+    return time.strftime(fmt, time.localtime(t))
 
 
 @blacklist_app.command("list")
 @zeb_command("blacklist list")
-def list_(ctx: typer.Context, fleet: Optional[str] = FLEET_OPTION, json_out: bool = JSON_OPTION) -> Result:
-    """List machines with strikes, and which are blocked.
+def list_(ctx: typer.Context, fleet: Optional[str] = FLEET_OPTION,
+          everyone: bool = typer.Option(False, "--all", help="Every machine zeb has rented, struck or not."),
+          json_out: bool = JSON_OPTION) -> Result:
+    """List machines with strikes, which are blocked (and until when), and their reputation: boots,
+    boot time, stalls and errors (fading with age), observed games/s and the chance a launch produces.
 
-    Example: zeb blacklist list --json
+    Example: zeb blacklist list --all --json
     """
     from zeb import state
 
     app = app_of(ctx)
     cfg = app.config(fleet)
-    return _listing(app, cfg.thresholds.strikes_to_block, state.load_hosts(app.store, _files(cfg)))
+    return _listing(app, cfg.thresholds.strikes_to_block, state.load_hosts(app.store, _files(cfg)), everyone=everyone)
 
 
 @blacklist_app.command("add")

@@ -18,8 +18,9 @@ def rank_offers(
     show_blocked: bool = typer.Option(False, "--show-blocked", help="Also show blocked machines, struck out."),
     json_out: bool = JSON_OPTION,
 ) -> Result:
-    """Rank current offers by $ per expected game/s for the fleet's GPU list. Machines in the scripts'
-    preferred-hosts.txt (ZEB_PREFERRED) are starred and get its 10% bonus.
+    """Rank current offers by $ per expected game/s for the fleet's GPU list: $/hr over games/s times p,
+    the machine's chance of booting and producing (from its reputation; 0.85 untried). Machines in the
+    scripts' preferred-hosts.txt (ZEB_PREFERRED) are starred and get its 10% bonus.
 
     Example: zeb rank-offers --fleet zeb-belief --limit 10
     """
@@ -32,7 +33,8 @@ def rank_offers(
     rows = [
         {"offer_id": r.offer.id, "gpu_name": r.offer.gpu_name, "dph_total": r.offer.dph_total,
          "expected_gps": round(r.expected_gps, 3), "gps_source": r.gps_source,
-         "dollars_per_gps": round(r.dollars_per_gps, 5), "machine_id": r.offer.machine_id,
+         "dollars_per_gps": round(r.dollars_per_gps, 5), "p_produce": round(r.p_produce, 4),
+         "expected_dollars_per_gps": round(r.expected_dollars_per_gps, 5), "machine_id": r.offer.machine_id,
          "reliability": r.offer.reliability, "blocked": r.offer.machine_id in view.blocked,
          "preferred": r.preferred}
         for r in ranked
@@ -45,29 +47,37 @@ def rank_offers(
             console.print(f"No offers for {', '.join(cfg.gpus)} under ${cfg.max_dph:.3f}/hr.")
             return
         table = Table(box=None, pad_edge=False)
-        for col in ("#", "GPU", "$/hr", "games/s", "source", "$/game/s", "Machine", "Reliab.", "Offer"):
+        # Vast's own reliability stays in --json: at 80 columns p, which ranks, says more.
+        for col in ("#", "GPU", "$/hr", "games/s", "source", "$/game/s", "p", "$/exp", "Machine", "Offer"):
             table.add_column(col, justify="left" if col in ("GPU", "source") else "right")
         for n, r in enumerate(rows, 1):
             style = "strike dim" if r["blocked"] else None
-            table.add_row(str(n), r["gpu_name"], f"{r['dph_total']:.3f}", f"{r['expected_gps']:.2f}", r["gps_source"],
-                          f"{r['dollars_per_gps']:.4f}", str(r["machine_id"]) + (" ★" if r["preferred"] else ""),
-                          f"{r['reliability']:.3f}",
+            table.add_row(str(n), r["gpu_name"].removeprefix("RTX "), f"{r['dph_total']:.3f}",
+                          f"{r['expected_gps']:.2f}", r["gps_source"], f"{r['dollars_per_gps']:.4f}",
+                          f"{r['p_produce']:.2f}", f"{r['expected_dollars_per_gps']:.4f}",
+                          str(r["machine_id"]) + (" ★" if r["preferred"] else ""),
                           str(r["offer_id"]) + (" blocked" if r["blocked"] else ""), style=style)
         console.print(table)
+        console.print("p: chance the machine boots and produces (0.85 untried); $/exp = $/game/s ÷ p, "
+                      "what offers rank by.", style="dim")
 
     return Result("rank-offers", data={"fleet": cfg.name, "max_dph": cfg.max_dph, "gpus": list(cfg.gpus),
                                        "offers": rows}, human=human)
 
 
 def _hosts_only_view(app, cfg):
-    """rank-offers needs hosts and blocks, not the instance listing: one API call (the search) in all."""
+    """rank-offers needs hosts and blocks, not the instance listing: one API call (the search) in all.
+    The hosts are read as of now (counts decayed, lapsed certain blocks lifted), so the ranking shows
+    what a launch now would choose."""
     from zeb import state
     from zeb.cli._fleet import FleetView
+    from zeb.plan.hosts import as_of
     from zeb.plan.offers import blocked_machines
 
-    hosts = state.load_hosts(app.store, state.HostFiles.of(cfg))
-    blocked = frozenset(blocked_machines(hosts, cfg.thresholds.strikes_to_block))
-    return FleetView(cfg, app.clock(), (), (), (), hosts, blocked)
+    now = app.clock()
+    hosts = as_of(state.load_hosts(app.store, state.HostFiles.of(cfg)), now)
+    blocked = frozenset(blocked_machines(hosts, cfg.thresholds.strikes_to_block, now))
+    return FleetView(cfg, now, (), (), (), hosts, blocked)
 
 
 def register(app: typer.Typer) -> None:

@@ -1,4 +1,5 @@
-"""Offer ranking by $ per expected game/s, and picking offers on distinct machines."""
+"""Offer ranking by $ per expected game/s (the machine's chance of producing included), and picking
+offers on distinct machines."""
 
 from __future__ import annotations
 
@@ -6,7 +7,7 @@ from typing import Iterable, Mapping, Sequence
 
 from zeb.config import gpu_vast_name
 from zeb.plan import stats
-from zeb.plan.hosts import PREFERRED_BONUS
+from zeb.plan.hosts import PREFERRED_BONUS, gps_trusted, p_produce, reputation
 from zeb.plan.hosts import blocked as _blocked_hosts
 from zeb.plan.types import HostRecord, RankedOffer
 from zeb.vast import Offer
@@ -14,11 +15,13 @@ from zeb.vast import Offer
 
 def expected_gps(offer: Offer, hosts: Mapping[int, HostRecord], observed_gpu: Mapping[str, float],
                  config_table: Mapping[str, float]) -> tuple[float, str]:
-    """Observed on this machine, else its figure in preferred-hosts.txt, else observed on this GPU type,
-    else the config table, else 1.8; the source is "machine", "preferred", "gpu", "config" or "default".
-    A preferred machine's figure, whatever its source, carries the scripts' 10% bonus."""
+    """Observed on this machine (from MIN_GPS_SAMPLES samples on), else its figure in preferred-hosts.txt,
+    else observed on this GPU type, else the config table, else 1.8; the source is "machine",
+    "preferred", "gpu", "config" or "default". A preferred machine's figure, whatever its source, carries
+    the scripts' 10% bonus."""
     host = hosts.get(offer.machine_id)
-    by_machine = {offer.machine_id: host.games_per_s} if host is not None and host.games_per_s else {}
+    # One or two samples may be a warm-up batch or a noisy neighbour: until then the GPU's figure is fairer.
+    by_machine = {offer.machine_id: host.games_per_s} if host is not None and host.games_per_s and gps_trusted(host) else {}
     if host is None or host.preferred_gps is None:
         return stats.expected_gps(offer.gpu_name, offer.machine_id, by_machine, observed_gpu, config_table)
     if not by_machine and host.preferred_gps > 0:
@@ -34,21 +37,25 @@ def is_preferred(offer: Offer, hosts: Mapping[int, HostRecord]) -> bool:
     return host is not None and host.preferred_gps is not None
 
 
-def blocked_machines(hosts: Mapping[int, HostRecord], strikes_to_block: int) -> set[int]:
-    return _blocked_hosts(hosts, strikes_to_block)
+def blocked_machines(hosts: Mapping[int, HostRecord], strikes_to_block: int, now: float | None = None) -> set[int]:
+    """Machines with `strikes_to_block` strikes or a certain fault's block in force at `now` (without a
+    `now` a certain block never lapses; zeb.plan.hosts.block_now says why)."""
+    return _blocked_hosts(hosts, strikes_to_block, now)
 
 
 def rank_key(r: RankedOffer) -> tuple[float, float, float, int]:
-    # Ties on $/game/s go to the cheaper offer, then the more reliable, then the lower id, so two
-    # runs over the same search pick the same offers. Rounding makes ties of float noise real ties
+    # Ties on expected $/game/s go to the cheaper offer, then the more reliable, then the lower id, so
+    # two runs over the same search pick the same offers. Rounding makes ties of float noise real ties
     # (0.044/2.2 and 0.088/4.4 must compare equal).
-    return (round(r.dollars_per_gps, 9), r.offer.dph_total, -r.offer.reliability, r.offer.id)
+    return (round(r.expected_dollars_per_gps, 9), r.offer.dph_total, -r.offer.reliability, r.offer.id)
 
 
 def rank_offers(offers: Iterable[Offer], *, gpus: Sequence[str], max_dph: float, blocked: set[int] | frozenset[int],
                 hosts: Mapping[int, HostRecord], observed_gpu: Mapping[str, float],
-                config_table: Mapping[str, float]) -> list[RankedOffer]:
-    """Offers of a wanted GPU, at most `max_dph`, not on a blocked machine; best $/game/s first."""
+                config_table: Mapping[str, float], now: float | None = None) -> list[RankedOffer]:
+    """Offers of a wanted GPU, at most `max_dph`, not on a blocked machine; best expected value first:
+    dph / (expected games/s x p_produce), the machine's chance of booting and producing with its
+    reputation decayed to `now` (without a `now`, counts are read as last stored)."""
     # Vast rows spell GPUs with spaces, the scripts and the CLI with underscores: compare one spelling.
     wanted = {gpu_vast_name(g) for g in gpus}
     ranked = []
@@ -58,7 +65,10 @@ def rank_offers(offers: Iterable[Offer], *, gpus: Sequence[str], max_dph: float,
         if offer.machine_id in blocked:
             continue
         gps, source = expected_gps(offer, hosts, observed_gpu, config_table)
-        ranked.append(RankedOffer(offer, gps, source, preferred=is_preferred(offer, hosts)))
+        host = hosts.get(offer.machine_id)
+        ranked.append(RankedOffer(offer, gps, source, preferred=is_preferred(offer, hosts),
+                                  p_produce=p_produce(host, now),
+                                  reputation=reputation(host, now) if host is not None else None))
     ranked.sort(key=rank_key)
     return ranked
 
