@@ -57,6 +57,9 @@ class Thresholds:
     # Per-worker polling: a worker in flux (starting, erroring) is read this often; a producing one at the
     # slow interval, or as soon as a stall could be confirmed.
     flux_poll_s: float = 60.0
+    # A producing worker whose examples keep reaching HF (one listing for the whole fleet) has its log read
+    # only this often; one whose uploads stopped is read at once.
+    healthy_poll_s: float = 1200.0
     # Upgrade trials: how often a full, healthy fleet looks for a clearly better offer (one offer search).
     upgrade_check_s: float = 1800.0
 

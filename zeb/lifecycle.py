@@ -97,6 +97,7 @@ class WorkerRecord:
     fatal_kind: str | None = None
     fatal_final: bool = False        # the worker process ended on that fatal error
     last_seen_at: float | None = None   # the last observation that was not a failed log fetch
+    polled_at: float | None = None      # the last time its log was read (or tried)
     cost_productive: float = 0.0     # $ accrued while producing
     cost_overhead: float = 0.0       # $ accrued in billed non-producing states
     last_accrued_at: float | None = None

@@ -18,6 +18,11 @@ from zeb import state as st
 from zeb.config import FleetConfig
 from zeb.errors import VastError
 from zeb.lifecycle import Observation, WorkerState
+from zeb.plan.cadence import NOT_STARTED
+
+
+# A worker still starting: its first batch is its boot's verdict.
+_STARTING = frozenset({WorkerState.PENDING, WorkerState.BOOTING, WorkerState.SETUP, WorkerState.LOADING_MODEL})
 
 
 @dataclass
@@ -95,6 +100,7 @@ class Monitor:
         # One listing of the examples repo per check for the whole fleet; None = the check is off.
         self.examples_lister = examples_lister
         self._halt_reported: str | None = None
+        self._statuses: dict[int, str | None] = {}
 
     # -- observe ---------------------------------------------------------------------------
 
@@ -104,6 +110,7 @@ class Monitor:
         from zeb.plan.fleet import members
 
         t = self.cfg.thresholds
+        self._fresh: set[int] = set()        # workers whose log was read this cycle
         instances = tuple(self.client.list_instances())
         fleet = tuple(members(instances, self.cfg.name))
         listed = {i.id for i in fleet}
@@ -116,8 +123,9 @@ class Monitor:
                                "record": record_to_dict(rec)})
                 del self.records[instance_id]
                 self.destroying.pop(instance_id, None)
-        # Exited and stopped instances are read too: their last log says whether the host was at fault.
-        to_poll = [i.id for i in fleet if i.id not in self.destroying and i.status is not None]
+        # Each worker is read when its next evidence is due (zeb.plan.cadence.next_poll_at); exited and
+        # stopped instances are read once: their last log says whether the host was at fault.
+        to_poll = [i.id for i in fleet if i.id not in self.destroying and self._due(i, now)]
         pool = max(t.poll_concurrency, min(32, len(to_poll) // 4))
         tails = poll_tails(lambda i: self.client.logs(i, tail=t.log_tail, timeout=t.poll_timeout_s), to_poll,
                            workers=pool, timeout=t.poll_timeout_s)
@@ -133,6 +141,14 @@ class Monitor:
                 self.records[inst.id] = rec
                 continue
             polled = tails.get(inst.id)
+            if polled is None and inst.status not in NOT_STARTED:
+                # Not due: nothing new is known about it; its record stands as it is.
+                self.records[inst.id] = dataclasses.replace(rec, dph_total=inst.dph_total)
+                continue
+            if polled is not None:
+                rec = dataclasses.replace(rec, polled_at=now)
+                if polled.text is not None:
+                    self._fresh.add(inst.id)
             if polled is not None and polled.text is None and _stopped(inst):
                 # Not seen: the stop stands, with no log to blame the host with.
                 self.counters.poll_failures += 1
@@ -147,18 +163,37 @@ class Monitor:
             rec = dataclasses.replace(rec, dph_total=inst.dph_total, extra={**rec.extra, "observed_at": now})
             self.records[inst.id] = rec
             events += evs
+        self._statuses = {i.id: i.status for i in fleet if i.id not in self.destroying}
         return instances, fleet, events
+
+    def _next_poll(self, instance_id: int, status: str | None) -> float | None:
+        from zeb.plan.cadence import next_poll_at
+        from zeb.plan.launch import fleet_upload_interval, worker_id
+
+        t = self.cfg.thresholds
+        rec = self.records.get(instance_id)
+        # The examples check (when on) is the cheap health signal: one HF listing for the whole fleet.
+        last_upload = self.policy.examples_seen.get(worker_id(rec.label)) if rec and self.examples_lister else None
+        return next_poll_at(rec, status, flux_s=t.flux_poll_s, slow_s=t.slow_interval_s, retry_s=t.fast_interval_s,
+                            healthy_s=t.healthy_poll_s, last_upload=last_upload,
+                            upload_s=float(fleet_upload_interval(self.cfg, self.target)),
+                            checked_at=self.policy.examples_checked_at)
+
+    def _due(self, inst, now: float) -> bool:
+        due = self._next_poll(inst.id, inst.status)
+        return due is not None and due <= now
 
     # -- one cycle -------------------------------------------------------------------------
 
     def cycle(self) -> CycleReport:
         from zeb.plan.fleet import prune_inflight
-        from zeb.plan.monitor import Snapshot, decide
+        from zeb.plan.monitor import Snapshot, credit_probe_due, decide
         from zeb.plan.offers import blocked_machines
 
         self.counters.cycles += 1
         now = self.clock()
         report = CycleReport(self.counters.cycles, now)
+        self._given_up: list = []             # (record, reason) of launches struck before they produced
         try:
             instances, fleet, events = self._observe(now)
             inflight = st.update_inflight(
@@ -168,17 +203,25 @@ class Monitor:
                                                       self.cfg.thresholds.inflight_expiry_s)
             hosts = st.load_hosts(self.store, st.HostFiles.of(self.cfg))
             self.hosts = hosts
-            blocked = frozenset(blocked_machines(hosts, self.cfg.thresholds.strikes_to_block))
-            offers = self._offers(hosts, blocked) if not self.policy.credit_wait else ()
-            self._ranked = list(offers)
+            blocked = frozenset(blocked_machines(hosts, self.cfg.thresholds.strikes_to_block, now))
+            self._ranked = []
             examples_replace, examples_events = self._check_examples(now, report)
             events += examples_events
+            if credit_probe_due(self.policy, self.cfg.thresholds, now):
+                # Checked before deciding, so the cycle that sees the balance back also searches and launches.
+                self.account = self.client.account()
+                report.actions.append("credit check: " + ("still exhausted" if self.account.exhausted
+                                                          else "credit is back"))
             snap = Snapshot(
-                fleet=self.cfg.name, instances=fleet, records=dict(self.records), offers=tuple(offers), hosts=hosts,
+                fleet=self.cfg.name, instances=fleet, records=dict(self.records), offers=None, hosts=hosts,
                 blocked=blocked, account=self.account, inflight=tuple(inflight), destroying=dict(self.destroying),
                 examples_replace=examples_replace,
             )
             decision = decide(snap, self.policy, self.cfg, self.target, now)
+            if decision.wants_offers:
+                self._ranked = list(self._offers(hosts, blocked))
+                snap = dataclasses.replace(snap, offers=tuple(self._ranked))
+                decision = decide(snap, self.policy, self.cfg, self.target, now)
             self.account = None
             self.policy = decision.state
             events += self._report_halt(now, report)
@@ -186,7 +229,7 @@ class Monitor:
                 events += self._act(decision, now, report)
             else:
                 report.actions += [f"would {_describe(a)}" for a in decision.actions]
-            self._record(events, hosts)
+            self._record(events, hosts, self._given_up)
             self.consecutive_errors = 0
         except VastError as exc:
             self.counters.api_errors += 1
@@ -247,7 +290,7 @@ class Monitor:
         cfg = self.cfg
         found = self.client.search_offers(cfg.gpus, max_dph=cfg.max_dph, exclude_machines=blocked)
         return rank_offers(found, gpus=cfg.gpus, max_dph=cfg.max_dph, blocked=set(blocked), hosts=hosts,
-                           observed_gpu=observed_gpu_means(hosts), config_table=cfg.expected_gps)
+                           observed_gpu=observed_gpu_means(hosts), config_table=cfg.expected_gps, now=self.clock())
 
     # -- act -------------------------------------------------------------------------------
 
@@ -281,6 +324,8 @@ class Monitor:
                     report.actions.append(f"destroy of {action.label} ({action.instance_id}) failed: {outcome.error}")
                 if action.strike:
                     self._strike(action, now)
+                    if rec is not None and rec.first_batch_at is None:
+                        self._given_up.append((rec, action.reason))
             if launches:
                 events += self._launch_batches(launches, decision, now, report)
         for action in decision.actions:
@@ -330,18 +375,29 @@ class Monitor:
         return events
 
     def _strike(self, action, now: float) -> None:
-        from zeb.plan.hosts import add_strike
+        from zeb.plan.hosts import add_strike, block_now
+        from zeb.plan.monitor import is_hardware_fault
         from zeb.plan.types import Strike
 
-        strike = Strike(machine_id=action.machine_id, time=now, reason=action.reason, fleet=self.cfg.name,
-                        instance_id=action.instance_id)
-        st.update_hosts(self.store, lambda hosts: add_strike(hosts, strike), st.HostFiles.of(self.cfg))
+        rec = self.records.get(action.instance_id)
+        if rec is not None and is_hardware_fault(rec):
+            # Certain: it fails the same way on every launch, so it is blocked now, not after 3 rentals.
+            def change(hosts):
+                return block_now(hosts, action.machine_id, action.reason, now, fleet=self.cfg.name,
+                                 threshold=self.cfg.thresholds.strikes_to_block, instance_id=action.instance_id)
+        else:
+            strike = Strike(machine_id=action.machine_id, time=now, reason=action.reason, fleet=self.cfg.name,
+                            instance_id=action.instance_id)
+
+            def change(hosts):
+                return add_strike(hosts, strike)
+        st.update_hosts(self.store, change, st.HostFiles.of(self.cfg))
         self.counters.strikes += 1
 
     # -- record and report -----------------------------------------------------------------
 
-    def _record(self, events: list, hosts) -> None:
-        from zeb.plan.hosts import record_gps
+    def _record(self, events: list, hosts, given_up: list | None = None) -> None:
+        from zeb.plan.hosts import expire_blocks, record_boot, record_error, record_gps, record_stall
 
         for ev in events:
             self.emit_event(ev if isinstance(ev, dict) else _event_dict(ev))
@@ -351,12 +407,36 @@ class Monitor:
         st.save_records(self.store, self.cfg.name, self.records)
         st.save_destroying(self.store, self.cfg.name, self.destroying)
         self.store.fleet_doc(self.cfg.name, st.POLICY_DOC).write(self.policy.to_dict())
-        producing = [r for r in self.records.values() if r.state is WorkerState.PRODUCING and r.games_per_s]
-        if producing:
-            def update(h):
-                for r in producing:
-                    h = record_gps(h, r.machine_id, r.gpu_name, r.games_per_s, 1.0)
-                return h
+        now = self.clock()
+        # Reputation: one games/s sample per fresh read, one verdict per launch (its first batch, or given
+        # up before producing), and stalls and errors of workers that had produced.
+        producing = [r for r in self.records.values()
+                     if r.state is WorkerState.PRODUCING and r.games_per_s and r.instance_id in self._fresh]
+        changes = [lambda h, r=r: record_gps(h, r.machine_id, r.gpu_name, r.games_per_s, 1.0, now=now)
+                   for r in producing]
+        for ev in events:
+            if isinstance(ev, dict) or ev.kind != "transition":
+                continue
+            rec = self.records.get(ev.instance_id)
+            if rec is None:
+                continue
+            if ev.to_state is WorkerState.PRODUCING and rec.first_batch_at == ev.time and ev.from_state in _STARTING:
+                changes.append(lambda h, r=rec, t=ev.time: record_boot(h, r.machine_id, r.gpu_name, True,
+                                                                       t - r.created_at, now))
+            elif ev.to_state is WorkerState.STALLED:
+                changes.append(lambda h, r=rec: record_stall(h, r.machine_id, now))
+            elif ev.to_state is WorkerState.ERROR and rec.first_batch_at is not None:
+                changes.append(lambda h, r=rec: record_error(h, r.machine_id, r.fatal_kind or "error", now))
+        for rec, reason in given_up or ():
+            changes.append(lambda h, r=rec, why=reason: record_boot(h, r.machine_id, r.gpu_name, False, None, now,
+                                                                   reason=why))
+
+        def update(h):
+            h = expire_blocks(h, now)
+            for change in changes:
+                h = change(h)
+            return h
+        if changes or any(s.certain for rec in hosts.values() for s in rec.strikes):
             st.update_hosts(self.store, update, st.HostFiles.of(self.cfg))
 
     def _summarise(self, report: CycleReport) -> None:
@@ -376,12 +456,18 @@ class Monitor:
             report.interval = error_backoff(self.consecutive_errors, base_s=t.fast_interval_s,
                                             cap_s=t.slow_interval_s, rng=self.rng)
             return
-        report.interval = next_interval(
+        interval = next_interval(
             [r.state for r in live], target=self.target,
             inflight=inflight, destroying=len(self.destroying), trial_active=self.policy.trial is not None,
             credit_wait=bool(self.policy.credit_wait), fast_s=t.fast_interval_s, slow_s=t.slow_interval_s,
             credit_probe_s=t.credit_probe_s,
         )
+        # Wake for the first worker whose evidence falls due (a stall that could be confirmed), never
+        # sooner than the fast pace.
+        dues = [d for d in (self._next_poll(i, s) for i, s in self._statuses.items()) if d is not None]
+        if dues:
+            interval = min(interval, max(t.fast_interval_s, min(dues) - report.now))
+        report.interval = interval
 
     def should_log_error(self, now: float) -> bool:
         """Repeated API errors are logged once a minute, not once a cycle."""

@@ -36,7 +36,7 @@ def observe_fleet(app, cfg: FleetConfig, *, prune: bool = True) -> FleetView:
     else:
         inflight = prune_inflight(state.load_inflight(app.store, cfg.name), instances, now, expiry)
     hosts = state.load_hosts(app.store, state.HostFiles.of(cfg))
-    blocked = frozenset(blocked_machines(hosts, cfg.thresholds.strikes_to_block))
+    blocked = frozenset(blocked_machines(hosts, cfg.thresholds.strikes_to_block, now))
     return FleetView(cfg, now, instances, fleet_members, tuple(inflight), hosts, blocked)
 
 
@@ -52,7 +52,7 @@ def ranked_offers(app, view: FleetView, *, include_blocked: bool = False) -> lis
     return rank_offers(
         offers, gpus=cfg.gpus, max_dph=cfg.max_dph,
         blocked=set() if include_blocked else set(view.blocked),
-        hosts=view.hosts, observed_gpu=observed_gpu_means(view.hosts), config_table=cfg.expected_gps,
+        hosts=view.hosts, observed_gpu=observed_gpu_means(view.hosts), config_table=cfg.expected_gps, now=view.now,
     )
 
 

@@ -72,6 +72,7 @@ class PolicyState:
     examples_checked_at: float | None = None
     examples_seen: Mapping[str, float] = field(default_factory=dict)
     examples_flags: Mapping[str, float] = field(default_factory=dict)
+    trial_checked_at: float | None = None      # the last time a full, healthy fleet looked for an upgrade
 
     def to_dict(self) -> dict:
         return asdict(self)
@@ -90,7 +91,7 @@ class Snapshot:
     fleet: str
     instances: tuple[Instance, ...]
     records: Mapping[int, WorkerRecord]
-    offers: tuple[RankedOffer, ...]
+    offers: tuple[RankedOffer, ...] | None    # None: not searched; decide() says when it wants a search
     hosts: Mapping[int, HostRecord]
     blocked: frozenset[int]
     account: Account | None
@@ -129,6 +130,13 @@ class Decision:
     actions: tuple = ()
     state: PolicyState = field(default_factory=PolicyState)
     notes: tuple[str, ...] = ()
+    # The snapshot had no offers and this decision would launch or trial: search, then decide again.
+    wants_offers: bool = False
+
+
+def credit_probe_due(state: PolicyState, t, now: float) -> bool:
+    """While waiting for credit, the account (one cheap call) is checked every `credit_probe_s`."""
+    return state.credit_wait and (state.credit_checked_at is None or now - state.credit_checked_at >= t.credit_probe_s)
 
 
 def on_launch_failed(state: PolicyState, error_kind: str, now: float) -> PolicyState:
@@ -405,7 +413,7 @@ def _slow_start_batch(k: int) -> int:
 
 def _candidates(snap: Snapshot, cfg: FleetConfig, used_machines: set[int]) -> list[RankedOffer]:
     out, seen = [], set(used_machines)
-    for r in snap.offers:
+    for r in snap.offers or ():
         o = r.offer
         if o.machine_id in snap.blocked or o.machine_id in seen or o.dph_total > cfg.max_dph:
             continue
@@ -531,9 +539,17 @@ def decide(snap: Snapshot, state: PolicyState, cfg: FleetConfig, target: int, no
         used_labels.add(parse_label(trial.label, fleet))
     used_labels.discard(None)
     used_machines = {i.machine_id for i in active if i.id not in doomed} | {e.machine_id for e in snap.inflight}
+    missing = max(0, target - len(survivors) - len(pending))
+    healthy = [i for i in survivors if _record(i, snap.records, now).state is S.PRODUCING]
+    upgrade_due = (not credit_wait and not halted and trial is None and now >= state.trial_cooldown_until
+                   and target > 0 and not missing and not pending and len(healthy) == len(survivors) == target
+                   and not any(isinstance(a, (Launch, Destroy)) for a in actions)
+                   and (state.trial_checked_at is None or now - state.trial_checked_at >= t.upgrade_check_s))
+    if snap.offers is None and ((missing and not halted and not credit_wait) or upgrade_due):
+        # One offer search costs an API call: made only when this cycle would launch or look for an upgrade.
+        return Decision(tuple(actions), state, tuple(notes), wants_offers=True)
     candidates = _candidates(snap, cfg, used_machines)
 
-    missing = max(0, target - len(survivors) - len(pending))
     if missing and halted:
         notes.append(f"config halt: {missing} launch(es) held back")
     elif missing and credit_wait:
@@ -547,20 +563,22 @@ def decide(snap: Snapshot, state: PolicyState, cfg: FleetConfig, target: int, no
             notes.append(f"only {len(candidates)} usable offer(s) for {missing} missing worker(s)")
         candidates = candidates[missing:]
 
-    # Upgrade: full, healthy, quiet fleet and an offer clearly better than the worst worker.
-    healthy = [i for i in survivors if _record(i, snap.records, now).state is S.PRODUCING]
-    if (not credit_wait and not halted and trial is None and now >= state.trial_cooldown_until and target > 0 and not missing
-            and not pending and len(healthy) == len(survivors) == target and candidates
-            and not any(isinstance(a, (Launch, Destroy)) for a in actions)):
+    # Upgrade: full, healthy, quiet fleet and an offer clearly better than the worst worker, looked for on
+    # its own slow cadence.
+    if upgrade_due:
+        state = replace(state, trial_checked_at=now)
+    if upgrade_due and candidates:
         worst = max(dollars_per_gps(_record(i, snap.records, now)) for i in healthy)
         best = candidates[0]
-        if math.isfinite(worst) and best.dollars_per_gps <= worst * (1 - t.upgrade_margin):
+        # The offer's expected value (its machine's chance to boot and produce counted) against what the
+        # worst worker really delivers.
+        if math.isfinite(worst) and best.expected_dollars_per_gps <= worst * (1 - t.upgrade_margin):
             label = label_for(fleet, free_indices(used_labels, 1)[0])
             actions.append(Launch(label, best, 0, trial=True,
-                                  reason=f"upgrade trial: ${best.dollars_per_gps:.4f} vs worst ${worst:.4f} per game/s"))
+                                  reason=f"upgrade trial: ${best.expected_dollars_per_gps:.4f} vs worst ${worst:.4f} per game/s"))
             state = replace(state, trial=Trial(label, best.offer.id, best.offer.machine_id, now))
 
-    if credit_wait and (state.credit_checked_at is None or now - state.credit_checked_at >= t.credit_probe_s):
+    if credit_probe_due(state, t, now):
         actions.append(CheckCredit())
         state = replace(state, credit_checked_at=now)
 

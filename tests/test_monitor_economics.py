@@ -1,0 +1,117 @@
+"""The monitor spends calls and money only where evidence is due (issue 10): per-worker polling, offer
+searches only when a launch or an upgrade check is planned, credit back -> launches in the same cycle,
+and a flaky API never costs a healthy worker its place or its host a strike."""
+
+from __future__ import annotations
+
+import dataclasses
+
+import pytest
+
+from tests.simenv import HF_TOKEN
+from zeb.config import resolve
+from zeb.lifecycle import WorkerRecord, WorkerState as S
+from zeb.monitor import Monitor
+from zeb.plan.cadence import next_poll_at
+from zeb.store import Store
+from zeb.vast import VastClient
+
+T = resolve("zeb", {}, {"ZEB_CONFIG": "/none"}).thresholds
+KW = dict(flux_s=T.flux_poll_s, slow_s=T.slow_interval_s, retry_s=T.fast_interval_s)
+
+
+def _rec(state, polled_at=1000.0, **kw) -> WorkerRecord:
+    base = dict(instance_id=1, label="zeb-worker-vast-0", machine_id=7, gpu_name="RTX 3080", dph_total=0.08,
+                created_at=0.0, state=state, state_since=0.0, first_seen=0.0, polled_at=polled_at)
+    return WorkerRecord(**{**base, **kw})
+
+
+def test_next_poll_follows_the_evidence():
+    assert next_poll_at(None, "running", **KW) == 0.0, "a new worker is read at once"
+    assert next_poll_at(None, "loading", **KW) is None, "Vast says it is not running: nothing to read"
+    assert next_poll_at(_rec(S.SETUP), "running", **KW) == 1000.0 + T.flux_poll_s
+    slow = _rec(S.PRODUCING, last_progress_at=990.0, games_per_s=1.0, total_games=2560, last_batch=10)
+    assert next_poll_at(slow, "running", **KW) == 1000.0 + T.slow_interval_s, "a 256 s batch: stall check later"
+    fast = _rec(S.PRODUCING, last_progress_at=990.0, games_per_s=4.0, total_games=2560, last_batch=10)
+    assert next_poll_at(fast, "running", **KW) == pytest.approx(990.0 + 2.5 * 64 + 1), "a stall could be confirmed"
+    assert next_poll_at(_rec(S.PRODUCING, failed_polls=1), "running", **KW) == 1000.0 + T.fast_interval_s
+    assert next_poll_at(_rec(S.STOPPED), "exited", **KW) is None, "a stopped worker's last log is read once"
+    assert next_poll_at(_rec(S.PRODUCING), "exited", **KW) == 0.0
+
+
+def _monitor(sim, target: int) -> Monitor:
+    cfg = resolve("zeb", {"target_workers": target}, sim.env)
+    client = VastClient.from_env(sim.env, sleep=sim.clock.sleep)
+    return Monitor(cfg, target, client, Store(sim.home), HF_TOKEN, clock=sim.clock.now, hub_env=sim.env)
+
+
+def _until_producing(sim, mon: Monitor, target: int, limit: int = 80) -> None:
+    for _ in range(limit):
+        report = mon.cycle()
+        if report.producing == target and report.live == target:
+            return
+        sim.clock.advance(report.interval)
+    raise AssertionError("the fleet never became healthy")
+
+
+def test_a_full_healthy_fleet_searches_offers_only_on_the_upgrade_cadence_and_reads_logs_slowly(sim):
+    mon = _monitor(sim, 3)
+    _until_producing(sim, mon, 3)
+    hour = 3600.0
+    for start in (sim.clock.now(),):          # the first hour: uploads start reaching HF
+        while sim.clock.now() - start < hour:
+            sim.clock.advance(mon.cycle().interval)
+    sim.market.reset_calls()
+    start = sim.clock.now()
+    while sim.clock.now() - start < hour:
+        report = mon.cycle()
+        assert not report.error
+        sim.clock.advance(report.interval)
+    searches = sim.market.count_calls("POST", "/api/v0/bundles/")
+    assert searches <= hour / T.upgrade_check_s + 1, searches
+    log_reads = sim.market.count_calls("PUT", "/api/v0/instances/request_logs/")
+    # Their examples keep reaching HF, so each worker's log is read about every healthy_poll_s only.
+    assert log_reads <= 3 * (hour / T.healthy_poll_s + 1), log_reads
+
+
+def test_launches_resume_in_the_cycle_that_sees_credit_back(sim_factory):
+    sim = sim_factory("no-credit")
+    mon = _monitor(sim, 2)
+    first = mon.cycle()
+    assert mon.policy.credit_wait, first.actions
+    sim.market.top_up(50.0)
+    sim.clock.advance(T.credit_probe_s + 1)
+    report = mon.cycle()
+    assert "credit check: credit is back" in report.actions
+    assert any(a.startswith("launched ") for a in report.actions), report.actions
+
+
+def test_a_flaky_api_never_replaces_or_strikes_a_healthy_worker(sim):
+    mon = _monitor(sim, 3)
+    _until_producing(sim, mon, 3)
+    healthy = {i for i, r in mon.records.items() if r.state is S.PRODUCING}
+    # For 10 simulated minutes every log request fails or hangs (under the unseen limit).
+    sim.market.inject("500", 40, path="/api/v0/instances/request_logs/")
+    sim.market.inject("hang", 10, path="/_logs/", delay=0.2)
+    start = sim.clock.now()
+    while sim.clock.now() - start < 600:
+        report = mon.cycle()
+        sim.clock.advance(report.interval)
+    assert healthy <= set(sim.market.instances), "no healthy worker was destroyed"
+    assert mon.counters.strikes == 0 and mon.counters.replacements == 0
+    assert all(mon.records[i].state is S.PRODUCING for i in healthy)
+
+
+def test_a_hung_first_read_of_an_old_producing_worker_is_not_stuck_booting(sim):
+    iid = sim.market.adopt("RTX 3080", "zeb-worker-vast-0", age_s=4 * 3600)
+    sim.market.inject("500", 12, path="/api/v0/instances/request_logs/")   # every retry of the first read
+    mon = _monitor(sim, 1)
+    report = mon.cycle()
+    assert iid in sim.market.instances and not [a for a in report.actions if "destroyed" in a], report.actions
+    assert mon.records[iid].last_seen_at is None and mon.counters.strikes == 0
+    sim.clock.advance(report.interval)
+    for _ in range(5):
+        report = mon.cycle()
+        sim.clock.advance(report.interval)
+    assert mon.records[iid].state is S.PRODUCING and iid in sim.market.instances
+    assert dataclasses.asdict(mon.counters)["strikes"] == 0
