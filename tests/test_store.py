@@ -15,7 +15,7 @@ from pathlib import Path
 
 import pytest
 
-from zeb.errors import LockHeld, UsageError
+from zeb.errors import LockHeld, StoreError, UsageError
 from zeb.store import Store
 
 
@@ -34,7 +34,7 @@ def test_permissions(tmp_path):
 
 
 def test_read_default_and_round_trip(tmp_path):
-    doc = Store(tmp_path).shared_doc("hosts.json")
+    doc = Store(tmp_path).shared_doc("doc.json")
     assert doc.read({"x": 0}) == {"x": 0}
     doc.write({"x": 1})
     assert doc.read({}) == {"x": 1}
@@ -48,24 +48,24 @@ def test_bad_fleet_name_is_rejected(tmp_path):
 
 def test_corrupt_file_is_moved_aside_not_emptied(tmp_path):
     store = Store(tmp_path)
-    doc = store.shared_doc("hosts.json")
+    doc = store.shared_doc("doc.json")
     doc.write({"ok": True})
     doc.path.write_bytes(b"{not json")
     assert doc.read({"default": 1}) == {"default": 1}
-    aside = [p for p in tmp_path.iterdir() if p.name.startswith("hosts.json.corrupt-")]
+    aside = [p for p in tmp_path.iterdir() if p.name.startswith("doc.json.corrupt-")]
     assert len(aside) == 1 and aside[0].read_bytes() == b"{not json"
     assert store.warnings and "corrupt" in store.warnings[0]
 
 
 def test_failed_replace_keeps_old_file_and_leaves_no_temp(tmp_path, monkeypatch):
-    doc = Store(tmp_path).shared_doc("hosts.json")
+    doc = Store(tmp_path).shared_doc("doc.json")
     doc.write({"v": 1})
 
     def boom(*a, **k):
         raise OSError("disk full")
 
     monkeypatch.setattr(os, "replace", boom)
-    with pytest.raises(OSError):
+    with pytest.raises(StoreError, match="cannot write"):
         doc.write({"v": 2})
     monkeypatch.undo()
     assert doc.read() == {"v": 1}

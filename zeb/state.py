@@ -6,9 +6,9 @@ from __future__ import annotations
 
 import dataclasses
 import os
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Callable, Iterable, Mapping
 
 from zeb.errors import ConfigError, StoreError
 from zeb.plan.types import HostRecord, InFlight
@@ -31,7 +31,7 @@ class HostFiles:
     preferred: Path | None = None     # preferred-hosts.txt: machine_id<TAB>games/s
 
     @classmethod
-    def of(cls, cfg) -> "HostFiles":
+    def of(cls, cfg) -> HostFiles:
         """From a FleetConfig's blacklist_file and preferred_file, `~` expanded."""
         return cls(_expand(cfg.blacklist_file), _expand(cfg.preferred_file))
 
@@ -105,7 +105,12 @@ def update_hosts(store, fn: Callable[[dict[int, HostRecord]], dict[int, HostReco
     changed observed games/s set in preferred-hosts.txt). Without files only the store changes, as before.
     Everything happens under the hosts document's lock, so two zeb processes never interleave."""
     from zeb.plan.hosts import (
-        counts_after, drop_bad_hosts_lines, hosts_from_json, hosts_to_json, ledger_change, preferred_updates,
+        counts_after,
+        drop_bad_hosts_lines,
+        hosts_from_json,
+        hosts_to_json,
+        ledger_change,
+        preferred_updates,
         rewrite_preferred,
     )
 
@@ -273,3 +278,132 @@ def retired_records(events: list[dict]) -> list:
     from zeb.lifecycle import record_from_dict
 
     return [record_from_dict(e["record"]) for e in events if e.get("kind") == "retired" and e.get("record")]
+
+
+# -- shape checks: one per stored document, next to its codec ------------------------------------
+# The store runs the check on every read (zeb.store.Doc); a document that fails it is set aside with a
+# warning, exactly like a torn one, and the command carries on with the empty default. A check accepts
+# what the codec decodes and whose fields have the types the code downstream does arithmetic with.
+
+def _bad(message: str):
+    from zeb.store import BadDocument
+
+    return BadDocument(message)
+
+
+_KINDS: dict[str, tuple[type, ...]] = {"int": (int,), "float": (int, float), "str": (str,), "bool": (bool,),
+                                       "dict": (dict,), "Mapping": (dict,), "tuple": (tuple, list)}
+
+
+def check_fields(obj, where: str) -> None:
+    """Every field of the dataclass `obj` has its annotated type (as far as plain JSON can carry it):
+    a field "float | None" holds a number or None, never a string; bool never passes for a number."""
+    for f in dataclasses.fields(obj):
+        value = getattr(obj, f.name)
+        parts = [p.strip() for p in str(f.type).split("|")]
+        if value is None:
+            if "None" in parts:
+                continue
+            raise _bad(f"{where}: {f.name} is missing")
+        base = next((p for p in parts if p != "None"), "")
+        kinds = _KINDS.get(base.split("[", 1)[0])
+        if kinds is None:       # an enum or a nested record: its codec converted or checks it
+            continue
+        if (isinstance(value, bool) and bool not in kinds) or not isinstance(value, kinds):
+            raise _bad(f"{where}: {f.name} is {type(value).__name__}, not {base}")
+        if kinds == (dict,) and base.endswith("float]") and not all(
+                isinstance(v, (int, float)) and not isinstance(v, bool) for v in value.values()):
+            raise _bad(f"{where}: {f.name} holds a value that is not a number")
+
+
+def _int_key(key, where: str) -> int:
+    try:
+        return int(key)
+    except (TypeError, ValueError):
+        raise _bad(f"{where}: key {key!r} is not an instance id") from None
+
+
+def check_inflight(data) -> None:
+    if not isinstance(data, list):
+        raise _bad(f"{INFLIGHT_DOC}: expected a list of launches, found {type(data).__name__}")
+    for n, row in enumerate(data):
+        where = f"{INFLIGHT_DOC}: entry {n}"
+        if not isinstance(row, dict):
+            raise _bad(f"{where}: not an object")
+        try:
+            entry = inflight_from_json([row])[0]
+        except TypeError as exc:
+            raise _bad(f"{where}: {exc}") from None
+        check_fields(entry, where)
+
+
+def check_workers(data) -> None:
+    from zeb.lifecycle import check_record
+
+    if not isinstance(data, dict):
+        raise _bad(f"{WORKERS_DOC}: expected an object of workers, found {type(data).__name__}")
+    for key, row in data.items():
+        _int_key(key, WORKERS_DOC)
+        check_record(row, f"{WORKERS_DOC}: worker {key}")
+
+
+def check_destroying(data) -> None:
+    if not isinstance(data, dict):
+        raise _bad(f"{DESTROYING_DOC}: expected an object of instance ids, found {type(data).__name__}")
+    for key, value in data.items():
+        _int_key(key, DESTROYING_DOC)
+        if isinstance(value, bool) or not isinstance(value, (int, float)):
+            raise _bad(f"{DESTROYING_DOC}: instance {key}: {value!r} is not a time")
+
+
+def check_policy(data) -> None:
+    from zeb.plan.monitor import PolicyState
+
+    if not isinstance(data, dict):
+        raise _bad(f"{POLICY_DOC}: expected an object, found {type(data).__name__}")
+    try:
+        policy = PolicyState.from_dict(data)
+    except (TypeError, ValueError, AttributeError) as exc:
+        raise _bad(f"{POLICY_DOC}: {exc}") from None
+    check_fields(policy, POLICY_DOC)
+    if policy.trial is not None:
+        check_fields(policy.trial, f"{POLICY_DOC}: trial")
+    for outcome in policy.outcomes:
+        check_fields(outcome, f"{POLICY_DOC}: outcome")
+
+
+def check_hosts(data) -> None:
+    from zeb.plan.hosts import check_hosts_json
+
+    check_hosts_json(data)
+
+
+def check_event(row) -> None:
+    """One line of a fleet's event log: an object whose fields the readers (timeline, stats, the retired
+    records) use have their types; other keys are free."""
+    from zeb.lifecycle import WorkerState, check_record
+
+    if not isinstance(row, dict):
+        raise _bad(f"an event is {type(row).__name__}, not an object")
+    number = (int, float)
+    for key, kinds in (("time", number), ("instance_id", (int,)), ("machine_id", (int,)), ("label", (str,)),
+                       ("kind", (str,)), ("reason", (str,)), ("evidence", (str,))):
+        value = row.get(key)
+        if value is not None and (isinstance(value, bool) or not isinstance(value, kinds)):
+            raise _bad(f"event field {key} is {type(value).__name__}")
+    for key in ("from", "to"):
+        value = row.get(key)
+        if value is not None:
+            try:
+                WorkerState(value)
+            except ValueError:
+                raise _bad(f"event field {key}: {value!r} is not a worker state") from None
+    if row.get("kind") == "retired" and row.get("record"):
+        check_record(row["record"], "retired event record")
+
+
+DOC_CHECKS = {HOSTS_DOC: check_hosts, INFLIGHT_DOC: check_inflight, WORKERS_DOC: check_workers,
+              POLICY_DOC: check_policy, DESTROYING_DOC: check_destroying}
+# hosts.json holds what nothing else does (strike reasons, strikes while the shared bad-hosts.txt is off):
+# the store keeps a second copy, hosts.json.bak, written with it and used when it is corrupt.
+BACKED_UP = frozenset({HOSTS_DOC})

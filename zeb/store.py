@@ -12,8 +12,9 @@ import os
 import re
 import tempfile
 import time
+from collections.abc import Callable, Iterator, Mapping
 from pathlib import Path
-from typing import Any, Callable, Iterator, Mapping
+from typing import Any
 
 from filelock import FileLock, Timeout
 
@@ -59,102 +60,219 @@ def _lock(path: Path, timeout: float = -1) -> FileLock:
     return FileLock(str(path), timeout=timeout, mode=0o600)
 
 
+class BadDocument(StoreError):
+    """Valid JSON of the wrong shape. A document's codec check raises it; the store then sets the file
+    aside exactly as it does a torn one, and the command carries on with the empty default."""
+
+
+Check = Callable[[Any], None]
+
+
+def _stamp() -> str:
+    return f"{time.strftime('%Y%m%d-%H%M%S')}-{os.getpid()}"
+
+
+def _set_aside(path: Path, why: str, warnings: list[str], then: str = "started afresh") -> None:
+    """Move a file zeb cannot use out of the way (never delete it: the user may want it back)."""
+    aside = path.with_name(f"{path.name}.corrupt-{_stamp()}")
+    n = 0
+    while aside.exists():      # two set-asides within a second by one process
+        n += 1
+        aside = path.with_name(f"{path.name}.corrupt-{_stamp()}-{n}")
+    try:
+        os.replace(path, aside)
+    except OSError as exc:
+        raise StoreError(f"{path} is {why} and cannot be moved aside: {exc.strerror}") from None
+    warnings.append(f"{path} was {why}; moved it aside to {aside.name} and {then}")
+
+
 class Doc:
     """One JSON document. `update` is a read-modify-write under the document's lock, so concurrent
-    processes lose no update."""
+    processes lose no update. `check` (the document's codec check, see zeb.state.DOC_CHECKS) raises
+    BadDocument on a wrong shape. With `backup`, every write also goes to `<name>.bak`, and a corrupt
+    document is recovered from it."""
 
-    def __init__(self, path: Path, warnings: list[str]) -> None:
+    def __init__(self, path: Path, warnings: list[str], check: Check | None = None, backup: bool = False) -> None:
         self.path = path
         self._lock_path = path.with_name(path.name + ".lock")
         self._warnings = warnings
+        self._check = check
+        self.backup_path = path.with_name(path.name + ".bak") if backup else None
+
+    def _parse(self, path: Path) -> tuple[Any, str | None]:
+        """(data, None), or (None, why the file is unusable). FileNotFoundError passes through."""
+        try:
+            raw = path.read_bytes()
+        except FileNotFoundError:
+            raise
+        except OSError as exc:
+            return None, f"unreadable ({exc.strerror})"
+        try:
+            data = json.loads(raw)
+        except ValueError:
+            return None, "corrupt"
+        if self._check is not None:
+            try:
+                self._check(data)
+            except BadDocument as exc:
+                return None, f"corrupt: {exc.message}"
+        return data, None
 
     def _read_unlocked(self, default: Any) -> Any:
         try:
-            raw = self.path.read_bytes()
+            data, why = self._parse(self.path)
         except FileNotFoundError:
             return default
-        except OSError as exc:
-            raise StoreError(f"cannot read {self.path}: {exc.strerror}") from None
-        try:
-            return json.loads(raw)
-        except ValueError:
-            aside = self.path.with_name(f"{self.path.name}.corrupt-{time.strftime('%Y%m%d-%H%M%S')}-{os.getpid()}")
-            os.replace(self.path, aside)
-            self._warnings.append(f"{self.path} was corrupt; moved it aside to {aside.name} and started afresh")
+        if why is None:
+            return data
+        saved = self._backup()
+        if saved is None:
+            _set_aside(self.path, why, self._warnings)
             return default
+        assert self.backup_path is not None
+        _set_aside(self.path, why, self._warnings, then=f"recovered it from {self.backup_path.name}")
+        self._write_unlocked(saved)
+        return saved
+
+    def _backup(self) -> Any:
+        """The second copy's data if there is a usable one, else None."""
+        if self.backup_path is None:
+            return None
+        try:
+            data, why = self._parse(self.backup_path)
+        except FileNotFoundError:
+            return None
+        if why is not None:
+            self._warnings.append(f"{self.backup_path} is {why} too; nothing to recover from")
+            return None
+        return data
+
+    def _write_unlocked(self, data: Any) -> None:
+        payload = json.dumps(data, indent=1, sort_keys=True).encode()
+        if self.path.is_dir():     # a directory where the file belongs would fail every replace
+            _set_aside(self.path, "not a file", self._warnings)
+        try:
+            atomic_write_bytes(self.path, payload)
+            if self.backup_path is not None:
+                atomic_write_bytes(self.backup_path, payload)
+        except OSError as exc:
+            raise StoreError(f"cannot write {self.path}: {exc.strerror or exc}") from None
 
     def read(self, default: Any = None) -> Any:
         with _lock(self._lock_path):
             return self._read_unlocked(default)
 
     def write(self, data: Any) -> None:
-        payload = json.dumps(data, indent=1, sort_keys=True).encode()
         with _lock(self._lock_path):
-            atomic_write_bytes(self.path, payload)
+            self._write_unlocked(data)
 
     def update(self, fn: Callable[[Any], Any], default: Any = None) -> Any:
         with _lock(self._lock_path):
             new = fn(self._read_unlocked(default))
-            atomic_write_bytes(self.path, json.dumps(new, indent=1, sort_keys=True).encode())
+            self._write_unlocked(new)
             return new
 
 
 class EventLog:
     """JSON lines, appended under a lock. Past `limit` bytes the file rotates to one older
     generation (events.1.jsonl), so the log stays bounded; the current state of live workers
-    lives in workers.json, not here, so rotation never loses it."""
+    lives in workers.json, not here, so rotation never loses it. Lines that are torn, not text, or
+    of the wrong shape (`check`) are moved to a `.corrupt-*` sibling on read, with a warning, so the
+    rest of the history stays usable and the warning is given once."""
 
-    def __init__(self, path: Path, limit: int, warnings: list[str]) -> None:
+    def __init__(self, path: Path, limit: int, warnings: list[str], check: Check | None = None) -> None:
         self.path = path
         self.rotated = path.with_name(path.stem + ".1" + path.suffix)
         self.limit = limit
         self._lock_path = path.with_name(path.name + ".lock")
         self._warnings = warnings
+        self._check = check
 
     def append(self, records: list[dict]) -> None:
         if not records:
             return
         data = "".join(json.dumps(r, sort_keys=True, default=str) + "\n" for r in records).encode()
         with _lock(self._lock_path):
-            with contextlib.suppress(FileNotFoundError):
-                if self.path.stat().st_size + len(data) > self.limit:
-                    os.replace(self.path, self.rotated)
-            fd = os.open(self.path, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o600)
+            if self.path.is_dir():
+                _set_aside(self.path, "not a file", self._warnings)
             try:
-                os.write(fd, data)
-                os.fsync(fd)
-            finally:
-                os.close(fd)
+                with contextlib.suppress(FileNotFoundError):
+                    if self.path.stat().st_size + len(data) > self.limit:
+                        os.replace(self.path, self.rotated)
+                fd = os.open(self.path, os.O_RDWR | os.O_CREAT | os.O_APPEND, 0o600)
+                try:
+                    size = os.fstat(fd).st_size
+                    # A writer killed mid-line left no newline: start on a fresh line, or this record
+                    # would be glued to the torn one and lost with it.
+                    if size and os.pread(fd, 1, size - 1) != b"\n":
+                        data = b"\n" + data
+                    os.write(fd, data)
+                    os.fsync(fd)
+                finally:
+                    os.close(fd)
+            except OSError as exc:
+                raise StoreError(f"cannot append to {self.path}: {exc.strerror or exc}") from None
+
+    def _rows(self, path: Path) -> list[dict]:
+        try:
+            raw = path.read_bytes()
+        except FileNotFoundError:
+            return []
+        except OSError as exc:
+            _set_aside(path, f"unreadable ({exc.strerror})", self._warnings)
+            return []
+        rows: list[dict] = []
+        bad: list[bytes] = []
+        for line in raw.split(b"\n"):
+            if not line.strip():
+                continue
+            try:
+                row = json.loads(line.decode("utf-8"))
+                if self._check is not None:
+                    self._check(row)
+                elif not isinstance(row, dict):
+                    raise BadDocument("an event is not an object")
+            except (ValueError, BadDocument):
+                bad.append(line)
+                continue
+            rows.append(row)
+        if bad:
+            aside = path.with_name(f"{path.name}.corrupt-{_stamp()}")
+            try:
+                atomic_write_bytes(aside, b"\n".join(bad) + b"\n")
+                atomic_write_bytes(path, "".join(json.dumps(r, sort_keys=True) + "\n" for r in rows).encode())
+            except OSError as exc:
+                raise StoreError(f"{path} has unreadable lines and cannot be rewritten: {exc.strerror}") from None
+            self._warnings.append(f"{path}: {len(bad)} unreadable event line(s); moved them aside to {aside.name}")
+        return rows
 
     def read(self, since: float | None = None) -> list[dict]:
         out: list[dict] = []
         with _lock(self._lock_path):
             for path in (self.rotated, self.path):
-                try:
-                    lines = path.read_text().splitlines()
-                except FileNotFoundError:
-                    continue
-                for n, line in enumerate(lines, 1):
-                    if not line.strip():
-                        continue
-                    try:
-                        row = json.loads(line)
-                    except ValueError:
-                        self._warnings.append(f"{path}:{n}: skipped an unreadable event line")
-                        continue
-                    if since is None or float(row.get("time", 0)) >= since:
-                        out.append(row)
+                out += [r for r in self._rows(path) if since is None or float(r.get("time", 0)) >= since]
         return out
 
 
 class Store:
-    def __init__(self, root: Path, *, event_limit: int = EVENT_LOG_LIMIT) -> None:
+    def __init__(self, root: Path, *, event_limit: int = EVENT_LOG_LIMIT, checks: Mapping[str, Check] | None = None,
+                 backups: frozenset[str] | None = None, event_check: Check | None = None) -> None:
         self.root = Path(root)
         self.event_limit = event_limit
         self.warnings: list[str] = []
+        # What is in each document is zeb.state's business; the store only applies its checks.
+        if checks is None or backups is None or event_check is None:
+            from zeb import state
+
+            checks = state.DOC_CHECKS if checks is None else checks
+            backups = state.BACKED_UP if backups is None else backups
+            event_check = state.check_event if event_check is None else event_check
+        self._checks = dict(checks)
+        self._backups = frozenset(backups)
+        self._event_check = event_check
 
     @classmethod
-    def from_env(cls, env: Mapping[str, str]) -> "Store":
+    def from_env(cls, env: Mapping[str, str]) -> Store:
         home = env.get("ZEB_HOME")
         return cls(Path(home).expanduser() if home else _user_state_dir(env))
 
@@ -177,14 +295,17 @@ class Store:
         base = self.root / "fleets"
         return sorted(p.name for p in base.iterdir() if p.is_dir()) if base.is_dir() else []
 
+    def _doc(self, directory: Path, name: str) -> Doc:
+        return Doc(directory / name, self.warnings, self._checks.get(name), name in self._backups)
+
     def shared_doc(self, name: str) -> Doc:
-        return Doc(self._dir() / name, self.warnings)
+        return self._doc(self._dir(), name)
 
     def fleet_doc(self, fleet: str, name: str) -> Doc:
-        return Doc(self.fleet_dir(fleet) / name, self.warnings)
+        return self._doc(self.fleet_dir(fleet), name)
 
     def events(self, fleet: str) -> EventLog:
-        return EventLog(self.fleet_dir(fleet) / "events.jsonl", self.event_limit, self.warnings)
+        return EventLog(self.fleet_dir(fleet) / "events.jsonl", self.event_limit, self.warnings, self._event_check)
 
     @contextlib.contextmanager
     def mutation_lock(self, fleet: str, timeout: float) -> Iterator[None]:

@@ -1,0 +1,1 @@
+"""Chaos suite: real `python -m zeb` processes against the simulated marketplace over HTTP (see harness.py)."""
