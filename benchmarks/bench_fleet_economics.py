@@ -34,6 +34,7 @@ either), a per-GPU offer search 1, a create 1, a destroy 1.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import bisect
 import concurrent.futures
 import dataclasses
@@ -102,22 +103,30 @@ def best_dpg(market: Market, target: int, max_dph: float) -> float:
 
 
 def run_zeb(seed: int, hours: float, target: int, max_dph: float) -> dict:
-    from zeb.config import resolve
+    from zeb.config import WORKER_IMAGE, resolve
     from zeb.monitor import Monitor
+    from zeb.sim.hub import FakeHub
     from zeb.sim.server import SimServer
     from zeb.store import Store
     from zeb.vast import VastClient
 
     clock, market = build_market(seed)
-    with tempfile.TemporaryDirectory() as tmp, SimServer(market) as url:
+    with tempfile.TemporaryDirectory() as tmp, SimServer(market) as url, contextlib.ExitStack() as stack:
         cfg = resolve("zeb", {"max_dph": max_dph, "gpus": tuple(sorted({m.gpu_name for m in market.machines.values()}))},
                       {"ZEB_CONFIG": "/nonexistent"})
         # The host files default to ~/.config/zeb (shared with the scripts): keep each run's strikes to itself.
+        # The same worker image the scripts launch (zeb's one-line choice), so the two differ in policy only.
         cfg = dataclasses.replace(cfg, blacklist_file=str(Path(tmp, "bad-hosts.txt")),
-                                  preferred_file=str(Path(tmp, "preferred-hosts.txt")))
+                                  preferred_file=str(Path(tmp, "preferred-hosts.txt")), image=WORKER_IMAGE)
         store = Store(Path(tmp, "store"))
         client = VastClient("sim-key", url, base_wait=0.01)    # retry waits are real seconds: keep them short
-        mon = Monitor(cfg, target, client, store, "hf_bench", clock=clock.now, rng=random.Random(seed))
+        # The examples repo the simulated workers upload to, as `zeb monitor` sees it through the hub.
+        hub = FakeHub({cfg.repo_id: {f"{cfg.weights_name}.pt": b"w"}, cfg.examples_repo_id: {}},
+                      examples_source=market.examples_uploads)
+        stack.enter_context(hub)
+        hub_env = {"HF_ENDPOINT": hub.url, "HF_TOKEN": "hf_bench"}
+        mon = Monitor(cfg, target, client, store, "hf_bench", clock=clock.now, rng=random.Random(seed),
+                      hub_env=hub_env)
         start, wall = clock.now(), time.perf_counter()
         while clock.now() - start < hours * HOUR:
             market.tick()

@@ -115,3 +115,25 @@ def test_a_hung_first_read_of_an_old_producing_worker_is_not_stuck_booting(sim):
         sim.clock.advance(report.interval)
     assert mon.records[iid].state is S.PRODUCING and iid in sim.market.instances
     assert dataclasses.asdict(mon.counters)["strikes"] == 0
+
+
+def test_a_worker_that_crashed_on_its_host_strikes_it_and_a_preemption_does_not():
+    from tests.test_plan_monitor import CFG, NOW, inst, rec, snap
+    from zeb.plan.monitor import Destroy, PolicyState, decide
+
+    for fatal, strike in (("traceback", True), ("segfault", True), (None, False), ("oom", False)):
+        r = dataclasses.replace(rec(1, S.STOPPED, fatal=fatal), first_batch_at=NOW - 3000, last_batch=40)
+        d = decide(snap([inst(0, 0), inst(1, 1, status="exited")], [rec(0, S.PRODUCING), r]), PolicyState(), CFG,
+                   2, NOW)
+        assert [(a.instance_id, a.strike) for a in d.actions if isinstance(a, Destroy)] == [(1, strike)], fatal
+
+
+def test_an_end_after_producing_weighs_like_a_failed_boot():
+    from zeb.plan.hosts import p_produce, record_boot, record_error
+
+    ok = record_boot({}, 7, "RTX 3080", True, 200.0, 0.0)
+    once = record_error(ok, 7, "preempted", 10.0)
+    twice = record_error(ok, 7, "preempted", 10.0, 2.0)
+    failed = record_boot(ok, 7, "RTX 3080", False, None, 10.0)
+    assert p_produce(twice[7], 10.0) < p_produce(once[7], 10.0)
+    assert p_produce(twice[7], 10.0) == pytest.approx(p_produce(failed[7], 10.0))

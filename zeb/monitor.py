@@ -180,8 +180,10 @@ class Monitor:
                             checked_at=self.policy.examples_checked_at)
 
     def _due(self, inst, now: float) -> bool:
+        # A worker due before the next cycle could come is read now: one wake-up serves several workers
+        # instead of a listing per worker.
         due = self._next_poll(inst.id, inst.status)
-        return due is not None and due <= now
+        return due is not None and due <= now + self.cfg.thresholds.fast_interval_s
 
     # -- one cycle -------------------------------------------------------------------------
 
@@ -194,6 +196,7 @@ class Monitor:
         now = self.clock()
         report = CycleReport(self.counters.cycles, now)
         self._given_up: list = []             # (record, reason) of launches struck before they produced
+        self._preempted: list = []            # records of workers Vast stopped with no fault in their log
         try:
             instances, fleet, events = self._observe(now)
             inflight = st.update_inflight(
@@ -305,7 +308,7 @@ class Monitor:
         with self.store.mutation_lock(self.cfg.name, timeout=60.0):
             for outcome, action in zip(destroy_all(self.client, [d.instance_id for d in destroys]), destroys):
                 self.destroying.setdefault(action.instance_id, now)
-                rec = self.records.get(action.instance_id)
+                rec = was = self.records.get(action.instance_id)
                 if rec is not None and rec.state is not WorkerState.DESTROYING:
                     rec, evs = mark_destroying(rec, now, f"{action.kind}: {action.reason}")
                     self.records[action.instance_id] = rec
@@ -326,6 +329,10 @@ class Monitor:
                     self._strike(action, now)
                     if rec is not None and rec.first_batch_at is None:
                         self._given_up.append((rec, action.reason))
+                elif action.kind == "replace" and was is not None and was.state is WorkerState.STOPPED \
+                        and not was.fatal_kind:
+                    # A preemption strikes no one, but a machine that keeps stopping is worth less.
+                    self._preempted.append(was)
             if launches:
                 events += self._launch_batches(launches, decision, now, report)
         for action in decision.actions:
@@ -425,8 +432,12 @@ class Monitor:
                                                                        t - r.created_at, now))
             elif ev.to_state is WorkerState.STALLED:
                 changes.append(lambda h, r=rec: record_stall(h, r.machine_id, now))
-            elif ev.to_state is WorkerState.ERROR and rec.first_batch_at is not None:
-                changes.append(lambda h, r=rec: record_error(h, r.machine_id, r.fatal_kind or "error", now))
+            elif ev.to_state in (WorkerState.ERROR, WorkerState.STOPPED) and rec.first_batch_at is not None \
+                    and rec.fatal_kind:
+                # The worker died after producing: the machine cost a whole replacement.
+                changes.append(lambda h, r=rec: record_error(h, r.machine_id, r.fatal_kind or "error", now, 2.0))
+        for rec in self._preempted:
+            changes.append(lambda h, r=rec: record_error(h, r.machine_id, "preempted", now, 2.0))
         for rec, reason in given_up or ():
             changes.append(lambda h, r=rec, why=reason: record_boot(h, r.machine_id, r.gpu_name, False, None, now,
                                                                    reason=why))

@@ -240,11 +240,13 @@ def record_stall(hosts: Mapping[int, HostRecord], machine_id: int, now: float) -
     return _event(hosts, machine_id, now, stalls=lambda r: bump(r.stalls, now))
 
 
-def record_error(hosts: Mapping[int, HostRecord], machine_id: int, kind: str, now: float) -> dict[int, HostRecord]:
+def record_error(hosts: Mapping[int, HostRecord], machine_id: int, kind: str, now: float,
+                 weight: float = 1.0) -> dict[int, HostRecord]:
     """A fatal error of a worker that had produced (`kind`: the classifier's fatal kind, e.g. "oom").
     An error before the first batch is a failed boot: record_boot(ok=False, reason=kind) instead, so
-    one launch is one verdict."""
-    return _event(hosts, machine_id, now, errors=lambda r: bump(r.errors, now), last_error=lambda r: kind)
+    one launch is one verdict. `weight` 2 makes an end of the worker (a crash, a preemption) count as
+    much as a failed boot: the machine cost a whole replacement."""
+    return _event(hosts, machine_id, now, errors=lambda r: bump(r.errors, now, weight), last_error=lambda r: kind)
 
 
 def block_now(hosts: Mapping[int, HostRecord], machine_id: int, reason: str, now: float, *,

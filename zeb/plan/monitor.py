@@ -29,6 +29,9 @@ NOT_THE_HOSTS_FAULT = frozenset({"hf_auth", "hf_upload"}) | frozenset(CONFIG_FAU
 # Faults so certain that waiting out the grace only burns money: the host has no usable GPU, or the launch
 # configuration is broken (nothing will recover).
 CERTAIN_FAULTS = frozenset({"no_cuda"}) | frozenset(CONFIG_FAULTS)
+# A stopped worker whose last log ends on one of these crashed on its host: a strike. (Out of memory after
+# producing is the workload's, not the card's; a size mismatch is the weights'.)
+CRASHES = frozenset({"traceback", "segfault", "killed"})
 # Launch faults on this many different machines in a row (by launch order) stop launching: it is the
 # configuration, and every further machine would fail the same way.
 CONFIG_HALT_MACHINES = 2
@@ -198,6 +201,9 @@ def trigger(rec: WorkerRecord, inst: Instance, cfg: FleetConfig, now: float,
             return f"{said}: launch failed on the configuration: {rec.evidence}", False, "replace"
         if host_fault(rec):
             return f"{said}: host fault ({rec.fatal_kind}): {rec.evidence}", True, "replace"
+        if rec.fatal_kind in CRASHES:
+            # It died on an error (a CUDA fault, a segfault, killed) that the same code does not hit elsewhere.
+            return f"{said}: crashed ({rec.fatal_kind}): {rec.evidence}", True, "replace"
         return f"{said}, no host fault in its last log (preempted): {rec.evidence}".rstrip(": "), False, "replace"
     if inst.dph_total > cfg.max_dph:
         return f"costs ${inst.dph_total:.3f}/hr, over the ${cfg.max_dph:.3f}/hr limit", False, "cost"
