@@ -48,3 +48,9 @@ def test_the_log_file_is_created_private(sim, tmp_path):
     res = sim.run("monitor", "1", "--max-cycles", "1", "--log-file", str(log))
     assert res.exit_code == 0, res.stderr
     assert log.exists() and stat.S_IMODE(log.stat().st_mode) == 0o600
+
+
+def test_a_bad_log_file_is_one_line_before_any_banner(sim, tmp_path):
+    res = sim.run("monitor", "1", "--once", "--log-file", str(tmp_path / "no-such-dir" / "events.jsonl"))
+    assert res.exit_code == 2 and res.stderr.strip().count("\n") == 0, res.stderr
+    assert "cannot open --log-file" in res.stderr and _no_creates(sim)

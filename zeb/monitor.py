@@ -351,6 +351,10 @@ class Monitor:
         ledger = st.StoreLedger(self.store, self.cfg.name)
         live_machines = {r.machine_id for r in self.records.values() if r.state is not WorkerState.GONE}
         batches = sorted({a.batch for a in launches})
+        if any(a.trial for a in launches) and not self.dry_run:
+            # The trial is on record before its create is sent: a monitor killed mid-create must not leave
+            # the next one an extra worker it takes for an ordinary member.
+            self.store.fleet_doc(self.cfg.name, st.POLICY_DOC).write(self.policy.to_dict())
         for batch in batches:
             for action in [a for a in launches if a.batch == batch]:
                 # If the planned offer is taken meanwhile, the next best one this cycle saw is used.

@@ -43,12 +43,12 @@ def monitor(
     app = app_of(ctx)
     cfg = app.config(fleet, max_dph=max_dph, target_workers=count)
     count = cfg.target_workers
+    sink = _EventSink(log_file)     # a bad --log-file is one line, before any banner
     hosts = state.load_hosts(app.store, state.HostFiles.of(cfg))
     for line in banner(cfg, count, len(blocked_machines(hosts, cfg.thresholds.strikes_to_block))):
         app.stderr.print(line, markup=False)
     token = check_hub(app, cfg)
     app.stderr.print("  checks    HF token present, weights found", markup=False)
-    sink = _EventSink(log_file)
     lock = app.store.monitor_guard(cfg.name, env=app.env)
     with lock:
         mon = Monitor(cfg, count, app.vast, app.store, token, clock=app.clock, emit_event=sink.write,
