@@ -137,3 +137,12 @@ def test_an_end_after_producing_weighs_like_a_failed_boot():
     failed = record_boot(ok, 7, "RTX 3080", False, None, 10.0)
     assert p_produce(twice[7], 10.0) < p_produce(once[7], 10.0)
     assert p_produce(twice[7], 10.0) == pytest.approx(p_produce(failed[7], 10.0))
+
+
+def test_a_stall_weighs_like_a_failed_boot_when_the_monitor_says_so():
+    from zeb.plan.hosts import p_produce, record_boot, record_stall
+
+    ok = record_boot({}, 7, "RTX 3080", True, 200.0, 0.0)
+    assert p_produce(record_stall(ok, 7, 10.0, 2.0)[7], 10.0) == pytest.approx(
+        p_produce(record_boot(ok, 7, "RTX 3080", False, None, 10.0)[7], 10.0))
+    assert p_produce(record_stall(ok, 7, 10.0)[7], 10.0) > p_produce(record_stall(ok, 7, 10.0, 2.0)[7], 10.0)

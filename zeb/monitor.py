@@ -196,7 +196,7 @@ class Monitor:
         now = self.clock()
         report = CycleReport(self.counters.cycles, now)
         self._given_up: list = []             # (record, reason) of launches struck before they produced
-        self._preempted: list = []            # records of workers Vast stopped with no fault in their log
+        self._preempted: list = []            # workers stopped with no fault in their log, or long unseen
         try:
             instances, fleet, events = self._observe(now)
             inflight = st.update_inflight(
@@ -329,9 +329,10 @@ class Monitor:
                     self._strike(action, now)
                     if rec is not None and rec.first_batch_at is None:
                         self._given_up.append((rec, action.reason))
-                elif action.kind == "replace" and was is not None and was.state is WorkerState.STOPPED \
-                        and not was.fatal_kind:
-                    # A preemption strikes no one, but a machine that keeps stopping is worth less.
+                elif action.kind == "replace" and was is not None and (
+                        (was.state is WorkerState.STOPPED and not was.fatal_kind) or was.failed_polls):
+                    # A preemption, or a worker that could not be read for long, strikes no one; but a
+                    # machine that keeps stopping or hiding its log is worth less.
                     self._preempted.append(was)
             if launches:
                 events += self._launch_batches(launches, decision, now, report)
@@ -435,13 +436,14 @@ class Monitor:
                 changes.append(lambda h, r=rec, t=ev.time: record_boot(h, r.machine_id, r.gpu_name, True,
                                                                        t - r.created_at, now))
             elif ev.to_state is WorkerState.STALLED:
-                changes.append(lambda h, r=rec: record_stall(h, r.machine_id, now))
+                changes.append(lambda h, r=rec: record_stall(h, r.machine_id, now, 2.0))
             elif ev.to_state in (WorkerState.ERROR, WorkerState.STOPPED) and rec.first_batch_at is not None \
                     and rec.fatal_kind:
                 # The worker died after producing: the machine cost a whole replacement.
                 changes.append(lambda h, r=rec: record_error(h, r.machine_id, r.fatal_kind or "error", now, 2.0))
         for rec in self._preempted:
-            changes.append(lambda h, r=rec: record_error(h, r.machine_id, "preempted", now, 2.0))
+            changes.append(lambda h, r=rec: record_error(h, r.machine_id, "unseen" if r.failed_polls else "preempted",
+                                                         now, 2.0))
         for rec, reason in given_up or ():
             changes.append(lambda h, r=rec, why=reason: record_boot(h, r.machine_id, r.gpu_name, False, None, now,
                                                                    reason=why))

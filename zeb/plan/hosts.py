@@ -235,9 +235,11 @@ def record_boot(hosts: Mapping[int, HostRecord], machine_id: int, gpu_name: str 
                   last_error=lambda r: reason or r.last_error)
 
 
-def record_stall(hosts: Mapping[int, HostRecord], machine_id: int, now: float) -> dict[int, HostRecord]:
-    """A producing worker stopped making batches (the monitor's stall rule fired); once per stall."""
-    return _event(hosts, machine_id, now, stalls=lambda r: bump(r.stalls, now))
+def record_stall(hosts: Mapping[int, HostRecord], machine_id: int, now: float,
+                 weight: float = 1.0) -> dict[int, HostRecord]:
+    """A producing worker stopped making batches (the monitor's stall rule fired); once per stall.
+    `weight` 2 makes it count as much as a failed boot (the stall cost a whole replacement)."""
+    return _event(hosts, machine_id, now, stalls=lambda r: bump(r.stalls, now, weight))
 
 
 def record_error(hosts: Mapping[int, HostRecord], machine_id: int, kind: str, now: float,
