@@ -56,7 +56,7 @@ class Thresholds:
     unseen_replace_s: float = 900.0
     # Per-worker polling: a worker in flux (starting, erroring) is read this often; a producing one at the
     # slow interval, or as soon as a stall could be confirmed.
-    flux_poll_s: float = 60.0
+    flux_poll_s: float = 120.0
     # A producing worker whose examples keep reaching HF (one listing for the whole fleet) has its log read
     # only this often; one whose uploads stopped is read at once.
     healthy_poll_s: float = 1200.0

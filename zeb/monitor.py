@@ -183,7 +183,7 @@ class Monitor:
         # A worker due before the next cycle could come is read now: one wake-up serves several workers
         # instead of a listing per worker.
         due = self._next_poll(inst.id, inst.status)
-        return due is not None and due <= now + self.cfg.thresholds.fast_interval_s
+        return due is not None and due <= now + self.cfg.thresholds.fast_interval_s / 2
 
     # -- one cycle -------------------------------------------------------------------------
 
