@@ -106,7 +106,7 @@ def run_demo(console, err, *, speed: float = 240.0, script: Script = Script(), i
                   f"({script.duration_s / HOURS:.1f} simulated hours in ~{script.duration_s / speed:.0f} s)",
                   markup=False)
         client = VastClient.from_env(env, timeout=10.0)
-        mon = Monitor(cfg, cfg.target_workers, client, app.store, env["HF_TOKEN"], clock=clock.now)
+        mon = Monitor(cfg, cfg.target_workers, client, app.store, env["HF_TOKEN"], clock=clock.now, hub_env=env)
         live = None
         if console.is_terminal:
             from rich.live import Live
