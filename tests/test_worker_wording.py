@@ -26,3 +26,13 @@ def test_eval_aux_lines():
     ])
     obs = classify("running", tail)
     assert obs.state is WorkerState.PRODUCING and obs.batch == 2 and obs.games_per_s == 0.95 and obs.step == 80
+
+
+def test_logs_says_whose_fault_a_stop_was_as_the_monitor_decides():
+    from zeb.cli.logs import whose_fault
+    from zeb.lifecycle import Observation
+
+    crash = Observation(WorkerState.STOPPED, fatal_kind="traceback", batch=34)
+    assert "gets a strike" in whose_fault(crash)
+    assert "blocked at once" in whose_fault(Observation(WorkerState.STOPPED, fatal_kind="no_cuda"))
+    assert "preempted" in whose_fault(Observation(WorkerState.STOPPED))

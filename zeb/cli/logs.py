@@ -60,7 +60,7 @@ def logs(
 def whose_fault(obs) -> str | None:
     """One line on what the evidence means for the machine, for faults and stops."""
     from zeb.lifecycle import CONFIG_FAULTS, WorkerState
-    from zeb.plan.monitor import config_hint
+    from zeb.plan.monitor import CRASHES, config_hint
 
     kind = obs.fatal_kind
     if kind in CONFIG_FAULTS:
@@ -69,7 +69,9 @@ def whose_fault(obs) -> str | None:
         return "broken launch: the host's if other workers of the fleet start fine, else the script's or image's"
     if obs.state is WorkerState.STOPPED:
         if kind == "no_cuda" or (kind == "oom" and obs.batch is None):
-            return f"host fault ({kind}) in the last log: the machine gets a strike"
+            return f"host fault ({kind}) in the last log: the machine is blocked at once"
+        if kind in CRASHES:
+            return f"crashed on its host ({kind}): replaced, the machine gets a strike"
         return "no host fault in the last log" + (f" ({kind})" if kind else " (preempted)") + ": replaced, no strike"
     return None
 
