@@ -54,3 +54,31 @@ def test_a_bad_log_file_is_one_line_before_any_banner(sim, tmp_path):
     res = sim.run("monitor", "1", "--once", "--log-file", str(tmp_path / "no-such-dir" / "events.jsonl"))
     assert res.exit_code == 2 and res.stderr.strip().count("\n") == 0, res.stderr
     assert "cannot open --log-file" in res.stderr and _no_creates(sim)
+
+
+@pytest.mark.parametrize("args,needle", [
+    (("up", "1", "--gpu", "RTX_3008"), "unknown GPU 'RTX_3008'"),
+    (("up", "1", "--gpu", ""), "empty GPU name"),
+    (("replenish", "2", "--fleet", "zeb"), None),
+])
+def test_unknown_or_empty_gpus_are_refused(sim, args, needle):
+    res = sim.run(*args)
+    if needle is None:
+        assert res.exit_code == 0, res.stderr
+        return
+    assert res.exit_code == 1 and needle in res.stderr and _no_creates(sim)
+
+
+def test_config_check_refuses_an_unknown_gpu_and_nan(sim):
+    for bad in ('gpus = ["RTX_3008"]', "max_dph = nan"):
+        sim.config.write_text(f"[fleets.zeb]\n{bad}\n")
+        res = sim.run("config", "check")
+        assert res.exit_code == 1, (bad, res.stdout)
+    sim.config.write_text('[fleets.zeb]\ngpus = ["RTX_5090"]\n[fleets.zeb.expected_gps]\nRTX_5090 = 9.0\n')
+    assert sim.run("config", "check").exit_code == 0, "a new GPU with its figure is fine"
+
+
+def test_a_machine_id_of_23_digits_is_refused(sim):
+    res = sim.run("blacklist", "add", "12345678901234567890123")
+    assert res.exit_code == 2 and "Traceback" not in res.stderr
+    assert sim.json("blacklist", "list")["data"]["machines"] == []

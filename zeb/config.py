@@ -452,7 +452,11 @@ def resolve(fleet: str | None = None, flags: Mapping[str, object] | None = None,
                 thresholds.update(value)
                 t_sources.update({f"thresholds.{k}": label for k in value})
                 continue
-            values[key] = _normalise(key, value)
+            if key == "expected_gps":
+                # Per GPU: a table names the figures it changes; the others keep theirs.
+                values[key] = {**values[key], **_normalise(key, value)}  # type: ignore[dict-item]
+            else:
+                values[key] = _normalise(key, value)
             sources[key] = label
     for key, var in ENV_FIELDS.items():
         if env.get(var, "").strip():
@@ -471,6 +475,7 @@ def resolve(fleet: str | None = None, flags: Mapping[str, object] | None = None,
         raise ConfigError(f"max_dph must be a number greater than 0 (from {sources['max_dph']})")
     if not values["gpus"]:
         raise ConfigError(f"the GPU list is empty (from {sources['gpus']})")
+    _check_gpus(values["gpus"], values["expected_gps"], sources["gpus"])  # type: ignore[arg-type]
     sources["name"] = ("flag --fleet" if fleet is not None else
                        (f"env {ENV_FLEET}" if (env.get(ENV_FLEET) or "").strip() else "built-in"))
     sources.update(t_sources)
@@ -480,6 +485,18 @@ def resolve(fleet: str | None = None, flags: Mapping[str, object] | None = None,
                        worker_env=MappingProxyType(dict(values.pop("worker_env"))),  # type: ignore[call-overload]
                        declared=name in fleets, config_file=str(path) if path.exists() else None,
                        **values)  # type: ignore[arg-type]
+
+
+def _check_gpus(gpus, expected: Mapping[str, float], source: str) -> None:
+    """Every GPU of the list must be one zeb can rank: it has a games/s figure (built in, or under
+    expected_gps). A typo ("RTX_3008") or an empty name would otherwise search for nothing, silently."""
+    for gpu in gpus:
+        if not gpu.strip():
+            raise ConfigError(f"an empty GPU name (from {source}); name one, e.g. RTX_3080")
+        if gpu not in expected:
+            known = ", ".join(gpu_cli_name(g) for g in expected)
+            raise ConfigError(f"unknown GPU {gpu_cli_name(gpu)!r} (from {source}): zeb has no games/s figure for it; "
+                              f"fix the name or add expected_gps.{gpu_cli_name(gpu)} = N to fleets.toml (known: {known})")
 
 
 def _cast_threshold(name: str, value):

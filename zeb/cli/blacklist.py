@@ -11,6 +11,7 @@ import typer
 from zeb.cli._base import FLEET_OPTION, JSON_OPTION, app_of, zeb_command
 from zeb.cli.output import Result
 from zeb.errors import UsageError
+from zeb.plan.hosts import MAX_MACHINE_ID
 
 blacklist_app = typer.Typer(
     help="Host strikes and blocks (3 strikes block a machine from offer search).\n\n"
@@ -30,7 +31,13 @@ def _files(cfg):
 
 
 def _listing(app, threshold: int, hosts, *, everyone: bool = False) -> Result:
-    from zeb.plan.hosts import HALF_LIFE_S, MIN_GPS_SAMPLES, has_reputation, is_blocked, reputation
+    from zeb.plan.hosts import (
+        HALF_LIFE_S,
+        MIN_GPS_SAMPLES,
+        has_reputation,
+        is_blocked,
+        reputation,
+    )
 
     now = app.clock()
     rows = []
@@ -130,7 +137,7 @@ def list_(ctx: typer.Context, fleet: Optional[str] = FLEET_OPTION,
 @zeb_command("blacklist add")
 def add(
     ctx: typer.Context,
-    machine: int = typer.Argument(..., help="Vast machine id."),
+    machine: int = typer.Argument(..., min=1, max=MAX_MACHINE_ID, help="Vast machine id."),
     reason: str = typer.Option("manual", "--reason", "-r", help="Why (kept with the strike)."),
     block: bool = typer.Option(False, "--block", help="Add enough strikes to block it now."),
     fleet: Optional[str] = FLEET_OPTION,
@@ -159,7 +166,7 @@ def add(
 
 @blacklist_app.command("remove")
 @zeb_command("blacklist remove")
-def remove(ctx: typer.Context, machine: int = typer.Argument(..., help="Vast machine id."),
+def remove(ctx: typer.Context, machine: int = typer.Argument(..., min=1, max=MAX_MACHINE_ID, help="Vast machine id."),
            fleet: Optional[str] = FLEET_OPTION, json_out: bool = JSON_OPTION) -> Result:
     """Forget every strike of MACHINE, and its lines in the scripts' bad-hosts.txt.
 

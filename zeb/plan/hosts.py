@@ -31,7 +31,10 @@ PRIOR_WEIGHT = 2.0
 # A worker that produced and then stalled or died delivered part of what it was rented for: half a failure.
 STALL_WEIGHT = 0.5
 ERROR_WEIGHT = 0.5
-_MACHINE_ID = re.compile(r"[0-9]+")   # ASCII only: str.isdigit() accepts "²", which int() refuses
+# ASCII only: str.isdigit() accepts "²", which int() refuses. At most 12 digits: Vast's machine ids have
+# 5-6 today; a 23-digit "id" is a paste error, not a machine.
+_MACHINE_ID = re.compile(r"[0-9]{1,12}")
+MAX_MACHINE_ID = 10**12 - 1
 
 
 def add_strike(hosts: Mapping[int, HostRecord], strike: Strike) -> dict[int, HostRecord]:
