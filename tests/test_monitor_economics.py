@@ -146,3 +146,22 @@ def test_a_stall_weighs_like_a_failed_boot_when_the_monitor_says_so():
     assert p_produce(record_stall(ok, 7, 10.0, 2.0)[7], 10.0) == pytest.approx(
         p_produce(record_boot(ok, 7, "RTX 3080", False, None, 10.0)[7], 10.0))
     assert p_produce(record_stall(ok, 7, 10.0)[7], 10.0) > p_produce(record_stall(ok, 7, 10.0, 2.0)[7], 10.0)
+
+
+def test_learn_turns_a_cycle_into_reputation():
+    from zeb.lifecycle import Event
+    from zeb.plan.hosts import p_produce
+    from zeb.plan.monitor import CycleFacts, learn
+
+    now = 5000.0
+    booted = _rec(S.PRODUCING, instance_id=1, machine_id=7, first_batch_at=now, games_per_s=3.0, created_at=4700.0)
+    stalled = _rec(S.STALLED, instance_id=2, machine_id=8, first_batch_at=1000.0)
+    dud = _rec(S.BOOTING, instance_id=3, machine_id=9)
+    evs = (Event(now, 1, booted.label, 7, S.SETUP, S.PRODUCING, "observed producing", ""),
+           Event(now, 2, stalled.label, 8, S.PRODUCING, S.STALLED, "no new batch", ""))
+    facts = CycleFacts(fresh=frozenset({1}), records={1: booted, 2: stalled, 3: dud}, transitions=evs,
+                       given_up=((dud, "stuck booting"),))
+    hosts = learn({}, facts, now)
+    assert hosts[7].boot_samples == 1 and hosts[7].boot_s == pytest.approx(300.0)
+    assert p_produce(hosts[7], now) > 0.85 > p_produce(hosts[8], now) and p_produce(hosts[9], now) < 0.85
+    assert learn({}, CycleFacts(fresh=frozenset(), records={1: booted}), now) == {}, "a record not read: no sample"

@@ -21,10 +21,6 @@ from zeb.lifecycle import Observation, WorkerState
 from zeb.plan.cadence import NOT_STARTED
 
 
-# A worker still starting: its first batch is its boot's verdict.
-_STARTING = frozenset({WorkerState.PENDING, WorkerState.BOOTING, WorkerState.SETUP, WorkerState.LOADING_MODEL})
-
-
 @dataclass
 class Counters:
     cycles: int = 0
@@ -409,7 +405,7 @@ class Monitor:
     # -- record and report -----------------------------------------------------------------
 
     def _record(self, events: list, hosts, given_up: list | None = None) -> None:
-        from zeb.plan.hosts import expire_blocks, record_boot, record_error, record_gps, record_stall
+        from zeb.plan.monitor import CycleFacts, learn
 
         for ev in events:
             self.emit_event(ev if isinstance(ev, dict) else _event_dict(ev))
@@ -420,41 +416,13 @@ class Monitor:
         st.save_destroying(self.store, self.cfg.name, self.destroying)
         self.store.fleet_doc(self.cfg.name, st.POLICY_DOC).write(self.policy.to_dict())
         now = self.clock()
-        # Reputation: one games/s sample per fresh read, one verdict per launch (its first batch, or given
-        # up before producing), and stalls and errors of workers that had produced.
-        producing = [r for r in self.records.values()
-                     if r.state is WorkerState.PRODUCING and r.games_per_s and r.instance_id in self._fresh]
-        changes = [lambda h, r=r: record_gps(h, r.machine_id, r.gpu_name, r.games_per_s, 1.0, now=now)
-                   for r in producing]
-        for ev in events:
-            if isinstance(ev, dict) or ev.kind != "transition":
-                continue
-            rec = self.records.get(ev.instance_id)
-            if rec is None:
-                continue
-            if ev.to_state is WorkerState.PRODUCING and rec.first_batch_at == ev.time and ev.from_state in _STARTING:
-                changes.append(lambda h, r=rec, t=ev.time: record_boot(h, r.machine_id, r.gpu_name, True,
-                                                                       t - r.created_at, now))
-            elif ev.to_state is WorkerState.STALLED:
-                changes.append(lambda h, r=rec: record_stall(h, r.machine_id, now, 2.0))
-            elif ev.to_state in (WorkerState.ERROR, WorkerState.STOPPED) and rec.first_batch_at is not None \
-                    and rec.fatal_kind:
-                # The worker died after producing: the machine cost a whole replacement.
-                changes.append(lambda h, r=rec: record_error(h, r.machine_id, r.fatal_kind or "error", now, 2.0))
-        for rec in self._preempted:
-            changes.append(lambda h, r=rec: record_error(h, r.machine_id, "unseen" if r.failed_polls else "preempted",
-                                                         now, 2.0))
-        for rec, reason in given_up or ():
-            changes.append(lambda h, r=rec, why=reason: record_boot(h, r.machine_id, r.gpu_name, False, None, now,
-                                                                   reason=why))
-
-        def update(h):
-            h = expire_blocks(h, now)
-            for change in changes:
-                h = change(h)
-            return h
-        if changes or any(s.certain for rec in hosts.values() for s in rec.strikes):
-            st.update_hosts(self.store, update, st.HostFiles.of(self.cfg))
+        facts = CycleFacts(
+            fresh=frozenset(self._fresh), records=dict(self.records),
+            transitions=tuple(e for e in events if not isinstance(e, dict) and e.kind == "transition"),
+            given_up=tuple(given_up or ()), preempted=tuple(self._preempted),
+        )
+        if facts.anything() or any(s.certain for rec in hosts.values() for s in rec.strikes):
+            st.update_hosts(self.store, lambda h: learn(h, facts, now), st.HostFiles.of(self.cfg))
 
     def _summarise(self, report: CycleReport) -> None:
         from zeb.plan.cadence import error_backoff, next_interval

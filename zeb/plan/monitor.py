@@ -589,3 +589,53 @@ def decide(snap: Snapshot, state: PolicyState, cfg: FleetConfig, target: int, no
         state = replace(state, credit_checked_at=now)
 
     return Decision(tuple(actions), state, tuple(notes))
+
+
+# -- what a cycle teaches about machines -------------------------------------------------------------
+
+# A worker still starting: its first batch is its boot's verdict.
+_STARTING = frozenset({S.PENDING, S.BOOTING, S.SETUP, S.LOADING_MODEL})
+# An end that cost a whole replacement (a stall, a crash, a preemption, a worker that hid its log) weighs
+# as much as a failed boot.
+END_WEIGHT = 2.0
+
+
+@dataclass(frozen=True)
+class CycleFacts:
+    """What one monitor cycle saw and did, as far as machines' reputations are concerned."""
+
+    fresh: frozenset[int]                            # instances whose log was read this cycle
+    records: Mapping[int, WorkerRecord]
+    transitions: tuple = ()                          # lifecycle Events of this cycle
+    given_up: tuple[tuple[WorkerRecord, str], ...] = ()   # struck before they produced, with the reason
+    preempted: tuple[WorkerRecord, ...] = ()         # stopped with no fault in their log, or unseen too long
+
+    def anything(self) -> bool:
+        return bool(self.fresh or self.transitions or self.given_up or self.preempted)
+
+
+def learn(hosts: Mapping[int, HostRecord], facts: CycleFacts, now: float) -> dict[int, HostRecord]:
+    """Reputation after a cycle: one games/s sample per fresh read of a producing worker; one verdict per
+    launch (its first batch, or given up before producing); stalls, deaths after producing, preemptions
+    and long-unseen workers at END_WEIGHT; and lapsed certain blocks dropped."""
+    from zeb.plan.hosts import expire_blocks, record_boot, record_error, record_gps, record_stall
+
+    out = expire_blocks(hosts, now)
+    for rec in facts.records.values():
+        if rec.state is S.PRODUCING and rec.games_per_s and rec.instance_id in facts.fresh:
+            out = record_gps(out, rec.machine_id, rec.gpu_name, rec.games_per_s, 1.0, now=now)
+    for ev in facts.transitions:
+        rec = facts.records.get(ev.instance_id)
+        if rec is None:
+            continue
+        if ev.to_state is S.PRODUCING and rec.first_batch_at == ev.time and ev.from_state in _STARTING:
+            out = record_boot(out, rec.machine_id, rec.gpu_name, True, ev.time - rec.created_at, now)
+        elif ev.to_state is S.STALLED:
+            out = record_stall(out, rec.machine_id, now, END_WEIGHT)
+        elif ev.to_state in (S.ERROR, S.STOPPED) and rec.first_batch_at is not None and rec.fatal_kind:
+            out = record_error(out, rec.machine_id, rec.fatal_kind, now, END_WEIGHT)
+    for rec in facts.preempted:
+        out = record_error(out, rec.machine_id, "unseen" if rec.failed_polls else "preempted", now, END_WEIGHT)
+    for rec, reason in facts.given_up:
+        out = record_boot(out, rec.machine_id, rec.gpu_name, False, None, now, reason=reason)
+    return out
