@@ -309,6 +309,11 @@ def aggregate(runs: list[dict]) -> dict:
         "producing_vs_target": sum(r["producing_s"] for r in runs) / sum(r["target"] * r["span_s"] for r in runs),
         "calls_healthy": per_worker_h("calls_healthy", "healthy_s"),
         "calls_flux": per_worker_h("calls_flux", "flux_s"),
+        # The in-flux rate rewards spreading a recovery over more time: per failure and per worker-day
+        # say what the recoveries and the whole day cost.
+        "calls_per_failure": sum(r["calls_flux"] for r in runs) / max(1, len(rec)),
+        "calls_per_worker_day": (sum(r["calls_healthy"] + r["calls_flux"] for r in runs)
+                                 / max(1e-9, sum(r["target"] * r["span_s"] / 86400 for r in runs))),
         "healthy_share": sum(r["healthy_s"] for r in runs) / sum(r["span_s"] for r in runs),
         "faulty_max": max(reps) if reps else 0, "faulty_mean": statistics.mean(reps) if reps else 0.0,
         "cost": sum(r["cost"] for r in runs), "cycles": sum(r["cycles"] for r in runs),
@@ -348,6 +353,10 @@ def table(z: dict, s: dict) -> list[str]:
          "<= 0.5x: " + verdict(z["calls_healthy"] <= 0.5 * s["calls_healthy"])),
         ("API calls / worker-hour, in flux", f"{z['calls_flux']:.1f}", f"{s['calls_flux']:.1f}",
          _ratio(z["calls_flux"], s["calls_flux"]), "<= 0.5x: " + verdict(z["calls_flux"] <= 0.5 * s["calls_flux"])),
+        ("  API calls in flux per failure", f"{z['calls_per_failure']:.1f}", f"{s['calls_per_failure']:.1f}",
+         _ratio(z["calls_per_failure"], s["calls_per_failure"]), "-"),
+        ("  API calls per worker-day, all", f"{z['calls_per_worker_day']:.0f}", f"{s['calls_per_worker_day']:.0f}",
+         _ratio(z["calls_per_worker_day"], s["calls_per_worker_day"]), "-"),
         ("  share of time healthy", f"{z['healthy_share']:.1%}", f"{s['healthy_share']:.1%}",
          _ratio(z["healthy_share"], s["healthy_share"]), "-"),
         ("rentals per faulty machine, max", f"{z['faulty_max']}", f"{s['faulty_max']}",

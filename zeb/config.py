@@ -41,7 +41,7 @@ class Thresholds:
     credit_probe_s: float = 300.0
     inflight_expiry_s: float = 600.0
     stuck_loading_s: float = 600.0
-    fast_interval_s: float = 60.0
+    fast_interval_s: float = 90.0
     slow_interval_s: float = 300.0
     poll_concurrency: int = 8
     poll_timeout_s: float = 12.0
