@@ -7,6 +7,8 @@ INTERFACE CONTRACT (shared with plan/, cli/, monitor, sim tests) -- keep these n
 from __future__ import annotations
 
 import random
+import sys
+import threading
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -140,6 +142,40 @@ _LOG_MAX_POLL = 1.0
 _GONE_WORDS = ("not found", "no such", "no_such", "does not exist", "already destroyed")
 
 
+# `import vastai` runs the package's __init__, which loads the REST SDK (vastai.sdk, vastai.api.*: all zeb
+# uses) and then, inside `try: ... except ImportError`, the serverless client, worker and deployment code and
+# the sync/async clients (aiohttp, setuptools' pkg_resources: about 0.5 s of CPU per process). That except
+# is the SDK's own path for an install without the serverless extras: it sets those names to None and the
+# REST SDK works unchanged. zeb takes that path on purpose: while `vastai` is first imported, these
+# subpackages are marked absent in sys.modules (Python's documented "None means not importable"), and the
+# marks are removed straight after, so a later explicit `import vastai.serverless` in the same process
+# still works. Only `vastai.Serverless`, `vastai.Worker`, ... stay None in this process; zeb uses none.
+_SDK_OPTIONAL = ("vastai.serverless", "vastai.sync", "vastai.async_")
+_sdk_import_lock = threading.Lock()
+
+
+def _sdk_class() -> type:
+    """The SDK's VastAI class, with the SDK's serverless half left unloaded when this process is the
+    first to import `vastai`. If an SDK layout needs those modules to import (the except above gone),
+    the import fails and is redone in full, so a different layout costs time, never correctness."""
+    with _sdk_import_lock:
+        if "vastai" not in sys.modules:
+            marked = [name for name in _SDK_OPTIONAL if name not in sys.modules]
+            for name in marked:
+                sys.modules[name] = None  # type: ignore[assignment]  # "absent": the import raises ImportError
+            try:
+                import vastai  # noqa: F401
+            except ImportError:
+                pass  # a failed package import leaves no `vastai` behind: the full import below redoes it
+            finally:
+                for name in marked:
+                    if name in sys.modules and sys.modules[name] is None:
+                        del sys.modules[name]
+    from vastai import VastAI
+
+    return VastAI
+
+
 class _Transient(Exception):
     """A failure worth another attempt; carries the error to raise when the attempts run out."""
 
@@ -242,7 +278,7 @@ class VastClient:
                  rng: random.Random | None = None) -> None:
         if not api_key or not api_key.strip():
             raise AuthError("no Vast API key", hint=f"set one with {KEY_HOWTO}")
-        from vastai import VastAI  # ~0.4 s of imports: paid only by commands that talk to Vast
+        VastAI = _sdk_class()  # imported here: paid only by commands that talk to Vast
 
         self.server_url = server_url.rstrip("/")
         self.timeout = float(timeout)
