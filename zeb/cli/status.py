@@ -23,7 +23,7 @@ def status(
     Example: zeb status --fleet zeb-large --probe
     """
     from zeb import state
-    from zeb.plan.fleet import group_by_fleet, members, stuck_loading, totals
+    from zeb.plan.fleet import group_by_fleet, members
 
     app = app_of(ctx)
     cfg = app.config(fleet)
@@ -34,17 +34,25 @@ def status(
     for name in groups:
         records.update(state.load_records(app.store, name))
     live = _probe(app, cfg, [i for g in groups.values() for i in g]) if probe else {}
-    threshold = cfg.thresholds.stuck_loading_s
-    data = {"fleets": {}}
+    data = status_data(groups, records, live, now, cfg.thresholds.stuck_loading_s)
+    return Result("status", data=data, human=lambda console: render_status(console, data, all_fleets, cfg.name))
+
+
+def status_data(groups: dict, records: dict, live: dict, now: float, stuck_after_s: float) -> dict:
+    """The `--json` data (and what the table shows): per fleet, its rows in label order, totals and the
+    instances stuck loading. One pass per fleet; records and live results are looked up by id."""
+    from zeb.plan.fleet import stuck_loading, totals
+
+    data: dict = {"fleets": {}}
     for name, rows in sorted(groups.items()):
         t = totals(rows)
         data["fleets"][name] = {
             "instances": [_row(i, now, records.get(i.id), live.get(i.id)) for i in sorted(rows, key=_sort_key)],
             "totals": {"count": t.count, "dph": round(t.dph, 4), "per_day": round(t.per_day, 2),
                        "per_week": round(t.per_week, 2)},
-            "stuck_loading": [i.id for i in stuck_loading(rows, now, threshold)],
+            "stuck_loading": [i.id for i in stuck_loading(rows, now, stuck_after_s)],
         }
-    return Result("status", data=data, human=lambda console: _render(console, data, all_fleets, cfg.name))
+    return data
 
 
 def _sort_key(instance):
@@ -95,8 +103,19 @@ def _age(seconds: float) -> str:
     return f"{seconds // 86400}d{(seconds % 86400) // 3600:02d}h"
 
 
-def _render(console, data: dict, all_fleets: bool, fleet: str) -> None:
-    from rich.table import Table
+_COLUMNS = (("Label", False), ("GPU", False), ("State", False), ("Worker", False), ("Age", True), ("$/hr", True),
+            ("ID", True), ("Machine", True), ("SSH", False))
+
+
+def _cells(r: dict) -> list[str]:
+    c = r["classified"]
+    worker = "-" if c is None else (c["state"] + ("" if c["live"] else f" ({_age(c['age_s'])} ago)"))
+    return [r["label"] or "-", r["gpu_name"], r["vast_status"] or "pending", worker, _age(r["age_s"]),
+            f"{r['dph_total']:.3f}", str(r["id"]), str(r["machine_id"]), r["ssh"] or "-"]
+
+
+def render_status(console, data: dict, all_fleets: bool, fleet: str) -> None:
+    from zeb.cli.output import print_table
 
     if not data["fleets"] or all(not f["instances"] for f in data["fleets"].values()):
         where = "any zeb fleet" if all_fleets else f"fleet {fleet}"
@@ -104,15 +123,8 @@ def _render(console, data: dict, all_fleets: bool, fleet: str) -> None:
                                                                                 else f" --fleet {fleet}"))
         return
     for name, f in data["fleets"].items():
-        table = Table(title=f"fleet {name}" if all_fleets else None, box=None, pad_edge=False)
-        for col in ("Label", "GPU", "State", "Worker", "Age", "$/hr", "ID", "Machine", "SSH"):
-            table.add_column(col, justify="right" if col in ("Age", "$/hr", "ID", "Machine") else "left")
-        for r in f["instances"]:
-            c = r["classified"]
-            worker = "-" if c is None else (c["state"] + ("" if c["live"] else f" ({_age(c['age_s'])} ago)"))
-            table.add_row(r["label"] or "-", r["gpu_name"], r["vast_status"] or "pending", worker, _age(r["age_s"]),
-                          f"{r['dph_total']:.3f}", str(r["id"]), str(r["machine_id"]), r["ssh"] or "-")
-        console.print(table)
+        print_table(console, _COLUMNS, [_cells(r) for r in f["instances"]],
+                    title=f"fleet {name}" if all_fleets else None)
         t = f["totals"]
         console.print(f"Total: {t['count']} instances, ${t['dph']:.3f}/hr (${t['per_day']:.2f}/day, "
                       f"${t['per_week']:.2f}/week)")
