@@ -1,14 +1,17 @@
-"""The typer app. Each command lives in its own small module and is registered here; heavy
-imports (vastai, huggingface_hub) happen inside the commands that need them."""
+"""The typer app. Each command lives in its own small module, listed in zeb/cli/commands.py and
+imported only when that command runs or shows its help; heavy imports (vastai, huggingface_hub)
+happen inside the commands that need them."""
 
 from __future__ import annotations
 
 import typer
 
 from zeb import __version__
+from zeb.cli.commands import LazyGroup
 
 app = typer.Typer(
     name="zeb",
+    cls=LazyGroup,
     help=(
         "Keep a fleet of GPU self-play workers alive on Vast.ai at the best $ per game/s.\n\n"
         "Example: zeb up 4 --fleet zeb-large"
@@ -32,13 +35,6 @@ def _root(
     version: bool = typer.Option(False, "--version", callback=_version, is_eager=True, help="Print the version."),
 ) -> None:
     pass
-
-
-def _register() -> None:
-    from zeb.cli import commands  # noqa: F401  (registers every command on `app`)
-
-
-_register()
 
 
 def main() -> None:

@@ -3,13 +3,16 @@
 from __future__ import annotations
 
 import functools
-from typing import Callable
+from collections.abc import Callable
+from typing import TYPE_CHECKING
 
 import typer
 
-from zeb.cli.context import App
 from zeb.cli.output import Result, render
 from zeb.errors import EXIT_FAILED, UsageError, ZebError
+
+if TYPE_CHECKING:
+    from zeb.cli.context import App
 
 JSON_OPTION = typer.Option(False, "--json", help="Print one JSON document (zeb_result_version 1) on stdout.")
 FLEET_OPTION = typer.Option(None, "--fleet", "-f", help="Fleet name from fleets.toml (env ZEB_FLEET; default 'zeb').")
@@ -31,6 +34,8 @@ def check_count(count: int | None, low: int) -> None:
 def app_of(ctx: typer.Context) -> App:
     root = ctx.find_root()
     if root.obj is None:
+        from zeb.cli.context import App  # deferred: rich.console costs start-up, and --help needs no App
+
         root.obj = App()
     return root.obj
 
