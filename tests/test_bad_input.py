@@ -82,3 +82,10 @@ def test_a_machine_id_of_23_digits_is_refused(sim):
     res = sim.run("blacklist", "add", "12345678901234567890123")
     assert res.exit_code == 2 and "Traceback" not in res.stderr
     assert sim.json("blacklist", "list")["data"]["machines"] == []
+
+
+def test_the_cli_machine_id_bound_is_the_planners():
+    from zeb.cli.blacklist import MAX_MACHINE_ID as cli_bound
+    from zeb.plan.hosts import MAX_MACHINE_ID
+
+    assert cli_bound == MAX_MACHINE_ID
