@@ -1,10 +1,12 @@
-"""A whole simulated day of a 12-worker fleet on the virtual clock (issue #3: under 10 s of wall time).
+"""A whole simulated day of a 12-worker fleet on the virtual clock (goal: the day over HTTP in under 10 s
+of wall time).
 
 Three passes over the same seeded market, each step listing the instances and fetching every worker's
 200-line log tail:
   model  -- the model directly (Market.row + Market.logs), 1-minute steps;
-  HTTP   -- over loopback HTTP with one keep-alive session (the server's own cost), 5-minute steps
-            (the monitor's steady cadence);
+  HTTP   -- over loopback HTTP with one keep-alive requests.Session, 5-minute steps (the monitor's steady
+            cadence): the goal's figure. About a third of it is the server; the rest is requests' own
+            per-call overhead;
   SDK    -- through zeb's VastClient and the vastai SDK, 5-minute steps. The SDK opens a new session and
             connection per request, so this pass mostly measures the client.
 Run: python benchmarks/bench_sim_day.py"""
@@ -20,6 +22,7 @@ from zeb.sim.market import Market
 from zeb.sim.server import SimServer
 
 DAY = 24 * 3600
+GOAL_S = 10.0
 WORKERS = 12
 TAIL = 200
 
@@ -85,8 +88,9 @@ def main() -> None:
     print(f"model, 1-min steps: 24 simulated hours of {WORKERS} workers in {wall:.2f} s wall "
           f"({fetched} listing rows and {TAIL}-line tails, no HTTP)")
     wall, made = http_day(300.0)
+    verdict = "meets" if wall < GOAL_S else "MISSES"
     print(f"HTTP,  5-min steps: 24 simulated hours of {WORKERS} workers in {wall:.2f} s wall "
-          f"({made} HTTP requests, {wall / made * 1000:.2f} ms each, keep-alive)")
+          f"({made} HTTP requests, {wall / made * 1000:.2f} ms each, keep-alive; goal < {GOAL_S:g} s: {verdict})")
     wall, made = sdk_day(300.0)
     print(f"SDK,   5-min steps: 24 simulated hours of {WORKERS} workers in {wall:.2f} s wall "
           f"({made} HTTP requests, {wall / made * 1000:.2f} ms each, a new connection per request)")

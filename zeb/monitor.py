@@ -102,7 +102,7 @@ class Monitor:
 
     def _observe(self, now: float):
         from zeb.lifecycle import apply_observation, classify, mark_gone, new_record, record_to_dict
-        from zeb.ops import poll_tails
+        from zeb.ops import poll_pool_size, poll_tails
         from zeb.plan.fleet import members
 
         t = self.cfg.thresholds
@@ -122,7 +122,7 @@ class Monitor:
         # Each worker is read when its next evidence is due (zeb.plan.cadence.next_poll_at); exited and
         # stopped instances are read once: their last log says whether the host was at fault.
         to_poll = [i.id for i in fleet if i.id not in self.destroying and self._due(i, now)]
-        pool = max(t.poll_concurrency, min(32, len(to_poll) // 4))
+        pool = poll_pool_size(t.poll_concurrency, len(to_poll))
         tails = poll_tails(lambda i: self.client.logs(i, tail=t.log_tail, timeout=t.poll_timeout_s), to_poll,
                            workers=pool, timeout=t.poll_timeout_s)
         for inst in fleet:

@@ -72,7 +72,8 @@ class SimInstance:
     stopped_at: float | None = None     # a user stop (state change)
     destroyed_at: float | None = None
     booted: float | None = None         # when the current boot began, if a restart followed a stop
-    log_blocks: dict[int, list[str]] = field(default_factory=dict, repr=False)   # batch n -> its log lines
+    # batch n -> its log lines, and them as text (a cache of worker_log.render's)
+    log_blocks: dict[int, tuple[list[str], str]] = field(default_factory=dict, repr=False)
     timings: dict[str, float] = field(default_factory=dict)
     plan: onstart.Plan | None = field(default=None, repr=False)        # what the onstart does this boot
     run: worker_log.Run | None = field(default=None, repr=False)       # ... laid out as the log shows it

@@ -8,12 +8,11 @@ import functools
 import json
 import secrets
 import time
-from http.server import BaseHTTPRequestHandler
 from typing import Any
 from urllib.parse import parse_qsl, urlsplit
 
 from zeb.sim.market import LACKS_CREDIT, Market
-from zeb.sim.serving import Background, LoopbackHTTPServer
+from zeb.sim.serving import Background, LoopbackHTTPServer, QuickHandler
 
 PAGE = 25
 
@@ -160,9 +159,8 @@ def _delay(market: Market, fault) -> None:
     market.unhang.wait(fault.delay if fault.kind == "slow" else max(fault.delay, 3600.0))
 
 
-class _Handler(BaseHTTPRequestHandler):
+class _Handler(QuickHandler):
     server_version = "zeb-sim/1"
-    protocol_version = "HTTP/1.1"
 
     def log_message(self, *args) -> None:  # quiet; the call log is the record
         pass
@@ -175,14 +173,7 @@ class _Handler(BaseHTTPRequestHandler):
 
     def _send(self, status: int, body: Any, *, headers: dict | None = None, raw: bytes | None = None,
               content_type: str = "application/json") -> None:
-        data = raw if raw is not None else json.dumps(body).encode()
-        self.send_response(status)
-        self.send_header("Content-Type", content_type)
-        self.send_header("Content-Length", str(len(data)))
-        for k, v in (headers or {}).items():
-            self.send_header(k, v)
-        self.end_headers()
-        self.wfile.write(data)
+        self.answer(status, raw if raw is not None else json.dumps(body).encode(), content_type, headers)
 
     def _body(self) -> Any:
         length = int(self.headers.get("Content-Length") or 0)

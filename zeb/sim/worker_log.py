@@ -286,28 +286,49 @@ def render(inst, machine, now: float, tail: int | None) -> str:
             return f"Error response from daemon: No such container: {inst.id:x}c0ffee\n"
         return ""
     done = _batches_done(inst, machine, age)
-    want = tail if tail and tail > 0 else 10**9
-    lines: list[str] = []
-    first = max(1, done - want + 1)
-    if first == 1 or done == 0:
-        lines = [ln for when, ln in run.lines if when <= age]
+    crash: list[str] = []
+    if machine.fault == "crash" and run.worker is not None and age >= _fault_time(inst, machine):
+        crash = ["Traceback (most recent call last):",
+                 f'  File "{run.worker.script}", line 162, in main',
+                 "RuntimeError: CUDA error: an illegal memory access was encountered"]
+    want = tail if tail and tail > 0 else None
+    if want is not None and want <= len(crash):
+        return _text(crash[len(crash) - want:])
+    # Lines wanted from before the crash: batches, newest first, then the setup.
+    need = want - len(crash) if want is not None else math.inf
+    parts: list[str] = []
+    have = 0
     blocks = inst.log_blocks     # a log only grows: consecutive polls re-render only the new batches
-    for n in range(first, done + 1):
+    n = done
+    while n >= 1 and have < need:
         block = blocks.get(n)
         if block is None:
-            block = blocks[n] = _batch_block(inst, n)
-        lines.extend(block)
-    window = max(512, 2 * (done - first + 1))
-    if len(blocks) > window:
-        for n in [k for k in blocks if k <= done - window]:
-            del blocks[n]
-    if machine.fault == "crash" and run.worker is not None and age >= _fault_time(inst, machine):
-        lines += ["Traceback (most recent call last):",
-                  f'  File "{run.worker.script}", line 162, in main',
-                  "RuntimeError: CUDA error: an illegal memory access was encountered"]
-    if tail and tail > 0:
-        lines = lines[-tail:]
-    return "\n".join(lines) + ("\n" if lines else "")
+            lines = _batch_block(inst, n)
+            block = blocks[n] = (lines, _text(lines))
+        if have + len(block[0]) > need:   # only the newest lines of the oldest block wanted
+            parts.append(_text(block[0][len(block[0]) - int(need - have):]))
+            break       # the tail is complete
+        parts.append(block[1])
+        have += len(block[0])
+        n -= 1
+    if n == 0 and have < need:
+        setup = [ln for when, ln in run.lines if when <= age]
+        if want is not None:
+            setup = setup[max(0, len(setup) - int(need - have)):]
+        parts.append(_text(setup))
+    parts.reverse()
+    parts.append(_text(crash))
+    # Keep the batches the next polls' tails will need; forget older ones in bulk, not on every poll.
+    window = max(512, 2 * (done if want is None else min(done, want)))
+    if len(blocks) > 2 * window:
+        for k in [k for k in blocks if k <= done - window]:
+            del blocks[k]
+    return "".join(parts)
+
+
+def _text(lines: list[str]) -> str:
+    """Log lines as the container prints them: each ends in a newline."""
+    return "".join([ln + "\n" for ln in lines])
 
 
 def expected_gps(machine) -> float:
