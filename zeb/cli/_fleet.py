@@ -64,11 +64,25 @@ def used_machines(view: FleetView) -> set[int]:
 
 def check_hub(app, cfg: FleetConfig) -> str:
     """HF token present and the weights file in the repo, before anything is launched. Returns the token."""
+    return start_hub_check(app, cfg)()
+
+
+def start_hub_check(app, cfg: FleetConfig) -> Callable[[], str]:
+    """The token is checked now (no network); the weights file is looked up on a thread while the caller
+    reads Vast, and the returned function waits for it (raising its error) before anything is launched."""
+    from concurrent.futures import ThreadPoolExecutor
+
     from zeb import hub
 
     token = hub.require_token(app.env, repo_id=cfg.repo_id, examples_repo_id=cfg.examples_repo_id)
-    hub.require_weights(cfg.repo_id, cfg.weights_name, cfg.examples_repo_id, token, app.env)
-    return token
+    pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="zeb-hub")
+    found = pool.submit(hub.require_weights, cfg.repo_id, cfg.weights_name, cfg.examples_repo_id, token, app.env)
+    pool.shutdown(wait=False)
+
+    def wait() -> str:
+        found.result()
+        return token
+    return wait
 
 
 def launch(app, view: FleetView, labels: Sequence[str], ranked: Sequence[RankedOffer], token: str,

@@ -36,10 +36,11 @@ def up(
     count = cfg.target_workers if count is None else count
     if count < 1:
         raise UsageError(f"fleet {cfg.name} has target_workers = 0; give COUNT, e.g. zeb up 4")
-    token = _fleet.check_hub(app, cfg)
+    hub_checked = _fleet.start_hub_check(app, cfg)    # overlaps the weights lookup with reading Vast
     with app.store.mutation_lock(cfg.name, timeout=60.0):
         view = _fleet.observe_fleet(app, cfg, prune=not dry_run)
         ranked = _fleet.ranked_offers(app, view)
+        token = hub_checked()
         used = {parse_label(i.label or "", cfg.name) for i in view.members} | {
             parse_label(e.label, cfg.name) for e in view.inflight
         }
