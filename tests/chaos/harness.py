@@ -16,6 +16,7 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from tests import simenv
 from zeb.sim.clock import RealClock
 from zeb.sim.hub import FakeHub
 from zeb.sim.market import Market
@@ -28,20 +29,8 @@ API_KEY = "vastkey-CHAOS-d41d8cd98f00b204"
 HF_TOKEN = "hf_CHAOStoken_e9800998ecf8427e"
 FLEET_RE = re.compile(r"^zeb-worker-vast-(0|[1-9][0-9]*)$")
 
-FLEETS_TOML = """
-[defaults]
-max_dph = 0.12
-gpus = ["RTX_3060", "RTX_3060_Ti", "RTX_3070", "RTX_3070_Ti", "RTX_3080", "RTX_3080_Ti", "RTX_3090",
-        "RTX_4070", "RTX_4070_Ti"]
-repo_id = "test/zeb-42"
-examples_repo_id = "test/zeb-42-examples"
-
-[fleets.zeb]
-weights_name = "zeb-557k-1m"
-
-[fleets.zeb-large]
-weights_name = "large"
-"""
+# The integration harness's fleets: the same repos and GPUs as every other sim test.
+FLEETS_TOML = simenv.FLEETS_TOML
 
 # Everything any process of the suite printed, and every directory zeb may have written to.
 OUTPUTS: list[tuple[str, str]] = []       # (command line, stdout + stderr)
