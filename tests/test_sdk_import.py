@@ -13,8 +13,6 @@ import textwrap
 
 import pytest
 
-from tests.simenv import start_sim
-
 # What the SDK's serverless half pulls in (typer imports pydantic on its own, so pydantic is not one).
 SERVERLESS_DEPS = ("aiohttp", "pkg_resources", "setuptools")
 
@@ -78,16 +76,6 @@ def _no_serverless(modules: list[str]) -> None:
     sdk_optional = ("vastai.serverless", "vastai.sync", "vastai.async_")
     loaded = [m for m in modules if m.split(".")[0] in SERVERLESS_DEPS or m.startswith(sdk_optional)]
     assert loaded == []
-
-
-@pytest.fixture
-def sim(tmp_path):
-    sim, server = start_sim(tmp_path)
-    try:
-        yield sim
-    finally:
-        server.stop()
-        sim.hub.stop()
 
 
 def test_zeb_status_talks_to_vast_without_the_serverless_half(sim, tmp_path):

@@ -5,6 +5,8 @@ that could not run on a real machine never produces."""
 from __future__ import annotations
 
 import re
+import sys
+from pathlib import Path
 
 import pytest
 
@@ -22,6 +24,9 @@ from zeb.sim.onstart import (
     parse_worker_args,
     run_onstart,
 )
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "benchmarks"))
+import scripts_policy  # noqa: E402  (the benchmarks folder is not a package)
 
 PYTORCH_26 = "pytorch/pytorch:2.6.0-cuda12.6-cudnn9-runtime"
 PYTORCH_24 = "pytorch/pytorch:2.4.0-cuda12.1-cudnn9-runtime"
@@ -173,64 +178,8 @@ else
 fi
 """
 
-VAST_MONITOR_ONSTART = r"""#!/bin/bash
-set -e
-echo "=== Setup started at $(date) ==="
-cd /root/code
-git pull --ff-only 2>/dev/null || true
-echo "code updated"
-huggingface-cli login --token $HF_TOKEN --add-to-git-credential 2>/dev/null || true
-python -c "import torch; assert torch.cuda.is_available(), \"No CUDA\"; print(f\"GPU OK: {torch.cuda.get_device_name()}\")"
-echo "=== Starting worker $WORKER_ID (${ZEB_WORKER_MODE:-selfplay}) at $(date) ==="
-if [ "${ZEB_WORKER_MODE:-selfplay}" = "eval_aux" ]; then
-    EQ_POLICY_FLAG="--no-eq-policy-targets"
-    if [ "${ZEB_EQ_POLICY_TARGETS:-false}" = "true" ]; then
-        EQ_POLICY_FLAG="--eq-policy-targets"
-    fi
-    # Fallback to script-path execution if module mode is unavailable in cloned code.
-    python -u -m forge.zeb.worker.run_eval_aux \
-        --repo-id jasonyandell/zeb-42 \
-        --examples-repo-id jasonyandell/zeb-42-examples \
-        --worker-id "$WORKER_ID" \
-        --device cuda \
-        --checkpoint "${ZEB_ORACLE_CHECKPOINT:-forge/models/domino-qval-large-3.3M-qgap0.071-qmae0.94.ckpt}" \
-        --n-samples "${ZEB_EQ_N_SAMPLES:-100}" \
-        --games-per-batch "${ZEB_EQ_GAMES_PER_BATCH:-128}" \
-        --eval-batch-size "${ZEB_EQ_BATCH_SIZE:-0}" \
-        --zeb-temperature "${ZEB_EQ_TEMPERATURE:-0.1}" \
-        "$EQ_POLICY_FLAG" \
-        --weights-name zeb-557k-1m \
-        --weight-sync-interval 2 \
-        --upload-interval "${ZEB_UPLOAD_INTERVAL:-240}" \
-    || exec python -u forge/zeb/worker/run_eval_aux.py \
-        --repo-id jasonyandell/zeb-42 \
-        --examples-repo-id jasonyandell/zeb-42-examples \
-        --worker-id "$WORKER_ID" \
-        --device cuda \
-        --checkpoint "${ZEB_ORACLE_CHECKPOINT:-forge/models/domino-qval-large-3.3M-qgap0.071-qmae0.94.ckpt}" \
-        --n-samples "${ZEB_EQ_N_SAMPLES:-100}" \
-        --games-per-batch "${ZEB_EQ_GAMES_PER_BATCH:-128}" \
-        --eval-batch-size "${ZEB_EQ_BATCH_SIZE:-0}" \
-        --zeb-temperature "${ZEB_EQ_TEMPERATURE:-0.1}" \
-        "$EQ_POLICY_FLAG" \
-        --weights-name zeb-557k-1m \
-        --weight-sync-interval 2 \
-        --upload-interval "${ZEB_UPLOAD_INTERVAL:-240}"
-else
-    exec python -u -m forge.zeb.worker.run \
-        --repo-id jasonyandell/zeb-42 \
-        --examples-repo-id jasonyandell/zeb-42-examples \
-        --worker-id "$WORKER_ID" \
-        --device cuda \
-        --n-parallel-games 128 \
-        --n-simulations 200 \
-        --max-mcts-nodes 512 \
-        --games-per-batch 256 \
-        --weights-name zeb-557k-1m \
-        --weight-sync-interval 2 \
-        --upload-interval "${ZEB_UPLOAD_INTERVAL:-240}"
-fi
-"""
+# vast_monitor.sh's spawn_worker onstart: one copy, kept with the scripts' policy model of the benchmark.
+VAST_MONITOR_ONSTART = scripts_policy.onstart_text(scripts_policy.ScriptsConfig()) + "\n"
 
 
 def _run(script, env=None, image=PYTORCH_26, **kw):
