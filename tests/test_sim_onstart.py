@@ -4,12 +4,15 @@ that could not run on a real machine never produces."""
 
 from __future__ import annotations
 
+import dataclasses
 import re
 import sys
 from pathlib import Path
 
 import pytest
 
+from zeb.config import resolve
+from zeb.plan.launch import render_onstart
 from zeb.sim.clock import ManualClock
 from zeb.sim.market import Market
 from zeb.sim.onstart import (
@@ -60,49 +63,10 @@ exec python -u -m forge.zeb.worker.run --worker-id "$WORKER_ID" --repo-id "$ZEB_
 # Test data: the onstart scripts as they reach Vast (the user's scripts with their shell's own
 # substitutions done).
 
-ZEB_SELFPLAY = r"""#!/bin/bash
-set -e
-echo "=== Setup started at $(date) ==="
-if [ -d /root/code/.git ]; then
-    cd /root/code
-    git remote set-url origin "$ZEB_GIT_REPO"
-    git fetch -q --depth 1 origin "$ZEB_GIT_BRANCH" && git checkout -q -B "$ZEB_GIT_BRANCH" FETCH_HEAD && echo "code updated" || echo "code update failed; running the image's code"
-else
-    command -v git >/dev/null || (apt-get update -qq && apt-get install -y -qq git >/dev/null)
-    echo "git installed"
-    git clone -q --depth 1 --branch "$ZEB_GIT_BRANCH" "$ZEB_GIT_REPO" /root/code
-    echo "repo cloned"
-    pip install -q huggingface_hub
-    echo "deps installed"
-fi
-cd /root/code
-huggingface-cli login --token "$HF_TOKEN" --add-to-git-credential 2>/dev/null || true
-python -c "import torch; assert torch.cuda.is_available(), 'No CUDA'; print('GPU OK:', torch.cuda.get_device_name(0))"
-echo "=== Starting worker $WORKER_ID ($ZEB_WORKER_MODE) at $(date) ==="
-exec python -u -m forge.zeb.worker.run --repo-id "$ZEB_REPO_ID" --examples-repo-id "$ZEB_EXAMPLES_REPO_ID" --worker-id "$WORKER_ID" --device cuda --n-parallel-games 128 --n-simulations 200 --max-mcts-nodes 512 --games-per-batch 256 --weights-name "$ZEB_WEIGHTS_NAME" --weight-sync-interval 2 --upload-interval "$ZEB_UPLOAD_INTERVAL"
-"""
-
-ZEB_EVAL_AUX = r"""#!/bin/bash
-set -e
-echo "=== Setup started at $(date) ==="
-if [ -d /root/code/.git ]; then
-    cd /root/code
-    git remote set-url origin "$ZEB_GIT_REPO"
-    git fetch -q --depth 1 origin "$ZEB_GIT_BRANCH" && git checkout -q -B "$ZEB_GIT_BRANCH" FETCH_HEAD && echo "code updated" || echo "code update failed; running the image's code"
-else
-    command -v git >/dev/null || (apt-get update -qq && apt-get install -y -qq git >/dev/null)
-    echo "git installed"
-    git clone -q --depth 1 --branch "$ZEB_GIT_BRANCH" "$ZEB_GIT_REPO" /root/code
-    echo "repo cloned"
-    pip install -q huggingface_hub
-    echo "deps installed"
-fi
-cd /root/code
-huggingface-cli login --token "$HF_TOKEN" --add-to-git-credential 2>/dev/null || true
-python -c "import torch; assert torch.cuda.is_available(), 'No CUDA'; print('GPU OK:', torch.cuda.get_device_name(0))"
-echo "=== Starting worker $WORKER_ID ($ZEB_WORKER_MODE) at $(date) ==="
-exec python -u -m forge.zeb.worker.run_eval_aux --repo-id "$ZEB_REPO_ID" --examples-repo-id "$ZEB_EXAMPLES_REPO_ID" --worker-id "$WORKER_ID" --device cuda --checkpoint "$ZEB_ORACLE_CHECKPOINT" --n-samples "$ZEB_EQ_N_SAMPLES" --games-per-batch "$ZEB_EQ_GAMES_PER_BATCH" --eval-batch-size "$ZEB_EQ_BATCH_SIZE" --zeb-temperature "$ZEB_EQ_TEMPERATURE" --no-eq-policy-targets --weights-name "$ZEB_WEIGHTS_NAME" --weight-sync-interval 2 --upload-interval "$ZEB_UPLOAD_INTERVAL"
-"""
+# zeb's own launch, rendered by zeb itself: the simulator must run exactly what zeb sends.
+_ZEB_CFG = resolve(None, {}, {"ZEB_CONFIG": "/nonexistent/fleets.toml"})
+ZEB_SELFPLAY = render_onstart(_ZEB_CFG, "zeb-worker-vast-3")
+ZEB_EVAL_AUX = render_onstart(dataclasses.replace(_ZEB_CFG, worker_mode="eval_aux"), "zeb-worker-vast-3")
 
 VAST_UP_ONSTART = r"""#!/bin/bash
 set -e
