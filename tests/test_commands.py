@@ -3,10 +3,8 @@ the server's call log and state."""
 
 from __future__ import annotations
 
-import json
 import os
 
-import pytest
 
 from tests.simenv import HF_TOKEN, lock_held_elsewhere
 

@@ -165,3 +165,40 @@ def test_learn_turns_a_cycle_into_reputation():
     assert hosts[7].boot_samples == 1 and hosts[7].boot_s == pytest.approx(300.0)
     assert p_produce(hosts[7], now) > 0.85 > p_produce(hosts[8], now) and p_produce(hosts[9], now) < 0.85
     assert learn({}, CycleFacts(fresh=frozenset(), records={1: booted}), now) == {}, "a record not read: no sample"
+
+
+def test_reads_due_before_the_next_cycle_are_made_now():
+    from zeb.plan.cadence import is_due
+
+    assert is_due(100.0, 100.0, 90.0) and is_due(144.0, 100.0, 90.0)
+    assert not is_due(146.0, 100.0, 90.0) and not is_due(None, 100.0, 90.0)
+
+
+def test_what_a_destroy_says_about_its_machine():
+    from zeb.plan.monitor import Destroy, destroy_verdict
+
+    struck = Destroy(1, "zeb-worker-vast-0", 7, "stuck booting", strike=True)
+    assert destroy_verdict(struck, _rec(S.BOOTING)) == "failed_boot"
+    assert destroy_verdict(struck, _rec(S.STALLED, first_batch_at=10.0)) is None, "its stall is learnt elsewhere"
+    preempted = Destroy(1, "zeb-worker-vast-0", 7, "Vast reports stopped")
+    assert destroy_verdict(preempted, _rec(S.STOPPED)) == "ended"
+    assert destroy_verdict(preempted, _rec(S.PRODUCING, failed_polls=9)) == "ended"
+    assert destroy_verdict(Destroy(1, "x", 7, "above target", kind="downscale"), _rec(S.STOPPED)) is None
+    assert destroy_verdict(struck, None) is None
+
+
+@pytest.mark.parametrize("kind,produced,cause", [
+    ("bad_branch", False, "config"), ("no_cuda", True, "hardware"), ("oom", False, "hardware"),
+    ("oom", True, "none"), ("traceback", True, "crash"), ("hf_upload", True, "none"), (None, True, "none"),
+])
+def test_stop_causes(kind, produced, cause):
+    from zeb.plan.monitor import stop_cause
+
+    assert stop_cause(kind, produced) == cause
+
+
+def test_the_poll_pool_grows_with_the_calls_within_bounds():
+    from zeb.ops import poll_pool_size
+
+    assert poll_pool_size(8, 0) >= 1 and poll_pool_size(8, 4) <= 8
+    assert poll_pool_size(8, 100) == 50 and poll_pool_size(8, 1000) == 64

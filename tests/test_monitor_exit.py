@@ -6,7 +6,7 @@ from types import SimpleNamespace
 
 import pytest
 
-from zeb.report import cycle_exit_code
+from zeb.plan.monitor import cycle_exit_code
 
 
 def _report(**kw):

@@ -101,7 +101,13 @@ class Monitor:
     # -- observe ---------------------------------------------------------------------------
 
     def _observe(self, now: float):
-        from zeb.lifecycle import apply_observation, classify, mark_gone, new_record, record_to_dict
+        from zeb.lifecycle import (
+            apply_observation,
+            classify,
+            mark_gone,
+            new_record,
+            record_to_dict,
+        )
         from zeb.ops import poll_pool_size, poll_tails
         from zeb.plan.fleet import members
 
@@ -176,10 +182,9 @@ class Monitor:
                             checked_at=self.policy.examples_checked_at)
 
     def _due(self, inst, now: float) -> bool:
-        # A worker due before the next cycle could come is read now: one wake-up serves several workers
-        # instead of a listing per worker.
-        due = self._next_poll(inst.id, inst.status)
-        return due is not None and due <= now + self.cfg.thresholds.fast_interval_s / 2
+        from zeb.plan.cadence import is_due
+
+        return is_due(self._next_poll(inst.id, inst.status), now, self.cfg.thresholds.fast_interval_s)
 
     # -- one cycle -------------------------------------------------------------------------
 
@@ -296,7 +301,7 @@ class Monitor:
     def _act(self, decision, now: float, report: CycleReport) -> list:
         from zeb.lifecycle import mark_destroying
         from zeb.ops import destroy_all
-        from zeb.plan.monitor import CheckCredit, Destroy, Launch
+        from zeb.plan.monitor import CheckCredit, Destroy, Launch, destroy_verdict
 
         events: list = []
         destroys = [a for a in decision.actions if isinstance(a, Destroy)]
@@ -323,12 +328,10 @@ class Monitor:
                     report.actions.append(f"destroy of {action.label} ({action.instance_id}) failed: {outcome.error}")
                 if action.strike:
                     self._strike(action, now)
-                    if rec is not None and rec.first_batch_at is None:
-                        self._given_up.append((rec, action.reason))
-                elif action.kind == "replace" and was is not None and (
-                        (was.state is WorkerState.STOPPED and not was.fatal_kind) or was.failed_polls):
-                    # A preemption, or a worker that could not be read for long, strikes no one; but a
-                    # machine that keeps stopping or hiding its log is worth less.
+                verdict = destroy_verdict(action, was)
+                if verdict == "failed_boot":
+                    self._given_up.append((was, action.reason))
+                elif verdict == "ended":
                     self._preempted.append(was)
             if launches:
                 events += self._launch_batches(launches, decision, now, report)

@@ -31,19 +31,6 @@ def banner(cfg: FleetConfig, target: int, blacklist_size: int) -> list[str]:
     ]
 
 
-def cycle_exit_code(report) -> int:
-    """What `monitor --once` exits with, so cron sees a failed cycle: 1 when the cycle could not observe
-    the fleet or every action it tried failed; 3 when some went through and some did not, or the fleet
-    stays short because the account lacks credit; 0 otherwise."""
-    from zeb.errors import EXIT_FAILED, EXIT_PARTIAL
-
-    if report.error or (report.failed and not report.done):
-        return EXIT_FAILED
-    if report.failed or (report.credit_wait and report.short):
-        return EXIT_PARTIAL
-    return 0
-
-
 def check_line(report, started: float, target: int) -> str:
     elapsed = hms(report.now - started)
     if report.error:

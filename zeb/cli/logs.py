@@ -60,7 +60,7 @@ def logs(
 def whose_fault(obs) -> str | None:
     """One line on what the evidence means for the machine, for faults and stops."""
     from zeb.lifecycle import CONFIG_FAULTS, WorkerState
-    from zeb.plan.monitor import CRASHES, config_hint
+    from zeb.plan.monitor import config_hint, stop_cause
 
     kind = obs.fatal_kind
     if kind in CONFIG_FAULTS:
@@ -68,9 +68,10 @@ def whose_fault(obs) -> str | None:
     if kind == "broken_launch":
         return "broken launch: the host's if other workers of the fleet start fine, else the script's or image's"
     if obs.state is WorkerState.STOPPED:
-        if kind == "no_cuda" or (kind == "oom" and obs.batch is None):
+        cause = stop_cause(kind, produced=obs.batch is not None)
+        if cause == "hardware":
             return f"host fault ({kind}) in the last log: the machine is blocked at once"
-        if kind in CRASHES:
+        if cause == "crash":
             return f"crashed on its host ({kind}): replaced, the machine gets a strike"
         return "no host fault in the last log" + (f" ({kind})" if kind else " (preempted)") + ": replaced, no strike"
     return None

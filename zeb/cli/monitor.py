@@ -36,8 +36,9 @@ def monitor(
     from zeb import state
     from zeb.cli._fleet import check_hub
     from zeb.monitor import Monitor, run
+    from zeb.plan.monitor import cycle_exit_code
     from zeb.plan.offers import blocked_machines
-    from zeb.report import banner, check_line, cycle_exit_code, dashboard, summary
+    from zeb.report import banner, check_line, dashboard, summary
 
     check_count(count, 0)
     app = app_of(ctx)

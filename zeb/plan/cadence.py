@@ -78,3 +78,9 @@ def next_poll_at(rec: WorkerRecord | None, status: str | None, *, flux_s: float,
         if stall_check > rec.polled_at:
             due = min(due, stall_check)
     return due
+
+
+def is_due(next_at: float | None, now: float, fast_s: float) -> bool:
+    """Read a worker now if its evidence falls due before the next cycle could come (within half a fast
+    interval): one wake-up then serves several workers instead of a listing per worker."""
+    return next_at is not None and next_at <= now + fast_s / 2

@@ -17,8 +17,15 @@ from dataclasses import asdict, dataclass, field, replace
 from typing import Iterable, Mapping, Sequence
 
 from zeb.config import FleetConfig, Thresholds
+from zeb.errors import EXIT_FAILED, EXIT_PARTIAL
 from zeb.lifecycle import CONFIG_FAULTS, WorkerRecord, WorkerState
-from zeb.plan.fleet import duplicate_extras, free_indices, is_live, label_for, parse_label
+from zeb.plan.fleet import (
+    duplicate_extras,
+    free_indices,
+    is_live,
+    label_for,
+    parse_label,
+)
 from zeb.plan.launch import worker_id
 from zeb.plan.types import HostRecord, InFlight, RankedOffer
 from zeb.vast import Account, Instance
@@ -137,6 +144,17 @@ class Decision:
     wants_offers: bool = False
 
 
+def cycle_exit_code(report) -> int:
+    """What `monitor --once` exits with, so cron sees a failed cycle: 1 when the cycle could not observe
+    the fleet or every action it tried failed; 3 when some went through and some did not, or the fleet
+    stays short because the account lacks credit; 0 otherwise."""
+    if report.error or (report.failed and not report.done):
+        return EXIT_FAILED
+    if report.failed or (report.credit_wait and report.short):
+        return EXIT_PARTIAL
+    return 0
+
+
 def credit_probe_due(state: PolicyState, t, now: float) -> bool:
     """While waiting for credit, the account (one cheap call) is checked every `credit_probe_s`."""
     return state.credit_wait and (state.credit_checked_at is None or now - state.credit_checked_at >= t.credit_probe_s)
@@ -179,12 +197,27 @@ class FleetContext:
     others_starting: bool = False
 
 
+def stop_cause(fatal_kind: str | None, produced: bool) -> str:
+    """Why a worker's last log says it stopped, as far as its machine is concerned: "config" (the launch
+    configuration's fault), "hardware" (no usable GPU or driver, or out of memory before the first batch:
+    the card is too small), "crash" (it died on an error the same code does not hit elsewhere), or
+    "none" (a preemption, or a fault that is not the host's: out of memory after producing, the hub)."""
+    if fatal_kind in CONFIG_FAULTS:
+        return "config"
+    if fatal_kind == "no_cuda" or (fatal_kind == "oom" and not produced):
+        return "hardware"
+    if fatal_kind in CRASHES:
+        return "crash"
+    return "none"
+
+
+def _produced(rec: WorkerRecord) -> bool:
+    return rec.first_batch_at is not None or rec.last_batch is not None
+
+
 def host_fault(rec: WorkerRecord) -> bool:
-    """A fault in a stopped worker's last log that is the machine's: no usable GPU or driver, or out of
-    memory before the first batch (the card is too small)."""
-    if rec.fatal_kind == "no_cuda":
-        return True
-    return rec.fatal_kind == "oom" and rec.first_batch_at is None and rec.last_batch is None
+    """A fault in a stopped worker's last log that is the machine's own hardware."""
+    return stop_cause(rec.fatal_kind, _produced(rec)) == "hardware"
 
 
 def config_hint(kind: str) -> str:
@@ -197,12 +230,12 @@ def trigger(rec: WorkerRecord, inst: Instance, cfg: FleetConfig, now: float,
     t = cfg.thresholds
     if rec.state is S.STOPPED or inst.status in ("exited", "stopped"):
         said = f"Vast reports {inst.status or 'stopped'}"
-        if rec.fatal_kind in CONFIG_FAULTS:
+        cause = stop_cause(rec.fatal_kind, _produced(rec))
+        if cause == "config":
             return f"{said}: launch failed on the configuration: {rec.evidence}", False, "replace"
-        if host_fault(rec):
+        if cause == "hardware":
             return f"{said}: host fault ({rec.fatal_kind}): {rec.evidence}", True, "replace"
-        if rec.fatal_kind in CRASHES:
-            # It died on an error (a CUDA fault, a segfault, killed) that the same code does not hit elsewhere.
+        if cause == "crash":
             return f"{said}: crashed ({rec.fatal_kind}): {rec.evidence}", True, "replace"
         return f"{said}, no host fault in its last log (preempted): {rec.evidence}".rstrip(": "), False, "replace"
     if inst.dph_total > cfg.max_dph:
@@ -254,7 +287,7 @@ def is_certain(rec: WorkerRecord) -> bool:
 
 def is_hardware_fault(rec: WorkerRecord) -> bool:
     """A certain fault of the machine itself: blocked at once, not after three strikes."""
-    return rec.fatal_kind == "no_cuda" or (rec.fatal_kind == "oom" and host_fault(rec))
+    return host_fault(rec)
 
 
 def _unseen(rec: WorkerRecord, inst: Instance, t, now: float) -> tuple[str, bool, str] | None:
@@ -600,6 +633,20 @@ _STARTING = frozenset({S.PENDING, S.BOOTING, S.SETUP, S.LOADING_MODEL})
 END_WEIGHT = 2.0
 
 
+def destroy_verdict(action: Destroy, rec: WorkerRecord | None) -> str | None:
+    """What a destroy says about its machine, for learn(): "failed_boot" (struck before it produced),
+    "ended" (a preemption, or a worker unseen for too long: no strike, but the machine cost a whole
+    replacement), or None (nothing: scale-down, dedup, upgrades, a replacement after producing, whose
+    cause learn() reads from the cycle's transitions)."""
+    if rec is None:
+        return None
+    if action.strike:
+        return "failed_boot" if rec.first_batch_at is None else None
+    if action.kind == "replace" and ((rec.state is S.STOPPED and not rec.fatal_kind) or rec.failed_polls):
+        return "ended"
+    return None
+
+
 @dataclass(frozen=True)
 class CycleFacts:
     """What one monitor cycle saw and did, as far as machines' reputations are concerned."""
@@ -618,7 +665,13 @@ def learn(hosts: Mapping[int, HostRecord], facts: CycleFacts, now: float) -> dic
     """Reputation after a cycle: one games/s sample per fresh read of a producing worker; one verdict per
     launch (its first batch, or given up before producing); stalls, deaths after producing, preemptions
     and long-unseen workers at END_WEIGHT; and lapsed certain blocks dropped."""
-    from zeb.plan.hosts import expire_blocks, record_boot, record_error, record_gps, record_stall
+    from zeb.plan.hosts import (
+        expire_blocks,
+        record_boot,
+        record_error,
+        record_gps,
+        record_stall,
+    )
 
     out = expire_blocks(hosts, now)
     for rec in facts.records.values():
