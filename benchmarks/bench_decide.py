@@ -7,11 +7,11 @@ import statistics
 import time
 
 from zeb.config import resolve
+from zeb.domain import Instance, Offer
 from zeb.lifecycle import WorkerRecord, WorkerState
 from zeb.plan.fleet import label_for
 from zeb.plan.monitor import PolicyState, Snapshot, decide
 from zeb.plan.types import RankedOffer
-from zeb.vast import Instance, Offer
 
 NOW = 1_780_000_000.0
 

@@ -34,9 +34,9 @@ either), a per-GPU offer search 1, a create 1, a destroy 1.
 from __future__ import annotations
 
 import argparse
-import contextlib
 import bisect
 import concurrent.futures
+import contextlib
 import dataclasses
 import itertools
 import math

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import os
 
-
 from tests.simenv import HF_TOKEN, lock_held_elsewhere
 
 

@@ -11,7 +11,8 @@ from typer.testing import CliRunner
 
 from zeb.cli import app
 from zeb.cli.context import App
-from zeb.config import gpu_vast_name, resolve, write_starter
+from zeb.config import resolve, write_starter
+from zeb.domain import gpu_name
 from zeb.errors import ConfigError, UsageError
 
 REPO_FLEETS = Path(__file__).resolve().parent.parent / "fleets.toml"
@@ -145,7 +146,7 @@ def test_a_bom_at_the_start_of_fleets_toml_is_accepted(tmp_path):
 
 
 def test_gpu_names():
-    assert gpu_vast_name("RTX_4070_Ti") == "RTX 4070 Ti" and gpu_vast_name("RTX 3060") == "RTX 3060"
+    assert gpu_name("RTX_4070_Ti") == "RTX 4070 Ti" and gpu_name("RTX 3060") == "RTX 3060"
 
 
 def test_repo_fleets_file_has_the_runbooks_three_fleets():

@@ -6,14 +6,23 @@ from __future__ import annotations
 import dataclasses
 
 from zeb.config import resolve
-from zeb.lifecycle import WorkerRecord, WorkerState as S, apply_observation, classify, new_record
+from zeb.domain import Instance, Offer
+from zeb.lifecycle import WorkerRecord, apply_observation, classify, new_record
+from zeb.lifecycle import WorkerState as S
 from zeb.plan.fleet import label_for
 from zeb.plan.monitor import (
-    Destroy, Launch, Outcome, PolicyState, Snapshot, check_examples, config_halt_line, decide, examples_folder,
+    Destroy,
+    Launch,
+    Outcome,
+    PolicyState,
+    Snapshot,
+    check_examples,
+    config_halt_line,
+    decide,
+    examples_folder,
     parse_upload,
 )
 from zeb.plan.types import RankedOffer
-from zeb.vast import Instance, Offer
 
 NOW = 1_780_000_000.0
 CFG = resolve("zeb", {"max_dph": 0.10, "gpus": ("RTX 3070",)}, {})

@@ -13,7 +13,12 @@ import pytest
 from tests.simenv import lock_held_elsewhere
 from zeb.errors import LockHeld, StoreError, UsageError
 from zeb.guard import (
-    held_message, parse_pidfile, parse_sidecar, runtime_dir, scripts_message, scripts_status_root,
+    held_message,
+    parse_pidfile,
+    parse_sidecar,
+    runtime_dir,
+    scripts_message,
+    scripts_status_root,
 )
 from zeb.store import Store
 

@@ -3,11 +3,16 @@ can prove them, and never left billing after `zeb down` (issue 11: #1 and #3).""
 
 from __future__ import annotations
 
-from zeb.plan.fleet import CAUGHT_UP_GRACE_S, prune_inflight, replenish_plan, unconfirmed
+from zeb.domain import Instance
+from zeb.plan.fleet import (
+    CAUGHT_UP_GRACE_S,
+    prune_inflight,
+    replenish_plan,
+    unconfirmed,
+)
 from zeb.plan.types import InFlight
 from zeb.state import StoreLedger, load_inflight
 from zeb.store import Store
-from zeb.vast import Instance
 
 NOW = 1_000_000.0
 

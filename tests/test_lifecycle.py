@@ -8,12 +8,29 @@ import itertools
 import json
 
 import pytest
-from hypothesis import given, settings, strategies as st
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from zeb.lifecycle import (
-    BILLING, LEGAL_TRANSITIONS, Billing, Observation, WorkerState as S, apply_observation, event_from_dict,
-    event_to_dict, is_legal, is_live, is_terminal, mark_destroying, mark_gone, new_record, record_from_dict,
-    record_to_dict, transition,
+    BILLING,
+    LEGAL_TRANSITIONS,
+    Billing,
+    Observation,
+    apply_observation,
+    event_from_dict,
+    event_to_dict,
+    is_legal,
+    is_live,
+    is_terminal,
+    mark_destroying,
+    mark_gone,
+    new_record,
+    record_from_dict,
+    record_to_dict,
+    transition,
+)
+from zeb.lifecycle import (
+    WorkerState as S,
 )
 from zeb.plan.timeline import timeline
 

@@ -10,7 +10,8 @@ import pytest
 
 from tests.simenv import HF_TOKEN
 from zeb.config import resolve
-from zeb.lifecycle import WorkerRecord, WorkerState as S
+from zeb.lifecycle import WorkerRecord
+from zeb.lifecycle import WorkerState as S
 from zeb.monitor import Monitor
 from zeb.plan.cadence import next_poll_at
 from zeb.store import Store

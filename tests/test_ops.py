@@ -6,10 +6,10 @@ from __future__ import annotations
 import threading
 import time
 
+from zeb.domain import LaunchSpec, Offer
 from zeb.errors import NoCredit, OfferUnavailable, Unreachable
 from zeb.ops import destroy_all, launch_labels, poll_tails
 from zeb.plan.types import RankedOffer
-from zeb.vast import LaunchSpec, Offer
 
 
 def _ranked(offer_id: int, machine: int, dph: float = 0.08) -> RankedOffer:

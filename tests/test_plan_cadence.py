@@ -2,7 +2,8 @@ from __future__ import annotations
 
 import random
 
-from hypothesis import given, strategies as st
+from hypothesis import given
+from hypothesis import strategies as st
 
 from zeb.lifecycle import WorkerState as S
 from zeb.plan.cadence import error_backoff, next_interval

@@ -2,14 +2,24 @@
 
 from __future__ import annotations
 
-from hypothesis import given, strategies as st
+from hypothesis import given
+from hypothesis import strategies as st
 
+from zeb.domain import Instance
 from zeb.plan.fleet import (
-    fleet_of, free_indices, group_by_fleet, is_live, label_for, members, parse_label, prune_inflight, replenish_plan,
-    stuck_loading, totals,
+    fleet_of,
+    free_indices,
+    group_by_fleet,
+    is_live,
+    label_for,
+    members,
+    parse_label,
+    prune_inflight,
+    replenish_plan,
+    stuck_loading,
+    totals,
 )
 from zeb.plan.types import InFlight
-from zeb.vast import Instance
 
 NOW = 1_780_000_000.0
 

@@ -6,14 +6,33 @@ import json
 from collections import Counter
 
 import pytest
-from hypothesis import given, strategies as st
+from hypothesis import given
+from hypothesis import strategies as st
 
 from zeb.errors import StoreError
 from zeb.plan.hosts import (
-    PREFERRED_BONUS, LedgerChange, add_strike, bad_hosts_append_text, blocked, clear, counts_after,
-    drop_bad_hosts_lines, hosts_from_json, hosts_to_json, import_bad_hosts, is_blocked, ledger_change, merge_ledger,
-    observed_gpu_means, parse_bad_hosts, parse_preferred, preferred_updates, record_gps, remove_host,
-    rewrite_preferred, with_preferred,
+    PREFERRED_BONUS,
+    LedgerChange,
+    add_strike,
+    bad_hosts_append_text,
+    blocked,
+    clear,
+    counts_after,
+    drop_bad_hosts_lines,
+    hosts_from_json,
+    hosts_to_json,
+    import_bad_hosts,
+    is_blocked,
+    ledger_change,
+    merge_ledger,
+    observed_gpu_means,
+    parse_bad_hosts,
+    parse_preferred,
+    preferred_updates,
+    record_gps,
+    remove_host,
+    rewrite_preferred,
+    with_preferred,
 )
 from zeb.plan.types import HostRecord, Strike
 

@@ -5,15 +5,21 @@ from __future__ import annotations
 import dataclasses
 
 import pytest
-from hypothesis import given, strategies as st
+from hypothesis import given
+from hypothesis import strategies as st
 
 from zeb.config import resolve
+from zeb.domain import Offer
 from zeb.errors import ConfigError
 from zeb.plan.launch import (
-    launch_env, launch_specs, next_offer_after_taken, render_onstart, upload_interval_for, worker_id,
+    launch_env,
+    launch_specs,
+    next_offer_after_taken,
+    render_onstart,
+    upload_interval_for,
+    worker_id,
 )
 from zeb.plan.types import RankedOffer
-from zeb.vast import Offer
 
 TOKEN = "hf_secret_value_0123456789"
 

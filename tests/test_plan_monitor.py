@@ -5,16 +5,25 @@ from __future__ import annotations
 import dataclasses
 
 import pytest
-from hypothesis import given, settings, strategies as st
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from zeb.config import resolve
-from zeb.lifecycle import WorkerRecord, WorkerState as S
+from zeb.domain import Account, Instance, Offer
+from zeb.lifecycle import WorkerRecord
+from zeb.lifecycle import WorkerState as S
 from zeb.plan.fleet import label_for, parse_label
 from zeb.plan.monitor import (
-    CheckCredit, Destroy, Launch, PolicyState, Snapshot, Trial, decide, on_launch_failed,
+    CheckCredit,
+    Destroy,
+    Launch,
+    PolicyState,
+    Snapshot,
+    Trial,
+    decide,
+    on_launch_failed,
 )
 from zeb.plan.types import InFlight, RankedOffer
-from zeb.vast import Account, Instance, Offer
 
 NOW = 1_780_000_000.0
 CFG = resolve("zeb", {"max_dph": 0.10, "gpus": ("RTX 3070", "RTX 4070 Ti")}, {})

@@ -5,12 +5,13 @@ from __future__ import annotations
 import random
 
 import pytest
-from hypothesis import given, strategies as st
+from hypothesis import given
+from hypothesis import strategies as st
 
+from zeb.domain import Offer
 from zeb.plan.hosts import add_strike
 from zeb.plan.offers import blocked_machines, expected_gps, pick_offers, rank_offers
 from zeb.plan.types import HostRecord, RankedOffer, Strike
-from zeb.vast import Offer
 
 TABLE = {"RTX 3070": 2.2, "RTX 4070 Ti": 4.2}
 GPUS = ("RTX 3070", "RTX 4070 Ti")

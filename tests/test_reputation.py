@@ -6,16 +6,39 @@ from __future__ import annotations
 import dataclasses
 
 import pytest
-from hypothesis import given, strategies as st
+from hypothesis import given
+from hypothesis import strategies as st
 
+from zeb.domain import Offer
 from zeb.plan.hosts import (
-    BLOCK_S, HALF_LIFE_S, MIN_GPS_SAMPLES, PRIOR_P, as_of, block_now, block_until, blocked, bump, clear,
-    decayed, expire_blocks, gps_trusted, hosts_from_json, hosts_to_json, is_blocked, ledger_change, merge_ledger,
-    p_produce, record_boot, record_error, record_gps, record_stall, remove_host, reputation,
+    BLOCK_S,
+    HALF_LIFE_S,
+    MIN_GPS_SAMPLES,
+    PRIOR_P,
+    as_of,
+    block_now,
+    block_until,
+    blocked,
+    bump,
+    clear,
+    decayed,
+    expire_blocks,
+    gps_trusted,
+    hosts_from_json,
+    hosts_to_json,
+    is_blocked,
+    ledger_change,
+    merge_ledger,
+    p_produce,
+    record_boot,
+    record_error,
+    record_gps,
+    record_stall,
+    remove_host,
+    reputation,
 )
 from zeb.plan.offers import blocked_machines, expected_gps, rank_offers
 from zeb.plan.types import Decayed, HostRecord, Strike
-from zeb.vast import Offer
 
 NOW = 1_780_000_000.0
 DAY = 86400.0

@@ -33,7 +33,8 @@ RUN_ZEB = textwrap.dedent("""
 # zeb's client end to end: account, search, create, list, logs, destroy; prints what it saw as JSON.
 USE_CLIENT = textwrap.dedent("""
     import json, os, sys
-    from zeb.vast import LaunchSpec, VastClient
+    from zeb.domain import LaunchSpec
+    from zeb.vast import VastClient
 
     logged = int(sys.argv[1])
     client = VastClient.from_env(os.environ, timeout=10)

@@ -12,9 +12,9 @@ from rich.console import Console
 
 from zeb.cli.output import RICH_TABLE_ROWS, Result, plain_table, print_table, render
 from zeb.cli.status import render_status, status_data
+from zeb.domain import Instance
 from zeb.lifecycle import WorkerRecord, WorkerState
 from zeb.plan.fleet import group_by_fleet, label_for
-from zeb.vast import Instance
 
 NOW = 1_780_000_000.0
 GPUS = ("RTX 3060", "RTX 3070 Ti", "RTX 4090")

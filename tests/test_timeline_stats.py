@@ -5,10 +5,18 @@ from __future__ import annotations
 import dataclasses
 
 import pytest
-from hypothesis import given, settings, strategies as st
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
-from zeb.lifecycle import BILLING, Billing, WorkerState as S, event_to_dict, new_record, transition
-from zeb.plan.stats import expected_gps, fleet_stats, gpu_stats, observed_gps, window_spend
+from zeb.lifecycle import BILLING, Billing, event_to_dict, new_record, transition
+from zeb.lifecycle import WorkerState as S
+from zeb.plan.stats import (
+    expected_gps,
+    fleet_stats,
+    gpu_stats,
+    observed_gps,
+    window_spend,
+)
 from zeb.plan.timeline import instance_for, timeline
 
 T0 = 1_780_000_000.0

@@ -13,8 +13,17 @@ import time
 import pytest
 
 from tests.vast_fixture import KEY, VastFixture
-from zeb.errors import AuthError, NoCredit, NotFound, OfferUnavailable, RateLimited, Unreachable, VastError
-from zeb.vast import KEY_HOWTO, LaunchSpec, VastClient
+from zeb.domain import LaunchSpec
+from zeb.errors import (
+    AuthError,
+    NoCredit,
+    NotFound,
+    OfferUnavailable,
+    RateLimited,
+    Unreachable,
+    VastError,
+)
+from zeb.vast import KEY_HOWTO, VastClient
 
 
 @pytest.fixture

@@ -14,6 +14,7 @@ from pathlib import Path
 from types import MappingProxyType
 from typing import Mapping
 
+from zeb.domain import gpu_cli_name, gpu_name
 from zeb.errors import ConfigError, UsageError
 
 if sys.version_info >= (3, 11):
@@ -229,13 +230,6 @@ RESERVED_ENV = frozenset({"HF_TOKEN", "WORKER_ID"})
 _THRESHOLD_TYPES = {f.name: f.type for f in Thresholds.__dataclass_fields__.values()}
 
 
-def gpu_vast_name(name: str) -> str:
-    """RTX_4070_Ti -> "RTX 4070 Ti" (Vast's rows use spaces; the scripts and the CLI query use underscores)."""
-    return " ".join(name.replace("_", " ").split())
-
-
-def gpu_cli_name(name: str) -> str:
-    return name.replace(" ", "_")
 
 
 def user_config_path(env: Mapping[str, str]) -> Path:
@@ -365,9 +359,9 @@ def _env_text(value) -> str:
 
 def _normalise(key: str, value):
     if key == "gpus":
-        return tuple(gpu_vast_name(g) for g in value)
+        return tuple(gpu_name(g) for g in value)
     if key == "expected_gps":
-        return {gpu_vast_name(g): float(v) for g, v in value.items()}
+        return {gpu_name(g): float(v) for g, v in value.items()}
     if key in ("max_dph", "disk_gb", "eq_temperature"):
         return float(value)
     if key == "worker_env":
@@ -414,7 +408,7 @@ def _from_env(key: str, raw: str, var: str):
         names = raw.replace(",", " ").split()
         if not names:
             raise ConfigError(f"environment {var} is empty: name at least one GPU, e.g. \"RTX_3070 RTX_3080\"")
-        return tuple(gpu_vast_name(n) for n in names)
+        return tuple(gpu_name(n) for n in names)
     return raw
 
 
@@ -464,7 +458,7 @@ def resolve(fleet: str | None = None, flags: Mapping[str, object] | None = None,
             sources[key] = f"env {var}"
     for key, value in flags.items():
         if key == "gpus":
-            value = tuple(gpu_vast_name(g) for g in value)
+            value = tuple(gpu_name(g) for g in value)
         values[key] = value
         sources[key] = f"flag --{key.replace('_', '-')}"
     if not isinstance(values["target_workers"], int) or not 0 <= values["target_workers"] <= MAX_WORKERS:

@@ -155,7 +155,11 @@ def _error_code(exc: BaseException) -> str | None:
 def _file_state(repo_id: str, filename: str, token: str, env: Mapping[str, str], timeout: float) -> str:
     """"present", "missing" or "no-repo": what HfApi.file_exists tells apart, with a timeout it lacks."""
     from huggingface_hub import get_hf_file_metadata, hf_hub_url
-    from huggingface_hub.errors import RemoteEntryNotFoundError, RepositoryNotFoundError, RevisionNotFoundError
+    from huggingface_hub.errors import (
+        RemoteEntryNotFoundError,
+        RepositoryNotFoundError,
+        RevisionNotFoundError,
+    )
 
     what = f"checking {filename} in {repo_id}"
     try:

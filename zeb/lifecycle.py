@@ -11,6 +11,8 @@ import enum
 import re
 from dataclasses import dataclass, field
 
+from zeb.domain import ENDED, LOADING, STOPPED
+
 
 class WorkerState(str, enum.Enum):
     """Wire-stable values: they are written to the store and the event log."""
@@ -232,7 +234,6 @@ CONFIG_FAULTS: dict[str, str] = {
 # the policy tells apart by the rest of the fleet.
 LAUNCH_FAULTS = frozenset(CONFIG_FAULTS) | {"broken_launch"}
 
-_STOPPED_STATUSES = frozenset({"exited", "stopped", "offline", "frozen"})
 
 
 def _upload_state(tail: str) -> dict[str, bool]:
@@ -359,9 +360,9 @@ def classify(status: str | None, tail: str, *, intended_status: str | None = Non
     or a "will retry" line) is not fatal. After the newest batch, a fatal line stays fatal even if a
     restart follows it (the record goes error -> producing when batches resume); without batches, a
     startup line newer than the fatal one means the container started again."""
-    if status in _STOPPED_STATUSES:
+    if status in ENDED:
         return _stopped(f"vast: {status}", tail)
-    if intended_status == "stopped":
+    if intended_status == STOPPED:
         # Stopped by someone (zeb never stops, it destroys) before Vast's actual_status caught up.
         return _stopped(f"vast: {status or 'no status'}, intended stopped", tail)
     return _classify_running(status, tail)
@@ -467,7 +468,7 @@ def _classify_running(status: str | None, tail: str) -> Observation:
         return Observation(stage[0], evidence=stage[1], step=model_step, **upload)
     if no_container is not None:
         return Observation(S.BOOTING, evidence=no_container)
-    if status == "loading":
+    if status == LOADING:
         return Observation(S.BOOTING, evidence=last_text or "vast: loading")
     return Observation(S.BOOTING, evidence=f"vast: {status}, no worker output yet")
 

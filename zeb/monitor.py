@@ -16,9 +16,9 @@ from typing import Callable, Mapping, Sequence
 
 from zeb import state as st
 from zeb.config import FleetConfig
+from zeb.domain import NOT_STARTED
 from zeb.errors import VastError
 from zeb.lifecycle import Observation, WorkerState
-from zeb.plan.cadence import NOT_STARTED
 
 
 @dataclass
@@ -151,7 +151,7 @@ class Monitor:
                 rec = dataclasses.replace(rec, polled_at=now)
                 if polled.text is not None:
                     self._fresh.add(inst.id)
-            if polled is not None and polled.text is None and _stopped(inst):
+            if polled is not None and polled.text is None and inst.ended:
                 # Not seen: the stop stands, with no log to blame the host with.
                 self.counters.poll_failures += 1
                 obs = classify(inst.status, "", intended_status=inst.intended_status)
@@ -490,10 +490,6 @@ def _describe(action) -> str:
 def _label_key(label: str):
     head, _, tail = label.rpartition("-")
     return (head, int(tail) if tail.isdigit() else 0)
-
-
-def _stopped(inst) -> bool:
-    return inst.status in ("exited", "stopped", "offline", "frozen") or inst.intended_status == "stopped"
 
 
 def _row(r, now: float) -> dict:

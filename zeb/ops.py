@@ -10,9 +10,9 @@ from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
 from dataclasses import dataclass
 from typing import Callable, Iterable, Sequence
 
+from zeb.domain import LaunchSpec
 from zeb.errors import NoCredit, OfferUnavailable, VastError
 from zeb.plan.types import InFlight, RankedOffer
-from zeb.vast import LaunchSpec
 
 
 @dataclass(frozen=True)

@@ -1,7 +1,6 @@
-"""The one Vast client. Wraps the official `vastai` SDK (imported lazily); callers get small
-frozen dataclasses, never raw rows (rows carry the creator's env, HF_TOKEN included).
-
-INTERFACE CONTRACT (shared with plan/, cli/, monitor, sim tests) -- keep these names and fields.
+"""The Vast adapter: zeb.domain.Marketplace over the official `vastai` SDK (imported lazily). The only
+module that knows Vast's wire shapes: rows become zeb.domain's frozen dataclasses (everything else a row
+carries is dropped: rows carry the creator's env, HF_TOKEN included), and Vast's errors become zeb.errors'.
 """
 
 from __future__ import annotations
@@ -10,77 +9,19 @@ import random
 import sys
 import threading
 import time
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Callable, Collection, Mapping, Sequence
 
-from zeb.errors import AuthError, NoCredit, NotFound, OfferUnavailable, RateLimited, Unreachable, VastError
-
-
-@dataclass(frozen=True)
-class Instance:
-    id: int
-    label: str | None
-    status: str | None          # Vast's actual_status: None (pending), loading, running, exited, stopped, ...
-    intended_status: str | None  # Vast's intended_status / cur_state ("running", "stopped")
-    gpu_name: str               # Vast spelling, with spaces: "RTX 4070 Ti"
-    num_gpus: int
-    dph_total: float
-    machine_id: int
-    host_id: int
-    start_date: float           # epoch seconds
-    ssh_host: str | None = None
-    ssh_port: int | None = None
-    status_msg: str | None = None
-    image: str | None = None
-
-    @property
-    def ssh_command(self) -> str | None:
-        if not self.ssh_host or not self.ssh_port:
-            return None
-        return f"ssh -p {self.ssh_port} root@{self.ssh_host}"
-
-
-@dataclass(frozen=True)
-class Offer:
-    id: int
-    machine_id: int
-    host_id: int
-    gpu_name: str               # Vast spelling, with spaces
-    num_gpus: int
-    dph_total: float
-    reliability: float
-    verified: bool = True
-    geolocation: str | None = None
-    gpu_ram_mb: int | None = None
-
-
-@dataclass(frozen=True)
-class Account:
-    id: int | None
-    email: str | None
-    credit: float
-    balance: float
-
-    @property
-    def exhausted(self) -> bool:
-        return self.credit + max(self.balance, 0.0) <= 0.0
-
-
-@dataclass(frozen=True)
-class LaunchSpec:
-    """Everything one create call needs. env carries HF_TOKEN: never log or store a LaunchSpec."""
-
-    offer_id: int
-    label: str
-    image: str
-    disk_gb: float
-    env: dict[str, str]
-    onstart: str
-
-    def __repr__(self) -> str:  # keep secrets out of tracebacks and debug prints
-        return f"LaunchSpec(offer_id={self.offer_id}, label={self.label!r}, image={self.image!r})"
-
+from zeb.domain import Account, Instance, LaunchSpec, Offer, gpu_name
+from zeb.errors import (
+    AuthError,
+    NoCredit,
+    NotFound,
+    OfferUnavailable,
+    RateLimited,
+    Unreachable,
+    VastError,
+)
 
 # -- row mapping -----------------------------------------------------------------------------------
 
@@ -123,11 +64,6 @@ def offer_from_row(row: Mapping[str, Any]) -> Offer:
         verified=bool(row.get("verified", True)), geolocation=row.get("geolocation"),
         gpu_ram_mb=_int(row.get("gpu_ram")) or None,
     )
-
-
-def vast_gpu_name(name: str) -> str:
-    """Config and ZEB_GPUS spell GPUs with underscores (the CLI query spelling); Vast's rows use spaces."""
-    return " ".join(name.replace("_", " ").split())
 
 
 # -- the client ----------------------------------------------------------------------------------
@@ -243,7 +179,9 @@ def _never_sent(exc: Exception) -> bool:
     """True when the request cannot have reached the server (refused, DNS, connect timeout), so even
     a create is safe to send again. A read timeout or a dropped connection may have been processed."""
     import requests
-    from urllib3.exceptions import ConnectTimeoutError  # NewConnectionError (refused, DNS) is a subclass
+    from urllib3.exceptions import (
+        ConnectTimeoutError,  # NewConnectionError (refused, DNS) is a subclass
+    )
 
     if isinstance(exc, requests.ConnectTimeout):
         return True
@@ -471,7 +409,7 @@ class VastClient:
                       limit: int = 500, exclude_machines: Collection[int] = ()) -> list[Offer]:
         """ONE search for the whole GPU list, cheapest first. Values go as strings, as the SDK's query
         parser sends them; Vast's defaults (verified, rentable, not rented, not external) stay on."""
-        names = list(dict.fromkeys(vast_gpu_name(g) for g in gpus if g.strip()))
+        names = list(dict.fromkeys(gpu_name(g) for g in gpus if g.strip()))
         if not names:
             return []
         excluded = {int(m) for m in exclude_machines}

@@ -34,7 +34,9 @@ def check_count(count: int | None, low: int) -> None:
 def app_of(ctx: typer.Context) -> App:
     root = ctx.find_root()
     if root.obj is None:
-        from zeb.cli.context import App  # deferred: rich.console costs start-up, and --help needs no App
+        from zeb.cli.context import (
+            App,  # deferred: rich.console costs start-up, and --help needs no App
+        )
 
         root.obj = App()
     return root.obj

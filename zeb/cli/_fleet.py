@@ -7,8 +7,8 @@ from dataclasses import dataclass
 from typing import Callable, Sequence
 
 from zeb.config import FleetConfig
+from zeb.domain import Instance
 from zeb.plan.types import HostRecord, InFlight, RankedOffer
-from zeb.vast import Instance
 
 
 @dataclass(frozen=True)

@@ -25,7 +25,8 @@ def timeline(
     import time
 
     from zeb import state
-    from zeb.plan.timeline import instance_for, timeline as build
+    from zeb.plan.timeline import instance_for
+    from zeb.plan.timeline import timeline as build
 
     app = app_of(ctx)
     cfg = app.config(fleet)

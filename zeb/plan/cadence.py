@@ -6,11 +6,9 @@ from __future__ import annotations
 import random
 from typing import Iterable
 
+from zeb.domain import ENDED, NOT_STARTED
 from zeb.lifecycle import WorkerRecord, WorkerState, batch_period
 
-# Vast's own word that the container is not running yet: there is no worker log to read.
-NOT_STARTED = frozenset({None, "loading", "created", "scheduling"})
-STOPPED = frozenset({"exited", "stopped", "offline"})
 # One upload in twenty fails on HF's commit race and is retried an interval later: only a newest upload
 # older than this many intervals says the worker may have stopped.
 UPLOADS_LATE = 2.5
@@ -58,7 +56,7 @@ def next_poll_at(rec: WorkerRecord | None, status: str | None, *, flux_s: float,
         return None
     if rec is None or rec.polled_at is None:
         return 0.0
-    if status in STOPPED:
+    if status in ENDED:
         return None if rec.state is WorkerState.STOPPED and rec.failed_polls == 0 else 0.0
     if rec.failed_polls:
         return rec.polled_at + retry_s

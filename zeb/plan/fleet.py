@@ -9,15 +9,13 @@ import re
 from dataclasses import dataclass
 from typing import Iterable, Sequence
 
+from zeb.domain import LOADING, Instance, created_before
 from zeb.plan.types import InFlight
-from zeb.vast import Instance
 
 _SUFFIX = "-worker-vast-"
 # Canonical decimal only ("01" and "+1" are not ours, so one index has one label); six digits bound
 # int() on hostile labels and are far beyond any fleet.
 _INDEX = re.compile(r"0|[1-9][0-9]{0,5}")
-# A null status right after create is pending, never dead; exited/stopped/offline/unknown... are not live.
-LIVE_STATUSES = frozenset({None, "loading", "running", "created", "scheduling"})
 
 
 def label_for(fleet: str, index: int) -> str:
@@ -58,7 +56,7 @@ def group_by_fleet(instances: Iterable[Instance]) -> dict[str, list[Instance]]:
 
 def is_live(instance: Instance) -> bool:
     """Loading, running, or pending (a null status right after create is never dead)."""
-    return instance.status in LIVE_STATUSES
+    return instance.live
 
 
 def free_indices(used: Iterable[int], count: int) -> list[int]:
@@ -98,7 +96,7 @@ def prune_inflight(inflight: Iterable[InFlight], instances: Sequence[Instance], 
         if now - e.time < CAUGHT_UP_GRACE_S:
             return False
         if e.instance_id is not None:
-            return newest is not None and e.instance_id < newest
+            return created_before(e.instance_id, newest)
         # No id: the create's answer was lost (a 5xx, a dropped connection, a crash right after the
         # ledger write). Once the listing shows an instance started after that create was sent, it has
         # caught up past it: had the create rented anything, it would be listed too.
@@ -162,4 +160,4 @@ def totals(instances: Iterable[Instance]) -> Totals:
 
 def stuck_loading(instances: Iterable[Instance], now: float, threshold_s: float) -> list[Instance]:
     """Pending or loading for longer than `threshold_s` (the runbook destroys these after 10 min)."""
-    return [i for i in instances if i.status in (None, "loading") and now - i.start_date > threshold_s]
+    return [i for i in instances if i.status in (None, LOADING) and now - i.start_date > threshold_s]

@@ -9,10 +9,10 @@ import shlex
 from typing import Collection, Sequence
 
 from zeb.config import WORKER_COMMANDS, FleetConfig
+from zeb.domain import LaunchSpec
 from zeb.errors import ConfigError
 from zeb.plan.fleet import parse_label
 from zeb.plan.types import RankedOffer
-from zeb.vast import LaunchSpec
 
 # Shorter "tokens" (test stand-ins like "t") would match ordinary script text; real HF tokens are ~37 chars.
 _MIN_TOKEN_CHECK = 8

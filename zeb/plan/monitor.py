@@ -17,6 +17,7 @@ from dataclasses import asdict, dataclass, field, replace
 from typing import Iterable, Mapping, Sequence
 
 from zeb.config import FleetConfig, Thresholds
+from zeb.domain import EXITED, STOPPED, Account, Instance
 from zeb.errors import EXIT_FAILED, EXIT_PARTIAL
 from zeb.lifecycle import CONFIG_FAULTS, WorkerRecord, WorkerState
 from zeb.plan.fleet import (
@@ -28,7 +29,6 @@ from zeb.plan.fleet import (
 )
 from zeb.plan.launch import worker_id
 from zeb.plan.types import HostRecord, InFlight, RankedOffer
-from zeb.vast import Account, Instance
 
 S = WorkerState
 DESTROY_RETRY_S = 120.0
@@ -175,7 +175,7 @@ def _record(inst: Instance, records: Mapping[int, WorkerRecord], now: float) -> 
         return rec
     return WorkerRecord(instance_id=inst.id, label=inst.label or "", machine_id=inst.machine_id,
                         gpu_name=inst.gpu_name, dph_total=inst.dph_total, created_at=inst.start_date,
-                        state=S.STOPPED if inst.status in ("exited", "stopped") else S.PENDING,
+                        state=S.STOPPED if inst.status in (EXITED, STOPPED) else S.PENDING,
                         state_since=now, first_seen=now)
 
 
@@ -228,7 +228,7 @@ def trigger(rec: WorkerRecord, inst: Instance, cfg: FleetConfig, now: float,
             fleet: FleetContext = FleetContext()) -> tuple[str, bool, str] | None:
     """(reason, strike, kind) when this worker must be replaced, else None."""
     t = cfg.thresholds
-    if rec.state is S.STOPPED or inst.status in ("exited", "stopped"):
+    if rec.state is S.STOPPED or inst.status in (EXITED, STOPPED):
         said = f"Vast reports {inst.status or 'stopped'}"
         cause = stop_cause(rec.fatal_kind, _produced(rec))
         if cause == "config":

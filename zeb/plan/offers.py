@@ -5,12 +5,11 @@ from __future__ import annotations
 
 from typing import Iterable, Mapping, Sequence
 
-from zeb.config import gpu_vast_name
+from zeb.domain import Offer, gpu_name
 from zeb.plan import stats
 from zeb.plan.hosts import PREFERRED_BONUS, gps_trusted, p_produce, reputation
 from zeb.plan.hosts import blocked as _blocked_hosts
 from zeb.plan.types import HostRecord, RankedOffer
-from zeb.vast import Offer
 
 
 def expected_gps(offer: Offer, hosts: Mapping[int, HostRecord], observed_gpu: Mapping[str, float],
@@ -57,10 +56,10 @@ def rank_offers(offers: Iterable[Offer], *, gpus: Sequence[str], max_dph: float,
     dph / (expected games/s x p_produce), the machine's chance of booting and producing with its
     reputation decayed to `now` (without a `now`, counts are read as last stored)."""
     # Vast rows spell GPUs with spaces, the scripts and the CLI with underscores: compare one spelling.
-    wanted = {gpu_vast_name(g) for g in gpus}
+    wanted = {gpu_name(g) for g in gpus}
     ranked = []
     for offer in offers:
-        if gpu_vast_name(offer.gpu_name) not in wanted or not offer.dph_total <= max_dph:
+        if gpu_name(offer.gpu_name) not in wanted or not offer.dph_total <= max_dph:
             continue
         if offer.machine_id in blocked:
             continue

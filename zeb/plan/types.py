@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from zeb.vast import Offer
+from zeb.domain import Offer
 
 
 @dataclass(frozen=True)
