@@ -14,7 +14,6 @@ from zeb.errors import ConfigError
 from zeb.plan.launch import (
     launch_env,
     launch_specs,
-    next_offer_after_taken,
     render_onstart,
     upload_interval_for,
     worker_id,
@@ -123,24 +122,3 @@ def test_spec_properties(secret, index, n):
     assert int(spec.env["ZEB_UPLOAD_INTERVAL"]) >= 240 and int(spec.env["ZEB_UPLOAD_INTERVAL"]) * 100 >= n * 3600
 
 
-# -- offer taken meanwhile ----------------------------------------------------------------------------
-
-def test_next_offer_after_taken():
-    offers = [ranked(1, machine=7), ranked(2, machine=7), ranked(3, machine=8), ranked(4, machine=9)]
-    assert next_offer_after_taken(offers, set(), set()).offer.id == 1
-    # The taken offer's machine may still have another GPU free.
-    assert next_offer_after_taken(offers, {1}, set()).offer.id == 2
-    assert next_offer_after_taken(offers, {1}, {7}).offer.id == 3
-    assert next_offer_after_taken(offers, {1, 3}, {7}).offer.id == 4
-    assert next_offer_after_taken(offers, {1, 2, 3, 4}, set()) is None
-    assert next_offer_after_taken(offers, set(), {7, 8, 9}) is None
-    assert next_offer_after_taken([], set(), set()) is None
-
-
-@given(st.lists(st.tuples(st.integers(0, 30), st.integers(0, 6)), max_size=12, unique_by=lambda t: t[0]),
-       st.sets(st.integers(0, 30)), st.sets(st.integers(0, 6)))
-def test_next_offer_is_the_first_usable(rows, taken, used):
-    offers = [ranked(i, machine=m) for i, m in rows]
-    got = next_offer_after_taken(offers, taken, used)
-    usable = [r for r in offers if r.offer.id not in taken and r.offer.machine_id not in used]
-    assert got == (usable[0] if usable else None)

@@ -174,3 +174,11 @@ def test_status_end_to_end_lists_every_member_once(sim_factory):
     doc = sim.json("status")
     rows = doc["data"]["fleets"]["zeb"]["instances"]
     assert [r["id"] for r in rows] == [i.id for i in members] and all(set(r) == ROW_KEYS for r in rows)
+
+
+def test_stuck_loading_warning_names_the_configured_threshold():
+    rows = [_inst(0, status="loading", age_s=400), _inst(1, status="loading", age_s=200)]
+    data = status_data({"zeb": rows}, {}, {}, NOW, 300.0)
+    assert data["fleets"]["zeb"]["stuck_loading"] == [rows[0].id]
+    out = _human(data)
+    assert f"instance {rows[0].id} has been loading for over 5 min;" in out and str(rows[1].id) not in out.split("Total")[1]

@@ -18,7 +18,40 @@ from zeb import state as st
 from zeb.config import FleetConfig
 from zeb.domain import NOT_STARTED
 from zeb.errors import VastError
-from zeb.lifecycle import Observation, WorkerState
+from zeb.fleet import Fleet, FleetView
+from zeb.hub import examples_lister as make_lister
+from zeb.lifecycle import (
+    Observation,
+    WorkerState,
+    apply_observation,
+    classify,
+    event_to_dict,
+    mark_destroying,
+    mark_gone,
+    new_record,
+    record_to_dict,
+)
+from zeb.ops import poll_pool_size, poll_tails
+from zeb.plan.cadence import error_backoff, is_due, next_interval, next_poll_at
+from zeb.plan.hosts import add_strike, block_now
+from zeb.plan.launch import fleet_upload_interval, worker_id
+from zeb.plan.monitor import (
+    CheckCredit,
+    CycleFacts,
+    Destroy,
+    Launch,
+    PolicyState,
+    Snapshot,
+    check_examples,
+    credit_probe_due,
+    decide,
+    destroy_verdict,
+    examples_folder,
+    is_hardware_fault,
+    learn,
+    on_launch_failed,
+)
+from zeb.plan.types import Strike
 
 
 @dataclass
@@ -67,7 +100,6 @@ class Monitor:
         examples_lister: Callable[[], Sequence[str] | None] | None = None,
         hub_env: Mapping[str, str] | None = None,
     ) -> None:
-        from zeb.plan.monitor import PolicyState
 
         self.cfg = cfg
         self.target = target
@@ -78,6 +110,7 @@ class Monitor:
         self.emit_event = emit_event or (lambda event: None)
         self.dry_run = dry_run
         self.rng = rng or random.Random()
+        self.fleet = Fleet(client, store, cfg, clock=clock, env=hub_env)
         self.records = st.load_records(store, cfg.name)
         self.policy = PolicyState.from_dict(store.fleet_doc(cfg.name, st.POLICY_DOC).read({}))
         self.destroying = st.load_destroying(store, cfg.name)
@@ -89,8 +122,6 @@ class Monitor:
         self._ranked: list = []
         self.hosts: dict = {}
         if examples_lister is None and hub_env is not None:
-            from zeb.hub import examples_lister as make_lister
-            from zeb.plan.monitor import examples_folder
 
             examples_lister = make_lister(cfg.examples_repo_id, examples_folder(cfg.weights_name), token, hub_env)
         # One listing of the examples repo per check for the whole fleet; None = the check is off.
@@ -100,21 +131,12 @@ class Monitor:
 
     # -- observe ---------------------------------------------------------------------------
 
-    def _observe(self, now: float):
-        from zeb.lifecycle import (
-            apply_observation,
-            classify,
-            mark_gone,
-            new_record,
-            record_to_dict,
-        )
-        from zeb.ops import poll_pool_size, poll_tails
-        from zeb.plan.fleet import members
+    def _observe(self, view: FleetView):
 
         t = self.cfg.thresholds
+        now = view.now
         self._fresh: set[int] = set()        # workers whose log was read this cycle
-        instances = tuple(self.client.list_instances())
-        fleet = tuple(members(instances, self.cfg.name))
+        fleet = view.members
         listed = {i.id for i in fleet}
         events = []
         for instance_id, rec in list(self.records.items()):
@@ -166,11 +188,9 @@ class Monitor:
             self.records[inst.id] = rec
             events += evs
         self._statuses = {i.id: i.status for i in fleet if i.id not in self.destroying}
-        return instances, fleet, events
+        return events
 
     def _next_poll(self, instance_id: int, status: str | None) -> float | None:
-        from zeb.plan.cadence import next_poll_at
-        from zeb.plan.launch import fleet_upload_interval, worker_id
 
         t = self.cfg.thresholds
         rec = self.records.get(instance_id)
@@ -182,16 +202,12 @@ class Monitor:
                             checked_at=self.policy.examples_checked_at)
 
     def _due(self, inst, now: float) -> bool:
-        from zeb.plan.cadence import is_due
 
         return is_due(self._next_poll(inst.id, inst.status), now, self.cfg.thresholds.fast_interval_s)
 
     # -- one cycle -------------------------------------------------------------------------
 
     def cycle(self) -> CycleReport:
-        from zeb.plan.fleet import prune_inflight
-        from zeb.plan.monitor import Snapshot, credit_probe_due, decide
-        from zeb.plan.offers import blocked_machines
 
         self.counters.cycles += 1
         now = self.clock()
@@ -199,15 +215,9 @@ class Monitor:
         self._given_up: list = []             # (record, reason) of launches struck before they produced
         self._preempted: list = []            # workers stopped with no fault in their log, or long unseen
         try:
-            instances, fleet, events = self._observe(now)
-            inflight = st.update_inflight(
-                self.store, self.cfg.name,
-                lambda cur: prune_inflight(cur, instances, now, self.cfg.thresholds.inflight_expiry_s),
-            ) if not self.dry_run else prune_inflight(st.load_inflight(self.store, self.cfg.name), instances, now,
-                                                      self.cfg.thresholds.inflight_expiry_s)
-            hosts = st.load_hosts(self.store, st.HostFiles.of(self.cfg))
-            self.hosts = hosts
-            blocked = frozenset(blocked_machines(hosts, self.cfg.thresholds.strikes_to_block, now))
+            view = self._view = self.fleet.observe(prune=not self.dry_run, now=now)
+            events = self._observe(view)
+            hosts = self.hosts = dict(view.hosts)
             self._ranked = []
             examples_replace, examples_events = self._check_examples(now, report)
             events += examples_events
@@ -217,13 +227,13 @@ class Monitor:
                 report.actions.append("credit check: " + ("still exhausted" if self.account.exhausted
                                                           else "credit is back"))
             snap = Snapshot(
-                fleet=self.cfg.name, instances=fleet, records=dict(self.records), offers=None, hosts=hosts,
-                blocked=blocked, account=self.account, inflight=tuple(inflight), destroying=dict(self.destroying),
-                examples_replace=examples_replace,
+                fleet=self.cfg.name, instances=view.members, records=dict(self.records), offers=None, hosts=hosts,
+                blocked=view.blocked, account=self.account, inflight=view.inflight,
+                destroying=dict(self.destroying), examples_replace=examples_replace,
             )
             decision = decide(snap, self.policy, self.cfg, self.target, now)
             if decision.wants_offers:
-                self._ranked = list(self._offers(hosts, blocked))
+                self._ranked = self.fleet.offers(view)
                 snap = dataclasses.replace(snap, offers=tuple(self._ranked))
                 decision = decide(snap, self.policy, self.cfg, self.target, now)
             self.account = None
@@ -245,8 +255,6 @@ class Monitor:
     def _check_examples(self, now: float, report: CycleReport) -> tuple[dict[int, str], list]:
         """On the slow cadence, one listing of the examples repo: flag producing workers whose uploads
         stopped reaching it, and name those flagged long enough to replace."""
-        from zeb.plan.launch import fleet_upload_interval
-        from zeb.plan.monitor import check_examples, examples_folder
 
         t = self.cfg.thresholds
         last = self.policy.examples_checked_at
@@ -287,27 +295,15 @@ class Monitor:
         report.actions.append(f"CONFIG ERROR: {line}")
         return [{"time": now, "kind": "config_halt", "reason": line}]
 
-    def _offers(self, hosts, blocked):
-        from zeb.plan.hosts import observed_gpu_means
-        from zeb.plan.offers import rank_offers
-
-        cfg = self.cfg
-        found = self.client.search_offers(cfg.gpus, max_dph=cfg.max_dph, exclude_machines=blocked)
-        return rank_offers(found, gpus=cfg.gpus, max_dph=cfg.max_dph, blocked=set(blocked), hosts=hosts,
-                           observed_gpu=observed_gpu_means(hosts), config_table=cfg.expected_gps, now=self.clock())
-
     # -- act -------------------------------------------------------------------------------
 
     def _act(self, decision, now: float, report: CycleReport) -> list:
-        from zeb.lifecycle import mark_destroying
-        from zeb.ops import destroy_all
-        from zeb.plan.monitor import CheckCredit, Destroy, Launch, destroy_verdict
 
         events: list = []
         destroys = [a for a in decision.actions if isinstance(a, Destroy)]
         launches = [a for a in decision.actions if isinstance(a, Launch)]
         with self.store.mutation_lock(self.cfg.name, timeout=60.0):
-            for outcome, action in zip(destroy_all(self.client, [d.instance_id for d in destroys]), destroys):
+            for outcome, action in zip(self.fleet.destroy([d.instance_id for d in destroys]), destroys):
                 self.destroying.setdefault(action.instance_id, now)
                 rec = was = self.records.get(action.instance_id)
                 if rec is not None and rec.state is not WorkerState.DESTROYING:
@@ -343,12 +339,8 @@ class Monitor:
         return events
 
     def _launch_batches(self, launches, decision, now: float, report: CycleReport) -> list:
-        from zeb.ops import launch_labels
-        from zeb.plan.launch import launch_specs
-        from zeb.plan.monitor import on_launch_failed
 
         events: list = []
-        ledger = st.StoreLedger(self.store, self.cfg.name)
         live_machines = {r.machine_id for r in self.records.values() if r.state is not WorkerState.GONE}
         batches = sorted({a.batch for a in launches})
         if any(a.trial for a in launches) and not self.dry_run:
@@ -359,11 +351,8 @@ class Monitor:
             for action in [a for a in launches if a.batch == batch]:
                 # If the planned offer is taken meanwhile, the next best one this cycle saw is used.
                 spares = [o for o in self._ranked if o.offer.id != action.offer.offer.id]
-                outcome = launch_labels(
-                    self.client, ledger,
-                    lambda label, offer: launch_specs(self.cfg, [label], [offer], self.token, self.target)[0],
-                    [action.label], [action.offer, *spares], self.clock, used_machines=live_machines,
-                )[0]
+                outcome = self.fleet.launch(self._view, [action.label], [action.offer, *spares], self.token,
+                                            target=self.target, used_machines=live_machines)[0]
                 offer = outcome.offer.offer if outcome.offer else action.offer.offer
                 events.append(_action_event(now, "launch", outcome.instance_id, action.label, offer.machine_id,
                                             action.reason, ok=outcome.ok, trial=action.trial, offer_id=offer.id,
@@ -386,9 +375,6 @@ class Monitor:
         return events
 
     def _strike(self, action, now: float) -> None:
-        from zeb.plan.hosts import add_strike, block_now
-        from zeb.plan.monitor import is_hardware_fault
-        from zeb.plan.types import Strike
 
         rec = self.records.get(action.instance_id)
         if rec is not None and is_hardware_fault(rec):
@@ -402,13 +388,12 @@ class Monitor:
 
             def change(hosts):
                 return add_strike(hosts, strike)
-        st.update_hosts(self.store, change, st.HostFiles.of(self.cfg))
+        self.fleet.update_hosts(change)
         self.counters.strikes += 1
 
     # -- record and report -----------------------------------------------------------------
 
     def _record(self, events: list, hosts, given_up: list | None = None) -> None:
-        from zeb.plan.monitor import CycleFacts, learn
 
         for ev in events:
             self.emit_event(ev if isinstance(ev, dict) else _event_dict(ev))
@@ -425,10 +410,9 @@ class Monitor:
             given_up=tuple(given_up or ()), preempted=tuple(self._preempted),
         )
         if facts.anything() or any(s.certain for rec in hosts.values() for s in rec.strikes):
-            st.update_hosts(self.store, lambda h: learn(h, facts, now), st.HostFiles.of(self.cfg))
+            self.fleet.update_hosts(lambda h: learn(h, facts, now))
 
     def _summarise(self, report: CycleReport) -> None:
-        from zeb.plan.cadence import error_backoff, next_interval
 
         live = [r for r in self.records.values() if r.state not in (WorkerState.GONE, WorkerState.DESTROYING)]
         report.live = len(live)
@@ -504,7 +488,6 @@ def _row(r, now: float) -> dict:
 
 
 def _event_dict(ev) -> dict:
-    from zeb.lifecycle import event_to_dict
 
     return event_to_dict(ev)
 

@@ -4,16 +4,11 @@ action, the live dashboard on a terminal, and the summary."""
 from __future__ import annotations
 
 from zeb.config import FleetConfig
-
-
-def hms(seconds: float) -> str:
-    seconds = int(max(0, seconds))
-    return f"{seconds // 3600}:{(seconds % 3600) // 60:02d}:{seconds % 60:02d}"
+from zeb.plan.launch import upload_banner
+from zeb.timefmt import hms
 
 
 def banner(cfg: FleetConfig, target: int, blacklist_size: int) -> list[str]:
-    from zeb.plan.launch import upload_banner
-
     mode = cfg.worker_mode if cfg.worker_mode == "selfplay" else (
         f"{cfg.worker_mode} (oracle {cfg.oracle_checkpoint}, n_samples {cfg.eq_n_samples}, games/batch "
         f"{cfg.eq_games_per_batch}, eval batch {cfg.eq_batch_size}, temperature {cfg.eq_temperature:g}, "

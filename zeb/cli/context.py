@@ -76,6 +76,14 @@ class App:
             self._store = Store.from_env(self.env)
         return self._store
 
+    def fleet(self, cfg):
+        """The fleet service for `cfg` on this app's marketplace, store and clock."""
+        from zeb.fleet import (
+            Fleet,  # loads the planners: paid only by commands that act on a fleet
+        )
+
+        return Fleet(self.vast, self.store, cfg, clock=self.clock, env=self.env)
+
     @property
     def vast(self):
         if self._vast is None:

@@ -9,6 +9,7 @@ import typer
 from zeb.cli._base import FLEET_OPTION, JSON_OPTION, app_of, zeb_command
 from zeb.cli.output import Result
 from zeb.errors import EXIT_FAILED, EXIT_PARTIAL, UsageError, ZebError
+from zeb.plan.fleet import unconfirmed
 
 
 @zeb_command("down")
@@ -28,13 +29,9 @@ def down(
 
     Example: zeb down --fleet zeb-large --force
     """
-    from zeb import state
-    from zeb.cli._fleet import observe_fleet
-    from zeb.ops import destroy_all
-    from zeb.plan.fleet import unconfirmed
-
     app = app_of(ctx)
     cfg = app.config(fleet)
+    service = app.fleet(cfg)
     labels: dict[int, str] = {}
     outcomes: list = []
     pending: list = []
@@ -42,7 +39,7 @@ def down(
         deadline = app.clock() + wait
         asked = waited = False
         while True:
-            view = observe_fleet(app, cfg)
+            view = service.observe()
             targets = {i.id: i.label for i in view.members}
             # Launches Vast accepted but does not list yet are paid instances too.
             targets.update({e.instance_id: e.label for e in view.inflight if e.instance_id is not None})
@@ -57,11 +54,8 @@ def down(
                 _confirm(app, cfg.name, targets, pending, force)
                 asked = True
             if targets:
-                round_outcomes = destroy_all(app.vast, sorted(targets))
+                outcomes += service.destroy(sorted(targets))
                 labels.update(targets)
-                outcomes += round_outcomes
-                done = {o.instance_id for o in round_outcomes if o.ok}
-                state.update_inflight(app.store, cfg.name, lambda cur: [e for e in cur if e.instance_id not in done])
             if not pending or app.clock() >= deadline:
                 break
             if not waited:

@@ -33,11 +33,8 @@ def monitor(
 
     Example: zeb monitor 8 --fleet zeb-large --log-file ~/zeb-large.jsonl
     """
-    from zeb import state
-    from zeb.cli._fleet import check_hub
     from zeb.monitor import Monitor, run
     from zeb.plan.monitor import cycle_exit_code
-    from zeb.plan.offers import blocked_machines
     from zeb.report import banner, check_line, dashboard, summary
 
     check_count(count, 0)
@@ -45,10 +42,10 @@ def monitor(
     cfg = app.config(fleet, max_dph=max_dph, target_workers=count)
     count = cfg.target_workers
     sink = _EventSink(log_file)     # a bad --log-file is one line, before any banner
-    hosts = state.load_hosts(app.store, state.HostFiles.of(cfg))
-    for line in banner(cfg, count, len(blocked_machines(hosts, cfg.thresholds.strikes_to_block))):
+    service = app.fleet(cfg)
+    for line in banner(cfg, count, len(service.blocked(service.hosts(), app.clock()))):
         app.stderr.print(line, markup=False)
-    token = check_hub(app, cfg)
+    token = service.check_hub()
     app.stderr.print("  checks    HF token present, weights found", markup=False)
     lock = app.store.monitor_guard(cfg.name, env=app.env)
     with lock:

@@ -24,12 +24,11 @@ def rank_offers(
 
     Example: zeb rank-offers --fleet zeb-belief --limit 10
     """
-    from zeb.cli._fleet import ranked_offers
-
     app = app_of(ctx)
     cfg = app.config(fleet)
-    view = _hosts_only_view(app, cfg)
-    ranked = ranked_offers(app, view, include_blocked=show_blocked)[:limit]
+    service = app.fleet(cfg)
+    view = service.market_view()
+    ranked = service.offers(view, include_blocked=show_blocked)[:limit]
     rows = [
         {"offer_id": r.offer.id, "gpu_name": r.offer.gpu_name, "dph_total": r.offer.dph_total,
          "expected_gps": round(r.expected_gps, 3), "gps_source": r.gps_source,
@@ -63,21 +62,6 @@ def rank_offers(
 
     return Result("rank-offers", data={"fleet": cfg.name, "max_dph": cfg.max_dph, "gpus": list(cfg.gpus),
                                        "offers": rows}, human=human)
-
-
-def _hosts_only_view(app, cfg):
-    """rank-offers needs hosts and blocks, not the instance listing: one API call (the search) in all.
-    The hosts are read as of now (counts decayed, lapsed certain blocks lifted), so the ranking shows
-    what a launch now would choose."""
-    from zeb import state
-    from zeb.cli._fleet import FleetView
-    from zeb.plan.hosts import as_of
-    from zeb.plan.offers import blocked_machines
-
-    now = app.clock()
-    hosts = as_of(state.load_hosts(app.store, state.HostFiles.of(cfg)), now)
-    blocked = frozenset(blocked_machines(hosts, cfg.thresholds.strikes_to_block, now))
-    return FleetView(cfg, now, (), (), (), hosts, blocked)
 
 
 def register(app: typer.Typer) -> None:

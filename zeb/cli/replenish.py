@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import time
 from typing import Optional
 
 import typer
@@ -10,6 +9,9 @@ import typer
 from zeb.cli._base import FLEET_OPTION, JSON_OPTION, app_of, check_count, zeb_command
 from zeb.cli.output import Result
 from zeb.errors import EXIT_FAILED, EXIT_PARTIAL, LockHeld
+from zeb.plan.fleet import replenish_plan, unconfirmed
+from zeb.plan.launch import upload_banner
+from zeb.timefmt import DATE_SECOND, when
 
 
 @zeb_command("replenish")
@@ -25,15 +27,11 @@ def replenish(
 
     Example: */5 * * * * zeb replenish 4 --fleet zeb-large >> ~/zeb-cron.log 2>&1
     """
-    from zeb.cli import _fleet
-    from zeb.plan.fleet import is_live, parse_label, replenish_plan, unconfirmed
-    from zeb.plan.launch import upload_banner
-
     check_count(count, 0)
     app = app_of(ctx)
     cfg = app.config(fleet)
     count = cfg.target_workers if count is None else count
-    stamp = time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(app.clock()))
+    stamp = when(app.clock(), DATE_SECOND)
     try:
         lock = app.store.mutation_lock(cfg.name, timeout=wait)
         lock.__enter__()
@@ -41,23 +39,22 @@ def replenish(
         line = f"[{stamp}] {cfg.name}: another zeb run holds the fleet's lock; skipping ({exc.message})"
         return Result("replenish", data={"fleet": cfg.name, "skipped": True}, human=lambda c: c.print(line))
     try:
-        view = _fleet.observe_fleet(app, cfg)
-        dedup = _fleet.destroy_duplicates(app, view)
+        service = app.fleet(cfg)
+        view = service.observe()
+        dedup = service.destroy_duplicates(view)
         if dedup:
-            view = _fleet.observe_fleet(app, cfg)
+            view = service.observe()
+        running, launching = len(view.live), view.launching
+        unsure = len(unconfirmed(launching))
         labels = replenish_plan(view.instances, view.inflight, cfg.name, count, view.now,
                                 cfg.thresholds.inflight_expiry_s)
-        running = sum(1 for i in view.members if is_live(i))
-        launching = [e for e in view.inflight if parse_label(e.label, cfg.name) is not None]
-        unsure = len(unconfirmed(launching))
         outcomes = []
         if labels:
-            token = _fleet.check_hub(app, cfg)
-            ranked = _fleet.ranked_offers(app, view)
-            outcomes = _fleet.launch(app, view, labels, ranked, token, count)
+            token = service.check_hub()
+            outcomes = service.launch(view, labels, service.offers(view), token, target=count)
             # Another zeb (another ZEB_HOME or machine) may have launched the same labels a moment ago:
             # look once more, so a double launch is undone now rather than at the next run.
-            dedup += _fleet.destroy_duplicates(app, _fleet.observe_fleet(app, cfg, prune=False))
+            dedup += service.destroy_duplicates(service.observe(prune=False))
     finally:
         lock.__exit__(None, None, None)
     launched = [o for o in outcomes if o.ok]

@@ -8,6 +8,7 @@ import typer
 
 from zeb.cli._base import FLEET_OPTION, JSON_OPTION, app_of, zeb_command
 from zeb.cli.output import Result
+from zeb.timefmt import age
 
 
 @zeb_command("status")
@@ -43,7 +44,7 @@ def status_data(groups: dict, records: dict, live: dict, now: float, stuck_after
     instances stuck loading. One pass per fleet; records and live results are looked up by id."""
     from zeb.plan.fleet import stuck_loading, totals
 
-    data: dict = {"fleets": {}}
+    data: dict = {"fleets": {}, "stuck_after_s": stuck_after_s}
     for name, rows in sorted(groups.items()):
         t = totals(rows)
         data["fleets"][name] = {
@@ -94,23 +95,14 @@ def _probe(app, cfg, instances) -> dict:
     return out
 
 
-def _age(seconds: float) -> str:
-    seconds = int(seconds)
-    if seconds < 3600:
-        return f"{seconds // 60}m"
-    if seconds < 86400:
-        return f"{seconds // 3600}h{(seconds % 3600) // 60:02d}m"
-    return f"{seconds // 86400}d{(seconds % 86400) // 3600:02d}h"
-
-
 _COLUMNS = (("Label", False), ("GPU", False), ("State", False), ("Worker", False), ("Age", True), ("$/hr", True),
             ("ID", True), ("Machine", True), ("SSH", False))
 
 
 def _cells(r: dict) -> list[str]:
     c = r["classified"]
-    worker = "-" if c is None else (c["state"] + ("" if c["live"] else f" ({_age(c['age_s'])} ago)"))
-    return [r["label"] or "-", r["gpu_name"], r["vast_status"] or "pending", worker, _age(r["age_s"]),
+    worker = "-" if c is None else (c["state"] + ("" if c["live"] else f" ({age(c['age_s'])} ago)"))
+    return [r["label"] or "-", r["gpu_name"], r["vast_status"] or "pending", worker, age(r["age_s"]),
             f"{r['dph_total']:.3f}", str(r["id"]), str(r["machine_id"]), r["ssh"] or "-"]
 
 
@@ -130,7 +122,8 @@ def render_status(console, data: dict, all_fleets: bool, fleet: str) -> None:
                       f"${t['per_week']:.2f}/week)")
         for instance_id in f["stuck_loading"]:
             flag = "" if name == "zeb" else f" --fleet {name}"
-            console.print(f"[yellow]warning:[/] instance {instance_id} has been loading for over 10 min; "
+            console.print(f"[yellow]warning:[/] instance {instance_id} has been loading for over "
+                          f"{data['stuck_after_s'] / 60:g} min; "
                           f"destroy it with: zeb down{flag} --id {instance_id}")
 
 

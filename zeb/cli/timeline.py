@@ -6,9 +6,13 @@ from typing import Optional
 
 import typer
 
+from zeb import state
 from zeb.cli._base import FLEET_OPTION, JSON_OPTION, app_of, zeb_command
 from zeb.cli.output import Result
 from zeb.errors import NotFound
+from zeb.plan.timeline import instance_for
+from zeb.plan.timeline import timeline as build
+from zeb.timefmt import hms, when
 
 
 @zeb_command("timeline")
@@ -22,12 +26,6 @@ def timeline(
 
     Example: zeb timeline zeb-worker-vast-2
     """
-    import time
-
-    from zeb import state
-    from zeb.plan.timeline import instance_for
-    from zeb.plan.timeline import timeline as build
-
     app = app_of(ctx)
     cfg = app.config(fleet)
     events = state.read_events(app.store, cfg.name)
@@ -50,14 +48,12 @@ def timeline(
         from rich.table import Table
         from rich.text import Text
 
-        from zeb.report import hms
-
         console.print(f"{label} (instance {instance_id}, ${dph:.3f}/hr)", markup=False)
         table = Table(box=None, pad_edge=False)
         for col in ("Started", "State", "For", "Billing", "$", "Why"):
             table.add_column(col, overflow="fold")
         for s in tl.spans:
-            started = time.strftime("%m-%d %H:%M:%S", time.localtime(s.start))
+            started = when(s.start, "%m-%d %H:%M:%S")
             table.add_row(started, s.state, hms(s.duration), s.billing, f"{s.cost:.4f}",
                           Text((s.reason + (f" <- {s.evidence}" if s.evidence else ""))[:120]))
         console.print(table)

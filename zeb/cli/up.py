@@ -9,6 +9,8 @@ import typer
 from zeb.cli._base import FLEET_OPTION, JSON_OPTION, app_of, check_count, zeb_command
 from zeb.cli.output import Result
 from zeb.errors import EXIT_FAILED, EXIT_PARTIAL, UsageError
+from zeb.fleet import worker_line
+from zeb.plan.launch import upload_banner
 
 
 @zeb_command("up")
@@ -26,31 +28,24 @@ def up(
 
     Example: zeb up 4 --fleet zeb-large --gpu RTX_4070_Ti --gpu RTX_3080
     """
-    from zeb.cli import _fleet
-    from zeb.plan.fleet import free_indices, label_for, parse_label
-    from zeb.plan.offers import pick_offers
-
     check_count(count, 1)
     app = app_of(ctx)
     cfg = app.config(fleet, gpus=tuple(gpu) if gpu else None, max_dph=max_dph)
     count = cfg.target_workers if count is None else count
     if count < 1:
         raise UsageError(f"fleet {cfg.name} has target_workers = 0; give COUNT, e.g. zeb up 4")
-    hub_checked = _fleet.start_hub_check(app, cfg)    # overlaps the weights lookup with reading Vast
+    service = app.fleet(cfg)
+    hub_checked = service.start_hub_check()    # overlaps the weights lookup with reading Vast
     with app.store.mutation_lock(cfg.name, timeout=60.0):
-        view = _fleet.observe_fleet(app, cfg, prune=not dry_run)
-        ranked = _fleet.ranked_offers(app, view)
+        view = service.observe(prune=not dry_run)
+        ranked = service.offers(view)
         token = hub_checked()
-        used = {parse_label(i.label or "", cfg.name) for i in view.members} | {
-            parse_label(e.label, cfg.name) for e in view.inflight
-        }
-        labels = [label_for(cfg.name, i) for i in free_indices({u for u in used if u is not None}, count)]
+        labels = view.new_labels(count)
         if dry_run:
-            picked = pick_offers(ranked, count, exclude_machines=_fleet.used_machines(view))
-            return _dry_run_result(cfg.name, labels, picked, count)
+            return _dry_run_result(cfg.name, service.plan(view, labels, ranked), count)
         progress = _Progress(app, len(labels))
-        fleet_size = len(view.members) + len(view.inflight) + count
-        outcomes = _fleet.launch(app, view, labels, ranked, token, fleet_size, progress.step)
+        fleet_size = len(view.live) + len(view.launching) + count
+        outcomes = service.launch(view, labels, ranked, token, target=fleet_size, on_outcome=progress.step)
         progress.done()
     launched = [o for o in outcomes if o.ok]
     errors = []
@@ -66,15 +61,13 @@ def up(
         "failed": [_outcome_json(o) for o in outcomes if not o.ok],
     }
 
-    from zeb.plan.launch import upload_banner
-
     upload = upload_banner(cfg, fleet_size)
 
     def human(console) -> None:
         console.print(f"Launching {count} worker(s) for fleet {cfg.name} ({cfg.worker_mode}; {upload})...",
                       markup=False)
         for o in outcomes:
-            console.print("  " + _fleet.worker_line(o))
+            console.print("  " + worker_line(o))
         if launched:
             console.print("Fleet launched. Workers take 3-5 min to start generating. Check with: zeb status"
                           + ("" if cfg.name == "zeb" else f" --fleet {cfg.name}"))
@@ -95,11 +88,11 @@ def _outcome_json(o) -> dict:
     }
 
 
-def _dry_run_result(fleet: str, labels, picked, count: int) -> Result:
+def _dry_run_result(fleet: str, picked, count: int) -> Result:
     plan = [
         {"label": label, "offer_id": p.offer.id, "machine_id": p.offer.machine_id, "gpu_name": p.offer.gpu_name,
          "dph_total": p.offer.dph_total, "expected_gps": p.expected_gps, "dollars_per_gps": round(p.dollars_per_gps, 5)}
-        for label, p in zip(labels, picked)
+        for label, p in picked
     ]
 
     def human(console) -> None:

@@ -71,6 +71,14 @@ def free_indices(used: Iterable[int], count: int) -> list[int]:
     return out
 
 
+def next_labels(fleet: str, taken: Iterable[str | None], count: int) -> list[str]:
+    """The one label rule of up, replenish and the monitor: `count` labels `{fleet}-worker-vast-{i}` at the
+    lowest indices that no label in `taken` holds (holes first). What counts as taken is the caller's:
+    the labels of live members not being destroyed, launches in flight and an upgrade trial."""
+    used = {parse_label(label, fleet) for label in taken}
+    return [label_for(fleet, i) for i in free_indices({u for u in used if u is not None}, count)]
+
+
 def _listed(entry: InFlight, instances: Sequence[Instance]) -> bool:
     if entry.instance_id is not None:
         return any(i.id == entry.instance_id for i in instances)
@@ -133,10 +141,9 @@ def replenish_plan(instances: Sequence[Instance], inflight: Sequence[InFlight], 
     # Counting in-flight launches is what stops a second run from launching a worker whose
     # status is still null (or not yet listed) all over again.
     pending = [e for e in prune_inflight(inflight, instances, now, expiry_s) if parse_label(e.label, fleet) is not None]
-    used = {parse_label(i.label, fleet) for i in live} | {parse_label(e.label, fleet) for e in pending}
     # Live instances sharing a label (a double launch) count once each toward the target.
     missing = max(0, target - len(live) - len(pending))
-    return [label_for(fleet, i) for i in free_indices({u for u in used if u is not None}, missing)]
+    return next_labels(fleet, [i.label for i in live] + [e.label for e in pending], missing)
 
 
 @dataclass(frozen=True)

@@ -1,12 +1,12 @@
 """What one create call sends: image, disk, the worker's env (HF_TOKEN goes here and only here)
-and the onstart script, rendered from the fleet config; and which offer to try when one is taken."""
+and the onstart script, rendered from the fleet config; the fleet's one upload interval."""
 
 from __future__ import annotations
 
 import math
 import re
 import shlex
-from typing import Collection, Sequence
+from typing import Sequence
 
 from zeb.config import WORKER_COMMANDS, FleetConfig
 from zeb.domain import LaunchSpec
@@ -135,14 +135,3 @@ def launch_specs(cfg: FleetConfig, labels: Sequence[str], picked: Sequence[Ranke
                                 env=launch_env(cfg, label, hf_token, fleet_size), onstart=onstart))
     return specs
 
-
-def next_offer_after_taken(ranked: Sequence[RankedOffer], taken_ids: Collection[int],
-                           used_machines: Collection[int]) -> RankedOffer | None:
-    """The best offer not already found taken and not on a machine the fleet already uses.
-
-    A taken offer does not rule out its machine: a multi-GPU machine lists one offer per free GPU,
-    so put a machine in `used_machines` only once a worker runs (or is launching) there."""
-    for r in ranked:
-        if r.offer.id not in taken_ids and r.offer.machine_id not in used_machines:
-            return r
-    return None
