@@ -9,6 +9,14 @@ import typer
 
 from zeb.cli._base import FLEET_OPTION, JSON_OPTION, app_of, zeb_command
 from zeb.cli.output import Result
+from zeb.config import (
+    ENV_CONFIG,
+    config_path,
+    fleet_names,
+    resolve,
+    user_config_path,
+    write_starter,
+)
 
 config_app = typer.Typer(help="Show, create and validate fleets.toml.\n\nExample: zeb config show --fleet zeb-large",
                          no_args_is_help=True)
@@ -72,7 +80,6 @@ def init(
 
     Example: zeb config init --path ./fleets.toml
     """
-    from zeb.config import ENV_CONFIG, user_config_path, write_starter
 
     app = app_of(ctx)
     # $ZEB_CONFIG names the file zeb reads: writing anywhere else would leave zeb reading another file.
@@ -89,7 +96,6 @@ def check(ctx: typer.Context, json_out: bool = JSON_OPTION) -> Result:
 
     Example: ZEB_CONFIG=./fleets.toml zeb config check
     """
-    from zeb.config import config_path, fleet_names, resolve
 
     app = app_of(ctx)
     path = config_path(app.env)

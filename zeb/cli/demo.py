@@ -6,6 +6,8 @@ import typer
 
 from zeb.cli._base import JSON_OPTION, app_of, zeb_command
 from zeb.cli.output import Result
+from zeb.cli.stats import render
+from zeb.demo import HOURS, Script, run_demo
 
 
 @zeb_command("demo")
@@ -22,8 +24,6 @@ def demo(
 
     Example: zeb demo --speed 240
     """
-    from zeb.cli.stats import render
-    from zeb.demo import HOURS, Script, run_demo
 
     app = app_of(ctx)
     script = Script(duration_s=hours * HOURS)

@@ -9,6 +9,8 @@ import typer
 from zeb.cli._base import FLEET_OPTION, JSON_OPTION, app_of, zeb_command
 from zeb.cli.output import Result
 from zeb.errors import NotFound, UsageError
+from zeb.lifecycle import CONFIG_FAULTS, WorkerState, classify
+from zeb.plan.monitor import config_hint, stop_cause
 
 
 @zeb_command("logs")
@@ -25,7 +27,6 @@ def logs(
 
     Example: zeb logs zeb-worker-vast-2 --tail 50
     """
-    from zeb.lifecycle import classify
 
     app = app_of(ctx)
     if follow and json_out:
@@ -59,8 +60,6 @@ def logs(
 
 def whose_fault(obs) -> str | None:
     """One line on what the evidence means for the machine, for faults and stops."""
-    from zeb.lifecycle import CONFIG_FAULTS, WorkerState
-    from zeb.plan.monitor import config_hint, stop_cause
 
     kind = obs.fatal_kind
     if kind in CONFIG_FAULTS:

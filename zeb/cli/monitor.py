@@ -13,6 +13,9 @@ import typer
 from zeb.cli._base import FLEET_OPTION, app_of, check_count, zeb_command
 from zeb.cli.output import Result
 from zeb.errors import UsageError
+from zeb.monitor import Monitor, run
+from zeb.plan.monitor import cycle_exit_code
+from zeb.report import banner, check_line, dashboard, summary
 
 
 @zeb_command("monitor")
@@ -33,9 +36,6 @@ def monitor(
 
     Example: zeb monitor 8 --fleet zeb-large --log-file ~/zeb-large.jsonl
     """
-    from zeb.monitor import Monitor, run
-    from zeb.plan.monitor import cycle_exit_code
-    from zeb.report import banner, check_line, dashboard, summary
 
     check_count(count, 0)
     app = app_of(ctx)
@@ -101,8 +101,6 @@ class _Reporter:
             self._live.start()
 
     def show(self, report) -> None:
-        from zeb.report import summary
-
         self.last = report
         if report.error and not self.mon.should_log_error(report.now):
             return

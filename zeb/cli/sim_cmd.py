@@ -10,6 +10,10 @@ import typer
 
 from zeb.cli._base import app_of, zeb_command
 from zeb.cli.output import Result
+from zeb.errors import UsageError
+from zeb.sim.clock import RealClock, ScaledClock
+from zeb.sim.scenarios import load_scenario
+from zeb.sim.server import SimServer
 
 sim_app = typer.Typer(help="The simulated Vast marketplace.\n\nExample: zeb sim serve --port 8765 --scenario sick-fleet",
                       no_args_is_help=True)
@@ -29,10 +33,6 @@ def serve(
 
     Example: zeb sim serve --port 8765 --scenario sick-fleet --speed 60
     """
-    from zeb.errors import UsageError
-    from zeb.sim.clock import RealClock, ScaledClock
-    from zeb.sim.scenarios import load_scenario
-    from zeb.sim.server import SimServer
 
     app = app_of(ctx)
     # At x1 the sim runs on wall time; faster, virtual time starts now so log stamps look current.

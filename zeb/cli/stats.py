@@ -7,9 +7,11 @@ from typing import Optional
 
 import typer
 
+from zeb import state
 from zeb.cli._base import FLEET_OPTION, JSON_OPTION, app_of, zeb_command
 from zeb.cli.output import Result
 from zeb.errors import UsageError
+from zeb.plan.stats import fleet_stats, gpu_stats
 
 _SINCE = re.compile(r"^(\d+(?:\.\d+)?)([smhdw])$")
 _UNIT = {"s": 1, "m": 60, "h": 3600, "d": 86400, "w": 604800}
@@ -36,8 +38,6 @@ def stats(
 
     Example: zeb stats --fleet zeb-large --since 24h
     """
-    from zeb import state
-    from zeb.plan.stats import fleet_stats, gpu_stats
 
     app = app_of(ctx)
     cfg = app.config(fleet)

@@ -6,8 +6,12 @@ from typing import Optional
 
 import typer
 
+from zeb import state
 from zeb.cli._base import FLEET_OPTION, JSON_OPTION, app_of, zeb_command
-from zeb.cli.output import Result
+from zeb.cli.output import Result, print_table
+from zeb.lifecycle import classify
+from zeb.ops import poll_tails
+from zeb.plan.fleet import group_by_fleet, members, stuck_loading, totals
 from zeb.timefmt import age
 
 
@@ -23,8 +27,6 @@ def status(
 
     Example: zeb status --fleet zeb-large --probe
     """
-    from zeb import state
-    from zeb.plan.fleet import group_by_fleet, members
 
     app = app_of(ctx)
     cfg = app.config(fleet)
@@ -42,7 +44,6 @@ def status(
 def status_data(groups: dict, records: dict, live: dict, now: float, stuck_after_s: float) -> dict:
     """The `--json` data (and what the table shows): per fleet, its rows in label order, totals and the
     instances stuck loading. One pass per fleet; records and live results are looked up by id."""
-    from zeb.plan.fleet import stuck_loading, totals
 
     data: dict = {"fleets": {}, "stuck_after_s": stuck_after_s}
     for name, rows in sorted(groups.items()):
@@ -80,9 +81,6 @@ def _row(instance, now: float, record, probed) -> dict:
 
 
 def _probe(app, cfg, instances) -> dict:
-    from zeb.lifecycle import classify
-    from zeb.ops import poll_tails
-
     t = cfg.thresholds
     results = poll_tails(lambda i: app.vast.logs(i, tail=t.log_tail, timeout=t.poll_timeout_s),
                          [i.id for i in instances], workers=t.poll_concurrency, timeout=t.poll_timeout_s)
@@ -107,8 +105,6 @@ def _cells(r: dict) -> list[str]:
 
 
 def render_status(console, data: dict, all_fleets: bool, fleet: str) -> None:
-    from zeb.cli.output import print_table
-
     if not data["fleets"] or all(not f["instances"] for f in data["fleets"].values()):
         where = "any zeb fleet" if all_fleets else f"fleet {fleet}"
         console.print(f"No instances in {where}. Launch some with: zeb up 4" + ("" if all_fleets or fleet == "zeb"
