@@ -21,7 +21,7 @@ from zeb.errors import (
     OfferUnavailable,
     RateLimited,
     Unreachable,
-    VastError,
+    MarketError,
 )
 from zeb.vast import KEY_HOWTO, VastClient
 
@@ -240,7 +240,7 @@ def test_5xx_is_retried_then_unreachable(vast):
 def test_other_4xx_are_not_retried(vast):
     vast.fail(400, -1, body={"success": False, "msg": "invalid filter"})
     c, sleeps = make(vast)
-    with pytest.raises(VastError, match="invalid filter") as info:
+    with pytest.raises(MarketError, match="invalid filter") as info:
         c.search_offers(["RTX_3070"])
     assert not isinstance(info.value, Unreachable) and vast.count() == 1 and sleeps == []
 
@@ -402,7 +402,7 @@ def test_a_rejected_key_never_appears_in_errors_or_repr(vast):
     assert vast.count() == 1 and sleeps == []
     vast.fail(400, body={"msg": f"bad request for key {KEY}"})
     good, _ = make(vast)
-    with pytest.raises(VastError) as info:
+    with pytest.raises(MarketError) as info:
         good.account()
     assert KEY not in str(info.value) and KEY not in repr(good)
 

@@ -41,33 +41,33 @@ class LockHeld(ZebError):
         self.pid = pid
 
 
-class VastError(ZebError):
-    """Base of every error that comes from talking to Vast."""
+class MarketError(ZebError):
+    """Base of every error from talking to the GPU marketplace (zeb.domain.Marketplace; Vast today)."""
 
 
-class AuthError(VastError):
+class AuthError(MarketError):
     pass
 
 
-class NotFound(VastError):
+class NotFound(MarketError):
     pass
 
 
-class OfferUnavailable(VastError):
+class OfferUnavailable(MarketError):
     """The offer was rented by someone else or is gone; take the next one."""
 
 
-class NoCredit(VastError):
+class NoCredit(MarketError):
     pass
 
 
-class RateLimited(VastError):
+class RateLimited(MarketError):
     def __init__(self, message: str, *, retry_after: float | None = None, hint: str | None = None) -> None:
         super().__init__(message, hint=hint)
         self.retry_after = retry_after
 
 
-class Unreachable(VastError):
+class Unreachable(MarketError):
     """Connection refused, timeout, 5xx after retries, or an unparseable answer."""
 
 

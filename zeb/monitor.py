@@ -17,7 +17,7 @@ from typing import Callable, Mapping, Sequence
 from zeb import state as st
 from zeb.config import FleetConfig
 from zeb.domain import NOT_STARTED
-from zeb.errors import VastError
+from zeb.errors import MarketError
 from zeb.fleet import Fleet, FleetView
 from zeb.hub import examples_lister as make_lister
 from zeb.lifecycle import (
@@ -245,7 +245,7 @@ class Monitor:
                 report.actions += [f"would {_describe(a)}" for a in decision.actions]
             self._record(events, hosts, self._given_up)
             self.consecutive_errors = 0
-        except VastError as exc:
+        except MarketError as exc:
             self.counters.api_errors += 1
             self.consecutive_errors += 1
             report.error = str(exc)

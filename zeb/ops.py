@@ -11,7 +11,7 @@ from dataclasses import dataclass
 from typing import Callable, Iterable, Sequence
 
 from zeb.domain import LaunchSpec
-from zeb.errors import NoCredit, OfferUnavailable, VastError
+from zeb.errors import NoCredit, OfferUnavailable, MarketError
 from zeb.plan.types import InFlight, RankedOffer
 
 
@@ -70,7 +70,7 @@ def launch_labels(
                 ledger.drop(label)
                 credit_gone = True
                 outcome = LaunchOutcome(label, offer, error=str(exc), error_kind="no_credit")
-            except VastError as exc:
+            except MarketError as exc:
                 # The create may have reached Vast: keep the ledger entry until it expires or the
                 # instance shows up in the list, so nothing double-launches.
                 outcome = LaunchOutcome(label, offer, error=str(exc), error_kind="unknown")
@@ -95,7 +95,7 @@ def destroy_all(client, instance_ids: Sequence[int], *, workers: int = 8) -> lis
     def one(instance_id: int) -> DestroyOutcome:
         try:
             existed = client.destroy_instance(instance_id)
-        except VastError as exc:
+        except MarketError as exc:
             return DestroyOutcome(instance_id, ok=False, error=str(exc))
         return DestroyOutcome(instance_id, ok=True, already_gone=not existed)
 

@@ -20,7 +20,7 @@ from zeb.errors import (
     OfferUnavailable,
     RateLimited,
     Unreachable,
-    VastError,
+    MarketError,
 )
 
 # -- row mapping -----------------------------------------------------------------------------------
@@ -115,7 +115,7 @@ def _sdk_class() -> type:
 class _Transient(Exception):
     """A failure worth another attempt; carries the error to raise when the attempts run out."""
 
-    def __init__(self, error: VastError, retry_after: float | None = None) -> None:
+    def __init__(self, error: MarketError, retry_after: float | None = None) -> None:
         super().__init__(str(error))
         self.error = error
         self.retry_after = retry_after
@@ -266,7 +266,7 @@ class VastClient:
     # -- the retry/error envelope -------------------------------------------------------------
 
     def _call(self, what: str, send: Callable[[float | None], Any], *, create: bool = False,
-              not_found: type[VastError] = NotFound, budget: _Budget | None = None) -> Any:
+              not_found: type[MarketError] = NotFound, budget: _Budget | None = None) -> Any:
         """Run `send(timeout)` under the retry policy; timeout is None (the client's) unless a budget is set."""
         from tenacity import Retrying, retry_if_exception_type
 
@@ -292,7 +292,7 @@ class VastClient:
             raise exc.error from None
 
     def _once(self, what: str, send: Callable[[float | None], Any], *, create: bool,
-              not_found: type[VastError], budget: _Budget | None) -> Any:
+              not_found: type[MarketError], budget: _Budget | None) -> Any:
         import requests
 
         timeout = None
@@ -330,7 +330,7 @@ class VastClient:
                                   hint="the instance list shows whether it did") from None
             raise _Transient(error) from None
 
-    def _http_error(self, what: str, response, *, create: bool, not_found: type[VastError]) -> Exception:
+    def _http_error(self, what: str, response, *, create: bool, not_found: type[MarketError]) -> Exception:
         """The exception for an HTTP error answer: a final zeb error, or a _Transient to retry."""
         status = response.status_code
         message = self._scrub(_message(response))
@@ -360,7 +360,7 @@ class VastClient:
                 return Unreachable(f"{error.message}; the create may have gone through, so it is not resent",
                                    hint="the instance list shows whether it did")
             return _Transient(error)
-        return VastError(f"{what}: Vast refused the request (HTTP {status}): {message or 'no message'}")
+        return MarketError(f"{what}: Vast refused the request (HTTP {status}): {message or 'no message'}")
 
     def _get_json(self, path: str, query: dict | None, timeout: float | None) -> Any:
         r = self._sdk.client.get(path, query_args=query, timeout=timeout)
@@ -454,7 +454,7 @@ class VastClient:
             message = self._scrub(str(answer.get("msg") or answer.get("error") or ""))
             if any(word in message.lower() for word in _GONE_WORDS):
                 return False
-            raise VastError(f"destroy instance {iid}: Vast refused ({message or 'no message'})")
+            raise MarketError(f"destroy instance {iid}: Vast refused ({message or 'no message'})")
         return True
 
     def label_instance(self, instance_id: int, label: str) -> None:
