@@ -45,8 +45,6 @@ def test_corpus(path):
         assert obs.games_per_s == float(expect["gps"])
     if "step" in expect:
         assert obs.step == int(expect["step"])
-    if "upload_failing" in expect:
-        assert obs.upload_failing is (expect["upload_failing"] == "True")
     if obs.state not in (WorkerState.PENDING, WorkerState.STOPPED):
         assert obs.evidence, "every classification names the line that shows it"
         assert obs.evidence in tail or obs.evidence.startswith("vast:")
@@ -131,7 +129,7 @@ def test_upload_flags():
     assert classify("running", head + "Uploading 1 batches to HF...\n").uploading
     failed = head + "Uploading 1 batches to HF...\nUpload failed (412 Precondition Failed), will retry next cycle\n"
     obs = classify("running", failed)
-    assert obs.upload_failing and not obs.uploading and obs.state is WorkerState.PRODUCING
+    assert not obs.uploading and obs.state is WorkerState.PRODUCING
     again = failed + head.replace("batch 1", "batch 2") + "Uploading 2 batches to HF...\nUpload complete (2 batches)\n"
     obs = classify("running", again)
-    assert not obs.upload_failing and not obs.uploading and obs.batch == 2
+    assert not obs.uploading and obs.batch == 2

@@ -130,7 +130,7 @@ def test_rejected_token_is_a_clean_hub_error(fake):
         hub.require_weights(REPO, "large", EXAMPLES, SECRET, env_for(fake))
     assert "rejected the token (401 Unauthorized)" in assert_clean(err)
     with pytest.raises(HubError) as err:
-        hub.examples_last_received(EXAMPLES, SECRET, env_for(fake))
+        hub.list_examples(EXAMPLES, "large", SECRET, env_for(fake))
     assert "401" in assert_clean(err)
     assert [c["token"] for c in fake.calls] == ["wrong", "wrong"]
     assert SECRET not in repr(fake.calls)
@@ -159,7 +159,7 @@ def test_unreachable_hub_fails_fast():
         hub.weights_exist(REPO, "large", SECRET, env)
     assert "cannot reach Hugging Face at http://127.0.0.1:" in assert_clean(err)
     with pytest.raises(HubError, match="cannot reach"):
-        hub.examples_last_received(EXAMPLES, SECRET, env, subdir="large")
+        hub.list_examples(EXAMPLES, "large", SECRET, env)
     assert time.monotonic() - started < 2.0
 
 
@@ -173,7 +173,7 @@ def test_a_hub_that_never_answers_times_out():
             hub.weights_exist(REPO, "large", SECRET, env, timeout=0.2)
         assert "did not answer within 0.2 s" in assert_clean(err)
         with pytest.raises(HubError, match="did not answer within 0.2 s"):
-            hub.examples_last_received(EXAMPLES, SECRET, env, subdir="large", timeout=0.2)
+            hub.list_examples(EXAMPLES, "large", SECRET, env, timeout=0.2)
         assert time.monotonic() - started < 2.0
 
 
@@ -181,27 +181,6 @@ def test_endpoint_credentials_never_shown():
     assert hub._shown("https://user:pw@hub.example/x") == "https://hub.example/x"
     assert hub.endpoint({}) == "https://huggingface.co"
     assert hub.endpoint({"HF_ENDPOINT": "http://127.0.0.1:9/ "}) == "http://127.0.0.1:9"
-
-
-# -- examples freshness ----------------------------------------------------------------------------
-
-def test_examples_last_received_is_the_last_added_file(fake):
-    env = env_for(fake)
-    created = hub.examples_last_received(EXAMPLES, SECRET, env)
-    assert created == 1_700_000_000.0  # an empty repo: its creation
-    fake.add_file(EXAMPLES, "worker-vast-0_1_abc.pt", b"x", when=1_700_000_100.25)
-    fake.add_file(EXAMPLES, "large/worker-vast-1_2_def.pt", b"x", when=1_700_000_200.5)
-    fake.add_file(EXAMPLES, "worker-vast-2_3_ghi.pt", b"x", when=1_700_000_300.0)
-    assert hub.examples_last_received(EXAMPLES, SECRET, env) == 1_700_000_300.0
-    assert hub.examples_last_received(EXAMPLES, SECRET, env, subdir="large") == 1_700_000_200.5
-    assert hub.examples_last_received(EXAMPLES, SECRET, env, subdir="belief/") is None
-    info = [c for c in fake.calls if c["method"] == "GET"]
-    assert info and all("expand=lastModified" in c["query"] for c in info)  # the small answer, not every file
-
-
-def test_examples_repo_missing_is_a_hub_error(fake):
-    with pytest.raises(HubError, match=r"reading nobody/examples: Hugging Face at .* answered HTTP 404"):
-        hub.examples_last_received("nobody/examples", SECRET, env_for(fake))
 
 
 # -- the fake itself, as huggingface_hub sees it ------------------------------------------------------

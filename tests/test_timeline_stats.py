@@ -14,7 +14,6 @@ from zeb.plan.stats import (
     expected_gps,
     fleet_stats,
     gpu_stats,
-    observed_gps,
     window_spend,
 )
 from zeb.plan.timeline import instance_for, timeline
@@ -181,15 +180,6 @@ def test_expected_gps_sources_in_order():
     assert expected_gps("RTX 3070", 8, {7: 2.9}, {"RTX 3070": 2.5}, table) == (2.5, "gpu")
     assert expected_gps("RTX 3070", None, {}, {}, table) == (2.2, "config")
     assert expected_gps("RTX 3060", 7, {}, {}, table) == (1.8, "default")
-
-
-def test_observed_gps_medians_from_workers_that_produced():
-    workers = [rec(1, "RTX 3070", 0.1, 2.0, machine=7), rec(2, "RTX 3070", 0.1, 2.4, machine=7),
-               rec(3, "RTX 3070", 0.1, 3.0, machine=8), rec(4, "RTX 3070", 0.1, None, machine=9)]
-    by_machine, by_gpu = observed_gps(workers)
-    assert by_machine == {7: pytest.approx(2.2), 8: 3.0}
-    assert by_gpu == {"RTX 3070": 2.4}
-    assert expected_gps("RTX 3070", 9, by_machine, by_gpu, {}) == (2.4, "gpu")
 
 
 def test_event_objects_round_trip_into_stats_inputs():

@@ -9,6 +9,7 @@ import math
 import os
 import re
 import sys
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from types import MappingProxyType
@@ -286,6 +287,28 @@ def _check_value(path: Path, dotted: str, key: str, value) -> None:
 
     if key not in _KEYS:
         raise bad(f"unknown key (known: {', '.join(sorted(_KEYS))})")
+    if key == "worker_env":
+        if not isinstance(value, dict):
+            raise bad('must be a table of NAME = "value"')
+        for name, v in value.items():
+            _check_env_entry(name, v, lambda problem, n=name: ConfigError(f"{path}: {dotted}.{n}: {problem}"))
+    elif key == "expected_gps":
+        if not isinstance(value, dict):
+            raise bad("must be a table of GPU name = games/s")
+        for gpu, gps in value.items():
+            if not _is_number(gps) or gps <= 0:
+                raise ConfigError(f"{path}: {dotted}.{gpu}: must be a positive number")
+    elif key == "thresholds":
+        if not isinstance(value, dict):
+            raise bad("must be a table")
+        for name, v in value.items():
+            _check_threshold(f"{path}: {dotted}.{name}", name, v)
+    else:
+        _check_flat(key, value, bad)
+
+
+def _check_flat(key: str, value, bad: Callable[[str], ConfigError]) -> None:
+    """A key whose value is a string, a number or a list (no table of its own)."""
     if key in _STR_KEYS:
         if not isinstance(value, str) or not value.strip():
             raise bad("must be a non-empty string")
@@ -310,11 +333,6 @@ def _check_value(path: Path, dotted: str, key: str, value) -> None:
     elif key == "worker_mode":
         if value not in WORKER_MODES:
             raise bad(f"must be one of {', '.join(WORKER_MODES)} (got {value!r})")
-    elif key == "worker_env":
-        if not isinstance(value, dict):
-            raise bad('must be a table of NAME = "value"')
-        for name, v in value.items():
-            _check_env_entry(name, v, lambda problem, n=name: ConfigError(f"{path}: {dotted}.{n}: {problem}"))
     elif key == "worker_args":
         if not isinstance(value, list) or not all(isinstance(a, str) and a for a in value):
             raise bad('must be a list of strings, e.g. ["--temperature", "0.8"]')
@@ -323,23 +341,15 @@ def _check_value(path: Path, dotted: str, key: str, value) -> None:
             raise bad("must be a list of GPU names, e.g. [\"RTX_3070\", \"RTX_4070_Ti\"]")
         if not value:
             raise bad("must name at least one GPU")
-    elif key == "expected_gps":
-        if not isinstance(value, dict):
-            raise bad("must be a table of GPU name = games/s")
-        for gpu, gps in value.items():
-            if not _is_number(gps) or gps <= 0:
-                raise ConfigError(f"{path}: {dotted}.{gpu}: must be a positive number")
-    elif key == "thresholds":
-        if not isinstance(value, dict):
-            raise bad("must be a table")
-        for name, v in value.items():
-            if name not in _THRESHOLD_TYPES:
-                raise ConfigError(f"{path}: {dotted}.{name}: unknown threshold "
-                                  f"(known: {', '.join(sorted(_THRESHOLD_TYPES))})")
-            if not _is_number(v):
-                raise ConfigError(f"{path}: {dotted}.{name}: must be a number")
-            if v < 0 or (name in ("poll_concurrency", "stall_polls", "strikes_to_block", "log_tail") and v < 1):
-                raise ConfigError(f"{path}: {dotted}.{name}: out of range")
+
+
+def _check_threshold(where: str, name: str, value) -> None:
+    if name not in _THRESHOLD_TYPES:
+        raise ConfigError(f"{where}: unknown threshold (known: {', '.join(sorted(_THRESHOLD_TYPES))})")
+    if not _is_number(value):
+        raise ConfigError(f"{where}: must be a number")
+    if value < 0 or (name in ("poll_concurrency", "stall_polls", "strikes_to_block", "log_tail") and value < 1):
+        raise ConfigError(f"{where}: out of range")
 
 
 def _check_env_entry(name: str, value, bad) -> None:
@@ -522,6 +532,7 @@ def starter_document() -> dict:
 def write_starter(path: Path, force: bool = False) -> Path:
     import tomli_w
 
+    # zeb.store costs ~50 ms at import that only `zeb init` needs.
     from zeb.store import atomic_write_bytes
 
     if path.exists() and not force:

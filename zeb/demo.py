@@ -9,8 +9,17 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable
 
+from zeb import state
+from zeb.cli.context import App
+from zeb.config import FleetConfig, resolve
+from zeb.monitor import Monitor
+from zeb.plan.stats import fleet_stats, gpu_stats
+from zeb.report import banner, check_line, dashboard
 from zeb.sim.clock import ScaledClock
+from zeb.sim.hub import FakeHub
 from zeb.sim.market import Market
+from zeb.sim.server import SimServer
+from zeb.vast import VastClient
 
 HOURS = 3600.0
 DEMO_FLEETS = """
@@ -70,16 +79,6 @@ def run_demo(console, err, *, speed: float = 240.0, script: Script = Script(), i
              clock=None):
     """Returns (monitor, stats data) after the scripted run. `clock` defaults to a ScaledClock(speed);
     tests pass a ManualClock so the run is the same every time."""
-    from zeb import state
-    from zeb.cli.context import App
-    from zeb.config import resolve
-    from zeb.monitor import Monitor
-    from zeb.plan.stats import fleet_stats, gpu_stats
-    from zeb.report import banner, check_line, dashboard
-    from zeb.sim.hub import FakeHub
-    from zeb.sim.server import SimServer
-    from zeb.vast import VastClient
-
     clock = clock or ScaledClock(speed)
     printer = {"print": err.print}
 
@@ -92,58 +91,77 @@ def run_demo(console, err, *, speed: float = 240.0, script: Script = Script(), i
     with tempfile.TemporaryDirectory(prefix="zeb-demo-") as tmp, SimServer(market) as url, \
             FakeHub({"demo/zeb-42": {"demo.pt": b"weights"}, "demo/zeb-42-examples": {}},
                     examples_source=market.examples_uploads) as hub_url:
-        config = Path(tmp) / "fleets.toml"
-        config.write_text(DEMO_FLEETS)
-        env = {"VAST_URL": url, "VAST_API_KEY": market.api_key, "HF_TOKEN": "hf_demo_not_a_secret",
-               "HF_ENDPOINT": hub_url, "ZEB_HOME": str(Path(tmp) / "state"), "ZEB_CONFIG": str(config),
-               # Simulated machines must never reach the user's real bad-hosts.txt or preferred-hosts.txt.
-               "ZEB_BLACKLIST": str(Path(tmp) / "bad-hosts.txt"), "ZEB_PREFERRED": str(Path(tmp) / "preferred.txt")}
+        env = _demo_env(Path(tmp), url, hub_url, market.api_key)
         app = App(env=env, clock=clock.now, sleep=clock.sleep, stdout=console, stderr=err, interactive=interactive)
         cfg = resolve("demo", {}, env)
-        for line in banner(cfg, cfg.target_workers, 0):
-            err.print(line, markup=False)
-        err.print(f"  market    simulated at {url}, clock x{getattr(clock, 'speed', speed):g} "
-                  f"({script.duration_s / HOURS:.1f} simulated hours in ~{script.duration_s / speed:.0f} s)",
-                  markup=False)
+        _print_banner(err, cfg, url, clock, speed, script)
         client = VastClient.from_env(env, timeout=10.0)
         mon = Monitor(cfg, cfg.target_workers, client, app.store, env["HF_TOKEN"], clock=clock.now, hub_env=env)
-        live = None
-        if console.is_terminal:
-            from rich.live import Live
-
-            live = Live(console=console, auto_refresh=False)
-            live.start()
-            printer["print"] = live.console.print
-        try:
-            while clock.now() - start < script.duration_s:
-                market.tick()
-                report = mon.cycle()
-                if live is not None:
-                    strikes = {m: len(h.strikes) for m, h in mon.hosts.items()}
-                    live.update(dashboard(report, cfg, cfg.target_workers, mon.started, mon.counters, strikes),
-                                refresh=True)
-                    for action in report.actions:
-                        say(action)
-                else:
-                    console.print(check_line(report, mon.started, cfg.target_workers), markup=False)
-                    for action in report.actions:
-                        console.print(f"  {action}", markup=False)
-                clock.sleep(report.interval)
-        finally:
-            if live is not None:
-                live.stop()
+        _run_cycles(mon, cfg, market, clock, start, script, console, say, printer)
         now = clock.now()
-        events = state.read_events(app.store, "demo")
-        live_records = list(mon.records.values())
-        retired = state.retired_records(events)
-        hosts = state.load_hosts(app.store, state.HostFiles.of(cfg))
-        strikes = sum(len(h.strikes) for h in hosts.values())
-        per_gpu = gpu_stats(live_records + retired)
-        per_fleet = fleet_stats(live_records, retired, events, strikes)
+        data = _stats(app.store, mon, cfg)
+        data.update(simulated_s=now - start, api_calls=market.count_calls(), requests_made=client.requests_made)
         for instance in market.live_instances():       # leave nothing behind, even in a simulation
             market.destroy(instance.id)
-        return mon, {"gpus": per_gpu, "fleet_stats": per_fleet, "simulated_s": now - start,
-                     "api_calls": market.count_calls(), "requests_made": client.requests_made}
+        return mon, data
+
+
+def _demo_env(tmp: Path, url: str, hub_url: str, api_key: str) -> dict[str, str]:
+    config = tmp / "fleets.toml"
+    config.write_text(DEMO_FLEETS)
+    return {"VAST_URL": url, "VAST_API_KEY": api_key, "HF_TOKEN": "hf_demo_not_a_secret",
+            "HF_ENDPOINT": hub_url, "ZEB_HOME": str(tmp / "state"), "ZEB_CONFIG": str(config),
+            # Simulated machines must never reach the user's real bad-hosts.txt or preferred-hosts.txt.
+            "ZEB_BLACKLIST": str(tmp / "bad-hosts.txt"), "ZEB_PREFERRED": str(tmp / "preferred.txt")}
+
+
+def _print_banner(err, cfg: FleetConfig, url: str, clock, speed: float, script: Script) -> None:
+    for line in banner(cfg, cfg.target_workers, 0):
+        err.print(line, markup=False)
+    err.print(f"  market    simulated at {url}, clock x{getattr(clock, 'speed', speed):g} "
+              f"({script.duration_s / HOURS:.1f} simulated hours in ~{script.duration_s / speed:.0f} s)",
+              markup=False)
+
+
+def _run_cycles(mon: Monitor, cfg: FleetConfig, market: Market, clock, start: float, script: Script, console,
+                say: Callable[[str], None], printer: dict) -> None:
+    """Monitor cycles until the script's end: a live dashboard on a terminal, check lines otherwise."""
+    live = None
+    if console.is_terminal:
+        from rich.live import Live  # rich's live display, only for a terminal
+
+        live = Live(console=console, auto_refresh=False)
+        live.start()
+        printer["print"] = live.console.print
+    try:
+        while clock.now() - start < script.duration_s:
+            market.tick()
+            report = mon.cycle()
+            if live is not None:
+                strikes = {m: len(h.strikes) for m, h in mon.hosts.items()}
+                live.update(dashboard(report, cfg, cfg.target_workers, mon.started, mon.counters, strikes),
+                            refresh=True)
+                for action in report.actions:
+                    say(action)
+            else:
+                console.print(check_line(report, mon.started, cfg.target_workers), markup=False)
+                for action in report.actions:
+                    console.print(f"  {action}", markup=False)
+            clock.sleep(report.interval)
+    finally:
+        if live is not None:
+            live.stop()
+
+
+def _stats(store, mon: Monitor, cfg: FleetConfig) -> dict:
+    """The run's per-GPU and fleet statistics, from the live records and the retired ones."""
+    events = state.read_events(store, "demo")
+    live_records = list(mon.records.values())
+    retired = state.retired_records(events)
+    hosts = state.load_hosts(store, state.HostFiles.of(cfg))
+    strikes = sum(len(h.strikes) for h in hosts.values())
+    return {"gpus": gpu_stats(live_records + retired),
+            "fleet_stats": fleet_stats(live_records, retired, events, strikes)}
 
 
 def _hms(seconds: float) -> str:

@@ -80,25 +80,6 @@ def require_weights(repo_id: str, weights_name: str, examples_repo_id: str, toke
                    f"{learner_command(repo_id, examples_repo_id, weights_name)}")
 
 
-def examples_last_received(examples_repo_id: str, token: str, env: Mapping[str, str],
-                           subdir: str | None = None, *, timeout: float = DEFAULT_TIMEOUT_S) -> float | None:
-    """Epoch seconds of the last commit to the repo (or to `subdir` in it); None if `subdir` has no files."""
-    what = f"reading {examples_repo_id}" + (f"/{subdir.strip('/')}" if subdir else "")
-    try:
-        if subdir and subdir.strip("/"):
-            return _folder_last_commit(examples_repo_id, subdir.strip("/"), token, env, timeout)
-        from huggingface_hub import HfApi
-
-        # expand=lastModified keeps the answer small: the full info lists every file of the repo.
-        info = HfApi(endpoint=endpoint(env), token=token).model_info(
-            examples_repo_id, timeout=timeout, expand=["lastModified"])
-    except _http_errors() as exc:
-        raise _hub_failure(what, exc, env, timeout) from None
-    except ValueError:
-        raise HubError(f"{what}: Hugging Face at {_shown(endpoint(env))} sent an answer zeb cannot read") from None
-    return _epoch(info.last_modified)
-
-
 def list_examples(examples_repo_id: str, folder: str, token: str, env: Mapping[str, str], *,
                   timeout: float = DEFAULT_TIMEOUT_S) -> list[str]:
     """Paths of the files directly in `folder` ("" = the repo root) of the examples repo: one listing for
@@ -174,31 +155,6 @@ def _file_state(repo_id: str, filename: str, token: str, env: Mapping[str, str],
     except ValueError:  # HFValidationError: a malformed repo id
         raise HubError(f"{what}: {repo_id!r} is not a valid Hugging Face repo id (namespace/name)") from None
     return "present"
-
-
-def _folder_last_commit(repo_id: str, folder: str, token: str, env: Mapping[str, str],
-                        timeout: float) -> float | None:
-    # HfApi.get_paths_info sends exactly this request but takes no timeout, and huggingface_hub's
-    # shared client has none: a hung hub would hang the monitor.
-    from huggingface_hub.hf_api import RepoFolder
-    from huggingface_hub.utils import build_hf_headers, get_session, hf_raise_for_status
-
-    response = get_session().post(f"{endpoint(env)}/api/models/{repo_id}/paths-info/main",
-                                  data={"paths": [folder], "expand": True},
-                                  headers=build_hf_headers(token=token), timeout=timeout)
-    hf_raise_for_status(response)
-    folders = [RepoFolder(**p) for p in response.json() if p.get("type") == "directory"]
-    return _epoch(folders[0].last_commit.date) if folders and folders[0].last_commit else None
-
-
-def _epoch(moment) -> float | None:
-    if moment is None:
-        return None
-    if moment.tzinfo is None:  # the hub speaks UTC
-        import calendar
-
-        return float(calendar.timegm(moment.utctimetuple())) + moment.microsecond / 1e6
-    return moment.timestamp()
 
 
 def _http_errors() -> tuple[type[BaseException], ...]:

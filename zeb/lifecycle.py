@@ -49,7 +49,6 @@ class Observation:
     step: int | None = None          # model step
     total_games: int | None = None
     uploading: bool = False
-    upload_failing: bool = False
     poll_failed: bool = False        # the log fetch failed; state is then the previous one
     # "no_cuda", "oom", "size_mismatch", "killed", "segfault", "traceback", "hf_auth" (HF refused the
     # token), "hf_upload" (an upload crashed: 412, timeouts), "broken_launch", and the configuration
@@ -236,13 +235,13 @@ LAUNCH_FAULTS = frozenset(CONFIG_FAULTS) | {"broken_launch"}
 
 
 
-def _upload_state(tail: str) -> dict[str, bool]:
-    """Uploading now (the newest upload line says it started) and failing (no success since a failure).
+def _uploading(tail: str) -> bool:
+    """Uploading now: the newest upload line says it started (not that it completed or failed).
     Whole-text rfind: C speed, and upload lines older than the newest batch count too."""
     ok = tail.rfind("Upload complete")
     failed = max(tail.rfind(marker) for marker in _UPLOAD_FAILED)
     started = tail.rfind("Uploading ")
-    return {"uploading": started > max(ok, failed), "upload_failing": failed > ok}
+    return started > max(ok, failed)
 
 
 def _newest_model_step(tail: str) -> int | None:
@@ -389,87 +388,109 @@ def _classify_running(status: str | None, tail: str) -> Observation:
     if len(tail) > _TAIL_CAP:
         tail = tail[-_TAIL_CAP:]
     lines = tail.splitlines()
-    may_produce = "] batch " in tail
+    scan = _scan(lines, may_produce="] batch " in tail)
+    if scan.fatal is not None and scan.fatal[2] == "traceback":
+        scan.fatal = (scan.fatal[0], *_explain_traceback(lines, scan.fatal[0]))
+    uploading = _uploading(tail)
+    if scan.batch is not None:
+        return _producing_or_failed(scan.batch, scan, lines, uploading)
+    return _before_first_batch(status, tail, lines, scan, uploading)
 
-    batch = None              # the newest batch line's match
-    weights_step = None       # a "Weights updated" step newer than the newest batch
-    stage = None              # (state, line) of the newest startup line
-    fatal = None              # (index, line, kind) of the newest fatal line, unless a recovery line is newer
-    fatal_newer_than_stage = False
-    recovering = False
-    broken: list[str] = []    # broken-launch lines newer than the newest startup line, newest first
-    no_container = None
-    last_text = None
 
+@dataclass
+class _Scan:
+    """What one pass over a log tail, newest line first, found."""
+
+    batch: re.Match | None = None                  # the newest batch line's match
+    weights_step: int | None = None                # a "Weights updated" step newer than the newest batch
+    stage: tuple[WorkerState, str] | None = None   # (state, line) of the newest startup line
+    # (index, line, kind) of the newest fatal line, unless a recovery line is newer
+    fatal: tuple[int, str, str] | None = None
+    fatal_newer_than_stage: bool = False
+    recovering: bool = False
+    broken: list[str] = field(default_factory=list)   # broken-launch lines newer than the newest startup line
+    no_container: str | None = None
+    last_text: str | None = None
+
+
+def _scan(lines: list[str], may_produce: bool) -> _Scan:
+    """Newest line first, until the newest batch line (or, in a log with none, the newest startup line).
+    One loop with its tests inline: it runs over every line of every tail the monitor reads."""
+    s = _Scan()
     for i in range(len(lines) - 1, -1, -1):
         line = lines[i]
         if len(line) > _LINE_CAP:
             line = line[:_LINE_CAP]
         if not line or line.isspace():
             continue
-        if last_text is None:
-            last_text = line.strip()
+        if s.last_text is None:
+            s.last_text = line.strip()
         if may_produce:
             if "] batch " in line:
                 m = _BATCH.search(line)
                 if m:
-                    batch = m
+                    s.batch = m
                     break
-            if weights_step is None and "eights updated" in line:
+            if s.weights_step is None and "eights updated" in line:
                 w = _WEIGHTS_STEP.search(line)
                 if w:
-                    weights_step = int(w.group(1))
-        if stage is None:
+                    s.weights_step = int(w.group(1))
+        if s.stage is None:
             found = _stage(line)
             if found is not None:
-                stage = (found, line.strip())
+                s.stage = (found, line.strip())
                 if not may_produce:
                     break
                 continue
-            if len(broken) < _BROKEN_REPEATS and any(marker in line for marker in _BROKEN):
-                broken.append(line.strip())
-            if no_container is None and "No such container" in line:
-                no_container = line.strip()
-        if fatal is None and not recovering:
+            if len(s.broken) < _BROKEN_REPEATS and any(marker in line for marker in _BROKEN):
+                s.broken.append(line.strip())
+            if s.no_container is None and "No such container" in line:
+                s.no_container = line.strip()
+        if s.fatal is None and not s.recovering:
             if _RECOVERING[0] in line or _RECOVERING[1] in line:
-                recovering = True
+                s.recovering = True
                 continue
             kind = _fatal_kind(line)
             if kind is not None:
-                fatal = (i, line.strip(), kind)
-                fatal_newer_than_stage = stage is None
+                s.fatal = (i, line.strip(), kind)
+                s.fatal_newer_than_stage = s.stage is None
+    return s
 
-    if fatal is not None and fatal[2] == "traceback":
-        fatal = (fatal[0], *_explain_traceback(lines, fatal[0]))
-    upload = _upload_state(tail)
-    model_step = _newest_model_step(tail) if batch is None else None
 
-    if batch is None:
-        # A launch that failed on zeb's configuration stays failed even when later startup lines follow
-        # (the onstart goes on after a failed clone and the worker then cannot start).
-        root = _launch_root_cause(tail)
-        if root is not None:
-            return Observation(S.ERROR, evidence=root[0], fatal_kind=root[1], step=model_step, **upload)
-    final = fatal is not None and _ends_the_log(lines, fatal[1])
-    if batch is not None:
-        step = weights_step if weights_step is not None else (int(batch["step"]) if batch["step"] else None)
-        base = dict(batch=int(batch["batch"]), games_per_s=float(batch["gps"]), step=step,
-                    total_games=int(batch["total"]) if batch["total"] else None, **upload)
-        if fatal is not None:
-            return Observation(S.ERROR, evidence=fatal[1], fatal_kind=fatal[2], final=final, **base)
-        return Observation(S.PRODUCING, evidence=batch.string.strip(), **base)
-    if fatal is not None and fatal_newer_than_stage:
-        return Observation(S.ERROR, evidence=fatal[1], fatal_kind=fatal[2], step=model_step, final=final, **upload)
+def _producing_or_failed(batch: re.Match, scan: _Scan, lines: list[str], uploading: bool) -> Observation:
+    """A log with batches: producing, unless a fatal line is newer than the newest batch."""
+    fatal = scan.fatal
+    step = scan.weights_step if scan.weights_step is not None else (int(batch["step"]) if batch["step"] else None)
+    base = dict(batch=int(batch["batch"]), games_per_s=float(batch["gps"]), step=step,
+                total_games=int(batch["total"]) if batch["total"] else None, uploading=uploading)
+    if fatal is not None:
+        return Observation(S.ERROR, evidence=fatal[1], fatal_kind=fatal[2], final=_ends_the_log(lines, fatal[1]),
+                           **base)
+    return Observation(S.PRODUCING, evidence=batch.string.strip(), **base)
+
+
+def _before_first_batch(status: str, tail: str, lines: list[str], scan: _Scan, uploading: bool) -> Observation:
+    """A log without batches: failed (on the configuration, a fatal line, a broken launch) or starting."""
+    model_step = _newest_model_step(tail)
+    # A launch that failed on zeb's configuration stays failed even when later startup lines follow (the
+    # onstart goes on after a failed clone and the worker then cannot start).
+    root = _launch_root_cause(tail)
+    if root is not None:
+        return Observation(S.ERROR, evidence=root[0], fatal_kind=root[1], step=model_step, uploading=uploading)
+    fatal = scan.fatal
+    if fatal is not None and scan.fatal_newer_than_stage:
+        return Observation(S.ERROR, evidence=fatal[1], fatal_kind=fatal[2], step=model_step,
+                           final=_ends_the_log(lines, fatal[1]), uploading=uploading)
     # A broken launch: the shell keeps failing ("command not found", missing files) after the last sign
     # of progress; one missing file in the middle of a healthy setup is not one.
-    if len(broken) >= _BROKEN_REPEATS:
-        return Observation(S.ERROR, evidence=broken[0], fatal_kind="broken_launch", **upload)
-    if stage is not None:
-        return Observation(stage[0], evidence=stage[1], step=model_step, **upload)
-    if no_container is not None:
-        return Observation(S.BOOTING, evidence=no_container)
+    if len(scan.broken) >= _BROKEN_REPEATS:
+        return Observation(S.ERROR, evidence=scan.broken[0], fatal_kind="broken_launch", uploading=uploading)
+    if scan.stage is not None:
+        return Observation(scan.stage[0], evidence=scan.stage[1], step=model_step, uploading=uploading)
+    if scan.no_container is not None:
+        return Observation(S.BOOTING, evidence=scan.no_container)
     if status == LOADING:
-        return Observation(S.BOOTING, evidence=last_text or "vast: loading")
+        return Observation(S.BOOTING, evidence=scan.last_text or "vast: loading")
     return Observation(S.BOOTING, evidence=f"vast: {status}, no worker output yet")
 
 

@@ -317,7 +317,7 @@ class Monitor:
                 report.failed += not outcome.ok
                 if outcome.ok:
                     self.counters.destroys += 1
-                    if action.kind in ("replace", "cost"):
+                    if action.replaces:
                         self.counters.replacements += 1
                     report.actions.append(f"destroyed {action.label} ({action.instance_id}): {action.reason}")
                 else:

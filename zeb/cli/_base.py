@@ -9,7 +9,7 @@ from typing import TYPE_CHECKING
 import typer
 
 from zeb.cli.output import Result, render
-from zeb.errors import EXIT_FAILED, UsageError, ZebError
+from zeb.errors import UsageError, ZebError
 
 if TYPE_CHECKING:
     from zeb.cli.context import App
@@ -20,7 +20,9 @@ FLEET_OPTION = typer.Option(None, "--fleet", "-f", help="Fleet name from fleets.
 
 def check_count(count: int | None, low: int) -> None:
     """A worker count from the command line: at least `low`, at most what one fleet may hold."""
-    from zeb.config import MAX_WORKERS
+    from zeb.config import (
+        MAX_WORKERS,  # zeb.config (~30 ms) is not loaded for a command's --help
+    )
 
     if count is None:
         return
@@ -70,6 +72,3 @@ def zeb_command(name: str) -> Callable:
 
     return decorate
 
-
-def not_built(ctx: typer.Context, name: str, issue: int) -> Result:
-    return Result.failure(name, f"'zeb {name}' is not built yet (tracked in issue #{issue}).", EXIT_FAILED)

@@ -3,6 +3,7 @@ bad-hosts.txt (ZEB_BLACKLIST), with the scripts."""
 
 from __future__ import annotations
 
+import time
 from pathlib import Path
 from typing import Optional
 
@@ -12,6 +13,8 @@ from zeb.cli._base import FLEET_OPTION, JSON_OPTION, app_of, zeb_command
 from zeb.cli.output import Result
 from zeb.errors import UsageError
 
+# zeb.state and zeb.plan.hosts are imported inside the functions that use them ("lazy" below): they
+# add ~40 ms that `zeb blacklist --help` need not pay.
 # The 12 digits zeb.plan.hosts accepts, kept here so that `zeb blacklist --help` need not import the
 # planner (tests/test_bad_input.py keeps the two equal).
 MAX_MACHINE_ID = 10**12 - 1
@@ -28,78 +31,88 @@ def _threshold(app, fleet: str | None) -> int:
 
 
 def _files(cfg):
-    from zeb.state import HostFiles
+    from zeb.state import HostFiles  # lazy
 
     return HostFiles.of(cfg)
 
 
 def _listing(app, threshold: int, hosts, *, everyone: bool = False) -> Result:
-    from zeb.plan.hosts import (
-        HALF_LIFE_S,
-        MIN_GPS_SAMPLES,
-        has_reputation,
-        is_blocked,
-        reputation,
-    )
+    from zeb.plan.hosts import has_reputation  # lazy
 
     now = app.clock()
-    rows = []
-    for machine_id, rec in sorted(hosts.items()):
-        if not rec.strikes and not (everyone and has_reputation(rec)):
-            continue
-        rep = reputation(rec, now)
-        rows.append({
-            "machine_id": machine_id, "gpu_name": rec.gpu_name, "strikes": len(rec.strikes),
-            "blocked": is_blocked(rec, threshold, now), "blocked_until": rep.blocked_until,
-            "history": [{"time": s.time, "reason": s.reason, "fleet": s.fleet, "instance_id": s.instance_id,
-                         "in_file": s.in_file, "certain": s.certain} for s in rec.strikes],
-            "reputation": {
-                "p_produce": round(rep.p_produce, 4), "boots_ok": round(rep.boots_ok, 3),
-                "boots_failed": round(rep.boots_failed, 3), "stalls": round(rep.stalls, 3),
-                "errors": round(rep.errors, 3), "boot_s": rep.boot_s, "games_per_s": rep.games_per_s,
-                "gps_samples": rep.gps_samples, "gps_trusted": rep.gps_trusted, "last_error": rep.last_error,
-                "last_seen": rec.last_seen,
-            },
-        })
+    rows = [_row(machine_id, rec, threshold, now) for machine_id, rec in sorted(hosts.items())
+            if rec.strikes or (everyone and has_reputation(rec))]
 
     def human(console) -> None:
-        from rich.table import Table
-        from rich.text import Text
-
-        if not rows:
-            console.print("No machine has a strike." if not everyone else "zeb knows nothing of any machine yet.")
-            return
-        table = Table(box=None, pad_edge=False)
-        for col in ("Machine", "GPU", "Strikes", "Blocked", "Boots", "Boot", "Stall/err", "games/s", "p"):
-            table.add_column(col, justify="right" if col in ("Machine", "Boot", "games/s", "p") else "left")
-        why = []
-        for r in rows:
-            rep = r["reputation"]
-            gps = f"{rep['games_per_s']:.2f}×{rep['gps_samples']}" if rep["games_per_s"] else "-"
-            table.add_row(
-                str(r["machine_id"]), (r["gpu_name"] or "-").removeprefix("RTX "), f"{r['strikes']}/{threshold}",
-                _blocked(r), f"{_n(rep['boots_ok'])}/{_n(rep['boots_failed'])}",
-                f"{rep['boot_s']:.0f}s" if rep["boot_s"] is not None else "-",
-                f"{_n(rep['stalls'])}/{_n(rep['errors'])}", gps, f"{rep['p_produce']:.2f}",
-            )
-            if r["history"]:
-                last = r["history"][-1]
-                when = "imported" if not last["time"] else _when(last["time"])
-                where = ", ".join(x for x in ("certain: blocked at once" if last["certain"] else None, last["fleet"],
-                                              last["instance_id"] and f"instance {last['instance_id']}",
-                                              when) if x)
-                why.append(f"{r['machine_id']}: {last['reason'][:100]} ({where})")
-            elif rep["last_error"]:
-                why.append(f"{r['machine_id']}: {rep['last_error'][:100]}")
-        console.print(table)
-        console.print(f"Boots ok/failed and stalls/errors weigh half every {HALF_LIFE_S / 86400:g} days; "
-                      f"games/s×samples (trusted from {MIN_GPS_SAMPLES}); p: chance a launch produces.", style="dim")
-        if why:
-            console.print("Last strike or fault:")
-            for line in why:
-                console.print(Text("  " + line))
+        _print_listing(console, rows, threshold, everyone)
 
     return Result("blacklist", data={"threshold": threshold, "machines": rows}, human=human)
+
+
+def _row(machine_id: int, rec, threshold: int, now: float) -> dict:
+    from zeb.plan.hosts import is_blocked, reputation  # lazy
+
+    rep = reputation(rec, now)
+    return {
+        "machine_id": machine_id, "gpu_name": rec.gpu_name, "strikes": len(rec.strikes),
+        "blocked": is_blocked(rec, threshold, now), "blocked_until": rep.blocked_until,
+        "history": [{"time": s.time, "reason": s.reason, "fleet": s.fleet, "instance_id": s.instance_id,
+                     "in_file": s.in_file, "certain": s.certain} for s in rec.strikes],
+        "reputation": {
+            "p_produce": round(rep.p_produce, 4), "boots_ok": round(rep.boots_ok, 3),
+            "boots_failed": round(rep.boots_failed, 3), "stalls": round(rep.stalls, 3),
+            "errors": round(rep.errors, 3), "boot_s": rep.boot_s, "games_per_s": rep.games_per_s,
+            "gps_samples": rep.gps_samples, "gps_trusted": rep.gps_trusted, "last_error": rep.last_error,
+            "last_seen": rec.last_seen,
+        },
+    }
+
+
+def _print_listing(console, rows: list[dict], threshold: int, everyone: bool) -> None:
+    from rich.table import Table
+    from rich.text import Text
+
+    from zeb.plan.hosts import HALF_LIFE_S, MIN_GPS_SAMPLES  # lazy
+
+    if not rows:
+        console.print("No machine has a strike." if not everyone else "zeb knows nothing of any machine yet.")
+        return
+    table = Table(box=None, pad_edge=False)
+    for col in ("Machine", "GPU", "Strikes", "Blocked", "Boots", "Boot", "Stall/err", "games/s", "p"):
+        table.add_column(col, justify="right" if col in ("Machine", "Boot", "games/s", "p") else "left")
+    for r in rows:
+        table.add_row(*_cells(r, threshold))
+    why = [line for line in map(_why, rows) if line is not None]
+    console.print(table)
+    console.print(f"Boots ok/failed and stalls/errors weigh half every {HALF_LIFE_S / 86400:g} days; "
+                  f"games/s×samples (trusted from {MIN_GPS_SAMPLES}); p: chance a launch produces.", style="dim")
+    if why:
+        console.print("Last strike or fault:")
+        for line in why:
+            console.print(Text("  " + line))
+
+
+def _cells(r: dict, threshold: int) -> tuple[str, ...]:
+    rep = r["reputation"]
+    gps = f"{rep['games_per_s']:.2f}×{rep['gps_samples']}" if rep["games_per_s"] else "-"
+    return (str(r["machine_id"]), (r["gpu_name"] or "-").removeprefix("RTX "), f"{r['strikes']}/{threshold}",
+            _blocked(r), f"{_n(rep['boots_ok'])}/{_n(rep['boots_failed'])}",
+            f"{rep['boot_s']:.0f}s" if rep["boot_s"] is not None else "-",
+            f"{_n(rep['stalls'])}/{_n(rep['errors'])}", gps, f"{rep['p_produce']:.2f}")
+
+
+def _why(r: dict) -> str | None:
+    """The machine's last strike (with where it came from) or, without one, its last fault."""
+    if r["history"]:
+        last = r["history"][-1]
+        when = "imported" if not last["time"] else _when(last["time"])
+        where = ", ".join(x for x in ("certain: blocked at once" if last["certain"] else None, last["fleet"],
+                                      last["instance_id"] and f"instance {last['instance_id']}",
+                                      when) if x)
+        return f"{r['machine_id']}: {last['reason'][:100]} ({where})"
+    if r["reputation"]["last_error"]:
+        return f"{r['machine_id']}: {r['reputation']['last_error'][:100]}"
+    return None
 
 
 def _blocked(row) -> str:
@@ -114,8 +127,6 @@ def _n(x: float) -> str:
 
 
 def _when(t: float, fmt: str = "%Y-%m-%d %H:%M") -> str:
-    import time
-
     return time.strftime(fmt, time.localtime(t))
 
 
@@ -129,7 +140,7 @@ def list_(ctx: typer.Context, fleet: Optional[str] = FLEET_OPTION,
 
     Example: zeb blacklist list --all --json
     """
-    from zeb import state
+    from zeb import state  # lazy
 
     app = app_of(ctx)
     cfg = app.config(fleet)
@@ -150,7 +161,7 @@ def add(
 
     Example: zeb blacklist add 12345 --reason "no CUDA" --block
     """
-    from zeb import state
+    from zeb import state  # lazy
     from zeb.plan.hosts import add_strike
     from zeb.plan.types import Strike
 
@@ -175,7 +186,7 @@ def remove(ctx: typer.Context, machine: int = typer.Argument(..., min=1, max=MAX
 
     Example: zeb blacklist remove 12345
     """
-    from zeb import state
+    from zeb import state  # lazy
     from zeb.plan.hosts import remove_host
 
     app = app_of(ctx)
@@ -194,7 +205,7 @@ def clear_(ctx: typer.Context, fleet: Optional[str] = FLEET_OPTION, json_out: bo
 
     Example: zeb blacklist clear
     """
-    from zeb import state
+    from zeb import state  # lazy
     from zeb.plan.hosts import clear
 
     app = app_of(ctx)
@@ -212,7 +223,7 @@ def import_(ctx: typer.Context, path: Path = typer.Argument(..., help="A scripts
 
     Example: zeb blacklist import ~/old-laptop/bad-hosts.txt
     """
-    from zeb import state
+    from zeb import state  # lazy
     from zeb.plan.hosts import import_bad_hosts, parse_bad_hosts
 
     app = app_of(ctx)

@@ -22,10 +22,16 @@ from zeb.errors import EXIT_FAILED, EXIT_PARTIAL
 from zeb.lifecycle import CONFIG_FAULTS, WorkerRecord, WorkerState
 from zeb.plan.fleet import (
     duplicate_extras,
-    free_indices,
     is_live,
-    label_for,
+    next_labels,
     parse_label,
+)
+from zeb.plan.hosts import (
+    expire_blocks,
+    record_boot,
+    record_error,
+    record_gps,
+    record_stall,
 )
 from zeb.plan.launch import worker_id
 from zeb.plan.types import HostRecord, InFlight, RankedOffer
@@ -43,6 +49,8 @@ CRASHES = frozenset({"traceback", "segfault", "killed"})
 # configuration, and every further machine would fail the same way.
 CONFIG_HALT_MACHINES = 2
 _OUTCOMES_KEPT = 8
+# The Destroy kinds that replace a worker (the rest scale, dedup, retry or run upgrades).
+REPLACEMENT_KINDS = frozenset({"replace", "cost"})
 _NOT_RUNNING = (S.PENDING, S.BOOTING, S.SETUP, S.LOADING_MODEL)
 
 
@@ -128,6 +136,11 @@ class Destroy:
     reason: str
     strike: bool = False
     kind: str = "replace"   # replace | dedup | downscale | cost | trial_failed | upgrade | retry_destroy
+
+    @property
+    def replaces(self) -> bool:
+        """This destroy replaces a failing or overpriced worker (it counts toward `replacements`)."""
+        return self.kind in REPLACEMENT_KINDS
 
 
 @dataclass(frozen=True)
@@ -466,162 +479,232 @@ def _candidates(snap: Snapshot, cfg: FleetConfig, used_machines: set[int]) -> li
 # -- the decision ----------------------------------------------------------------------------------------
 
 def decide(snap: Snapshot, state: PolicyState, cfg: FleetConfig, target: int, now: float) -> Decision:
-    t = cfg.thresholds
-    fleet = snap.fleet
-    actions: list = []
-    notes: list[str] = []
-    members = [i for i in snap.instances if parse_label(i.label, fleet) is not None]
-    listed = {i.id for i in members}
-
-    # Destroys already sent: retried past a deadline, otherwise left alone.
-    for instance_id, since in sorted(snap.destroying.items()):
-        if instance_id in listed and now - since > DESTROY_RETRY_S:
-            inst = next(i for i in members if i.id == instance_id)
-            actions.append(Destroy(instance_id, inst.label or "", inst.machine_id,
-                                   f"still listed {now - since:.0f}s after destroy", kind="retry_destroy"))
+    c = _Cycle(snap, cfg, target, now, state)
+    members = [i for i in snap.instances if parse_label(i.label, snap.fleet) is not None]
+    c.actions += _retry_destroys(members, snap.destroying, now)
     active = [i for i in members if i.id not in snap.destroying]
-
-    # Credit: a checked account tells whether we wait.
-    if snap.account is not None:
-        state = replace(state, credit_wait=snap.account.exhausted, credit_checked_at=now)
-    credit_wait = state.credit_wait
-
-    kept, dedup = _dedup(active, snap.fleet)
-    actions += dedup
-    doomed = {d.instance_id for d in dedup}
-
-    # Upgrade trial in progress.
-    trial = state.trial
-    trial_inst = None
-    if trial is not None:
-        trial_inst = next((i for i in kept if (trial.instance_id is not None and i.id == trial.instance_id)
-                           or i.label == trial.label), None)
-        in_flight = any(e.label == trial.label for e in snap.inflight)
-        if trial_inst is not None and _record(trial_inst, snap.records, now).state is S.PRODUCING:
-            others = [i for i in kept if i.id != trial_inst.id and _record(i, snap.records, now).state is S.PRODUCING]
-            if others:
-                worst = max(others, key=lambda i: (dollars_per_gps(_record(i, snap.records, now)), i.id))
-                actions.append(Destroy(worst.id, worst.label or "", worst.machine_id,
-                                       f"upgraded: {trial.label} produces at a better $/game/s", kind="upgrade"))
-                doomed.add(worst.id)
-            notes.append(f"trial {trial.label} promoted")
-            state = replace(state, trial=None)
-            trial, trial_inst = None, None
-        elif now - trial.started_at > t.trial_timeout_s:
-            if trial_inst is not None:
-                actions.append(Destroy(trial_inst.id, trial.label, trial_inst.machine_id,
-                                       f"upgrade trial not producing after {t.trial_timeout_s / 60:.0f} min",
-                                       strike=True, kind="trial_failed"))
-                doomed.add(trial_inst.id)
-            notes.append(f"trial {trial.label} failed; cooling down")
-            state = replace(state, trial=None, trial_cooldown_until=now + t.trial_cooldown_s)
-            trial, trial_inst = None, None
-        elif trial_inst is None and not in_flight and now - trial.started_at > t.inflight_expiry_s:
-            state = replace(state, trial=None, trial_cooldown_until=now + t.trial_cooldown_s)
-            trial = None
-
-    # A halt for a broken configuration lifts when the configuration changed.
+    _credit_from_account(c)
+    kept = _dedup_step(c, active)
+    _trial_in_progress(c, kept)
     fingerprint = config_fingerprint(cfg)
-    if state.config_halt is not None and state.config_fingerprint != fingerprint:
-        state = replace(state, config_halt=None, config_fingerprint=None, outcomes=())
-        notes.append("launch configuration changed: launching again")
+    _lift_config_halt(c, fingerprint)
+    _replacement_triggers(c, kept, fingerprint)
+    survivors = [i for i in kept if i.id not in c.doomed and not c.is_trial(i)]
+    pending = _pending(c, members)
+    survivors = _scale_down(c, survivors, pending)
+    taken = [i.label for i in survivors] + [e.label for e in pending]
+    if c.state.trial is not None:
+        taken.append(c.state.trial.label)
+    missing = max(0, target - len(survivors) - len(pending))
+    healthy = [i for i in survivors if c.record(i).state is S.PRODUCING]
+    upgrade_due = _upgrade_due(c, missing, pending, healthy, survivors)
+    if snap.offers is None and ((missing and not c.halted and not c.state.credit_wait) or upgrade_due):
+        # One offer search costs an API call: made only when this cycle would launch or look for an upgrade.
+        return c.decision(wants_offers=True)
+    used_machines = {i.machine_id for i in active if i.id not in c.doomed} | {e.machine_id for e in snap.inflight}
+    candidates = _launch_missing(c, missing, _candidates(snap, cfg, used_machines), taken)
+    _upgrade_check(c, upgrade_due, candidates, healthy, taken)
+    _credit_probe(c)
+    return c.decision()
 
-    # Replacement triggers.
-    fleet_records = [_record(i, snap.records, now) for i in kept]
-    new_outcomes: list[Outcome] = [Outcome(r.instance_id, r.machine_id, r.created_at, "ok")
-                                   for r in fleet_records if r.state is S.PRODUCING]
+
+@dataclass
+class _Cycle:
+    """The working state decide() threads through its steps, in order."""
+
+    snap: Snapshot
+    cfg: FleetConfig
+    target: int
+    now: float
+    state: PolicyState
+    actions: list = field(default_factory=list)
+    notes: list[str] = field(default_factory=list)
+    doomed: set[int] = field(default_factory=set)
+    trial_inst: Instance | None = None
+
+    @property
+    def halted(self) -> bool:
+        return self.state.config_halt is not None
+
+    def record(self, inst: Instance) -> WorkerRecord:
+        return _record(inst, self.snap.records, self.now)
+
+    def is_trial(self, inst: Instance) -> bool:
+        return self.trial_inst is not None and inst.id == self.trial_inst.id
+
+    def destroy(self, inst: Instance, reason: str, **kw) -> None:
+        self.actions.append(Destroy(inst.id, inst.label or "", inst.machine_id, reason, **kw))
+        self.doomed.add(inst.id)
+
+    def decision(self, wants_offers: bool = False) -> Decision:
+        return Decision(tuple(self.actions), self.state, tuple(self.notes), wants_offers=wants_offers)
+
+
+def _retry_destroys(members: Sequence[Instance], destroying: Mapping[int, float], now: float) -> list[Destroy]:
+    """Destroys already sent: retried past DESTROY_RETRY_S, otherwise left alone."""
+    out = []
+    for instance_id, since in sorted(destroying.items()):
+        inst = next((i for i in members if i.id == instance_id), None)
+        if inst is not None and now - since > DESTROY_RETRY_S:
+            out.append(Destroy(instance_id, inst.label or "", inst.machine_id,
+                               f"still listed {now - since:.0f}s after destroy", kind="retry_destroy"))
+    return out
+
+
+def _credit_from_account(c: _Cycle) -> None:
+    """A checked account tells whether we wait for credit."""
+    if c.snap.account is not None:
+        c.state = replace(c.state, credit_wait=c.snap.account.exhausted, credit_checked_at=c.now)
+
+
+def _dedup_step(c: _Cycle, active: Sequence[Instance]) -> list[Instance]:
+    kept, destroys = _dedup(active, c.snap.fleet)
+    c.actions += destroys
+    c.doomed |= {d.instance_id for d in destroys}
+    return kept
+
+
+def _trial_in_progress(c: _Cycle, kept: Sequence[Instance]) -> None:
+    """An upgrade trial that produces is promoted (the worst producer goes); one that does not produce in
+    time fails (a strike, then a cool-down); one never listed expires with its launch."""
+    trial, t, now = c.state.trial, c.cfg.thresholds, c.now
+    if trial is None:
+        return
+    trial_inst = next((i for i in kept if (trial.instance_id is not None and i.id == trial.instance_id)
+                       or i.label == trial.label), None)
+    in_flight = any(e.label == trial.label for e in c.snap.inflight)
+    if trial_inst is not None and c.record(trial_inst).state is S.PRODUCING:
+        others = [i for i in kept if i.id != trial_inst.id and c.record(i).state is S.PRODUCING]
+        if others:
+            worst = max(others, key=lambda i: (dollars_per_gps(c.record(i)), i.id))
+            c.destroy(worst, f"upgraded: {trial.label} produces at a better $/game/s", kind="upgrade")
+        c.notes.append(f"trial {trial.label} promoted")
+        c.state = replace(c.state, trial=None)
+    elif now - trial.started_at > t.trial_timeout_s:
+        if trial_inst is not None:
+            c.actions.append(Destroy(trial_inst.id, trial.label, trial_inst.machine_id,
+                                     f"upgrade trial not producing after {t.trial_timeout_s / 60:.0f} min",
+                                     strike=True, kind="trial_failed"))
+            c.doomed.add(trial_inst.id)
+        c.notes.append(f"trial {trial.label} failed; cooling down")
+        c.state = replace(c.state, trial=None, trial_cooldown_until=now + t.trial_cooldown_s)
+    elif trial_inst is None and not in_flight and now - trial.started_at > t.inflight_expiry_s:
+        c.state = replace(c.state, trial=None, trial_cooldown_until=now + t.trial_cooldown_s)
+    else:
+        c.trial_inst = trial_inst   # still on trial: no trigger or scale-down touches it
+
+
+def _lift_config_halt(c: _Cycle, fingerprint: str) -> None:
+    """A halt for a broken configuration lifts when the configuration changed."""
+    if c.state.config_halt is not None and c.state.config_fingerprint != fingerprint:
+        c.state = replace(c.state, config_halt=None, config_fingerprint=None, outcomes=())
+        c.notes.append("launch configuration changed: launching again")
+
+
+def _replacement_triggers(c: _Cycle, kept: Sequence[Instance], fingerprint: str) -> None:
+    """Workers a trigger (or the examples check) condemns are replaced; their launches' outcomes may halt
+    launching for a broken configuration."""
+    fleet_records = [c.record(i) for i in kept]
+    new_outcomes = [Outcome(r.instance_id, r.machine_id, r.created_at, "ok")
+                    for r in fleet_records if r.state is S.PRODUCING]
     for inst in kept:
-        if inst.id in doomed or (trial_inst is not None and inst.id == trial_inst.id):
+        if inst.id in c.doomed or c.is_trial(inst):
             continue
-        rec = _record(inst, snap.records, now)
-        fired = trigger(rec, inst, cfg, now, _fleet_context(rec, fleet_records))
-        if fired is None and inst.id in snap.examples_replace:
-            fired = (snap.examples_replace[inst.id], False, "replace")
+        rec = c.record(inst)
+        fired = trigger(rec, inst, c.cfg, c.now, _fleet_context(rec, fleet_records))
+        if fired is None and inst.id in c.snap.examples_replace:
+            fired = (c.snap.examples_replace[inst.id], False, "replace")
         if fired:
             reason, strike, kind = fired
-            actions.append(Destroy(inst.id, inst.label or "", inst.machine_id, reason, strike=strike, kind=kind))
-            doomed.add(inst.id)
-            state = replace(state, replacements=state.replacements + 1)
+            c.destroy(inst, reason, strike=strike, kind=kind)
+            c.state = replace(c.state, replacements=c.state.replacements + 1)
             if _is_launch_fault(rec, fired):
-                new_outcomes.append(Outcome(inst.id, inst.machine_id, rec.created_at, rec.fatal_kind or "broken_launch",
-                                            rec.evidence))
-    state = replace(state, outcomes=record_outcomes(state.outcomes, new_outcomes))
-    if state.config_halt is None:
-        line = config_halt_line(state.outcomes)
+                new_outcomes.append(Outcome(inst.id, inst.machine_id, rec.created_at,
+                                            rec.fatal_kind or "broken_launch", rec.evidence))
+    c.state = replace(c.state, outcomes=record_outcomes(c.state.outcomes, new_outcomes))
+    if c.state.config_halt is None:
+        line = config_halt_line(c.state.outcomes)
         if line is not None:
-            state = replace(state, config_halt=line, config_fingerprint=fingerprint)
-    halted = state.config_halt is not None
-    if halted:
-        notes.append(state.config_halt or "")
+            c.state = replace(c.state, config_halt=line, config_fingerprint=fingerprint)
+    if c.halted:
+        c.notes.append(c.state.config_halt or "")
 
-    survivors = [i for i in kept if i.id not in doomed and (trial_inst is None or i.id != trial_inst.id)]
-    pending = [e for e in snap.inflight if parse_label(e.label, fleet) is not None
-               and not any(i.label == e.label for i in members) and (trial is None or e.label != trial.label)]
 
-    # Scale down: not running first, then young, then worst $/game/s.
-    excess = len(survivors) + len(pending) - target
-    if excess > 0:
-        def order(i: Instance):
-            rec = _record(i, snap.records, now)
-            not_running = rec.state in _NOT_RUNNING or rec.state is S.ERROR
-            young = now - i.start_date < t.young_s
-            return (0 if not_running else 1 if young else 2, -dollars_per_gps(rec), -i.start_date, i.id)
+def _pending(c: _Cycle, members: Sequence[Instance]) -> list[InFlight]:
+    """This fleet's launches in flight that Vast does not list yet, the trial's aside."""
+    trial = c.state.trial
+    return [e for e in c.snap.inflight if parse_label(e.label, c.snap.fleet) is not None
+            and not any(i.label == e.label for i in members) and (trial is None or e.label != trial.label)]
 
-        for inst in sorted(survivors, key=order)[:excess]:
-            actions.append(Destroy(inst.id, inst.label or "", inst.machine_id,
-                                   f"fleet above target {target}", kind="downscale"))
-            doomed.add(inst.id)
-        survivors = [i for i in survivors if i.id not in doomed]
 
-    used_labels = {parse_label(i.label, fleet) for i in survivors} | {parse_label(e.label, fleet) for e in pending}
-    if trial is not None:
-        used_labels.add(parse_label(trial.label, fleet))
-    used_labels.discard(None)
-    used_machines = {i.machine_id for i in active if i.id not in doomed} | {e.machine_id for e in snap.inflight}
-    missing = max(0, target - len(survivors) - len(pending))
-    healthy = [i for i in survivors if _record(i, snap.records, now).state is S.PRODUCING]
-    upgrade_due = (not credit_wait and not halted and trial is None and now >= state.trial_cooldown_until
-                   and target > 0 and not missing and not pending and len(healthy) == len(survivors) == target
-                   and not any(isinstance(a, (Launch, Destroy)) for a in actions)
-                   and (state.trial_checked_at is None or now - state.trial_checked_at >= t.upgrade_check_s))
-    if snap.offers is None and ((missing and not halted and not credit_wait) or upgrade_due):
-        # One offer search costs an API call: made only when this cycle would launch or look for an upgrade.
-        return Decision(tuple(actions), state, tuple(notes), wants_offers=True)
-    candidates = _candidates(snap, cfg, used_machines)
+def _scale_down(c: _Cycle, survivors: list[Instance], pending: Sequence[InFlight]) -> list[Instance]:
+    """Above target: not running first, then young, then worst $/game/s."""
+    excess = len(survivors) + len(pending) - c.target
+    if excess <= 0:
+        return survivors
 
-    if missing and halted:
-        notes.append(f"config halt: {missing} launch(es) held back")
-    elif missing and credit_wait:
-        notes.append(f"credit wait: {missing} launch(es) held back")
+    def order(i: Instance):
+        rec = c.record(i)
+        not_running = rec.state in _NOT_RUNNING or rec.state is S.ERROR
+        young = c.now - i.start_date < c.cfg.thresholds.young_s
+        return (0 if not_running else 1 if young else 2, -dollars_per_gps(rec), -i.start_date, i.id)
+
+    for inst in sorted(survivors, key=order)[:excess]:
+        c.destroy(inst, f"fleet above target {c.target}", kind="downscale")
+    return [i for i in survivors if i.id not in c.doomed]
+
+
+def _upgrade_due(c: _Cycle, missing: int, pending: Sequence[InFlight], healthy: Sequence[Instance],
+                 survivors: Sequence[Instance]) -> bool:
+    """Look for an upgrade: a full, healthy, quiet fleet, on its own slow cadence."""
+    s, target = c.state, c.target
+    return (not s.credit_wait and not c.halted and s.trial is None and c.now >= s.trial_cooldown_until
+            and target > 0 and not missing and not pending and len(healthy) == len(survivors) == target
+            and not any(isinstance(a, (Launch, Destroy)) for a in c.actions)
+            and (s.trial_checked_at is None or c.now - s.trial_checked_at >= c.cfg.thresholds.upgrade_check_s))
+
+
+def _launch_missing(c: _Cycle, missing: int, candidates: list[RankedOffer], taken: list) -> list[RankedOffer]:
+    """Launches for the missing workers, in slow-start batches; returns the offers left over. The labels
+    launched are added to `taken`."""
+    if missing and c.halted:
+        c.notes.append(f"config halt: {missing} launch(es) held back")
+    elif missing and c.state.credit_wait:
+        c.notes.append(f"credit wait: {missing} launch(es) held back")
     elif missing:
-        labels = [label_for(fleet, i) for i in free_indices(used_labels, missing)]
+        labels = next_labels(c.snap.fleet, taken, missing)
         for k, (label, offer) in enumerate(zip(labels, candidates)):
-            actions.append(Launch(label, offer, _slow_start_batch(k), reason="below target"))
-            used_labels.add(parse_label(label, fleet))
+            c.actions.append(Launch(label, offer, _slow_start_batch(k), reason="below target"))
+            taken.append(label)
         if len(candidates) < missing:
-            notes.append(f"only {len(candidates)} usable offer(s) for {missing} missing worker(s)")
+            c.notes.append(f"only {len(candidates)} usable offer(s) for {missing} missing worker(s)")
         candidates = candidates[missing:]
+    return candidates
 
-    # Upgrade: full, healthy, quiet fleet and an offer clearly better than the worst worker, looked for on
-    # its own slow cadence.
-    if upgrade_due:
-        state = replace(state, trial_checked_at=now)
-    if upgrade_due and candidates:
-        worst = max(dollars_per_gps(_record(i, snap.records, now)) for i in healthy)
-        best = candidates[0]
-        # The offer's expected value (its machine's chance to boot and produce counted) against what the
-        # worst worker really delivers.
-        if math.isfinite(worst) and best.expected_dollars_per_gps <= worst * (1 - t.upgrade_margin):
-            label = label_for(fleet, free_indices(used_labels, 1)[0])
-            actions.append(Launch(label, best, 0, trial=True,
-                                  reason=f"upgrade trial: ${best.expected_dollars_per_gps:.4f} vs worst ${worst:.4f} per game/s"))
-            state = replace(state, trial=Trial(label, best.offer.id, best.offer.machine_id, now))
 
-    if credit_probe_due(state, t, now):
-        actions.append(CheckCredit())
-        state = replace(state, credit_checked_at=now)
+def _upgrade_check(c: _Cycle, upgrade_due: bool, candidates: Sequence[RankedOffer],
+                   healthy: Sequence[Instance], taken: list) -> None:
+    """An upgrade trial when an offer is clearly better than the worst worker."""
+    if not upgrade_due:
+        return
+    c.state = replace(c.state, trial_checked_at=c.now)
+    if not candidates:
+        return
+    worst = max(dollars_per_gps(c.record(i)) for i in healthy)
+    best = candidates[0]
+    # The offer's expected value (its machine's chance to boot and produce counted) against what the worst
+    # worker really delivers.
+    if math.isfinite(worst) and best.expected_dollars_per_gps <= worst * (1 - c.cfg.thresholds.upgrade_margin):
+        label = next_labels(c.snap.fleet, taken, 1)[0]
+        c.actions.append(Launch(label, best, 0, trial=True,
+                                reason=f"upgrade trial: ${best.expected_dollars_per_gps:.4f} vs worst ${worst:.4f} per game/s"))
+        c.state = replace(c.state, trial=Trial(label, best.offer.id, best.offer.machine_id, c.now))
 
-    return Decision(tuple(actions), state, tuple(notes))
+
+def _credit_probe(c: _Cycle) -> None:
+    if credit_probe_due(c.state, c.cfg.thresholds, c.now):
+        c.actions.append(CheckCredit())
+        c.state = replace(c.state, credit_checked_at=c.now)
 
 
 # -- what a cycle teaches about machines -------------------------------------------------------------
@@ -665,14 +748,6 @@ def learn(hosts: Mapping[int, HostRecord], facts: CycleFacts, now: float) -> dic
     """Reputation after a cycle: one games/s sample per fresh read of a producing worker; one verdict per
     launch (its first batch, or given up before producing); stalls, deaths after producing, preemptions
     and long-unseen workers at END_WEIGHT; and lapsed certain blocks dropped."""
-    from zeb.plan.hosts import (
-        expire_blocks,
-        record_boot,
-        record_error,
-        record_gps,
-        record_stall,
-    )
-
     out = expire_blocks(hosts, now)
     for rec in facts.records.values():
         if rec.state is S.PRODUCING and rec.games_per_s and rec.instance_id in facts.fresh:

@@ -120,18 +120,6 @@ def fleet_stats(live: Iterable[WorkerRecord], retired: Iterable[WorkerRecord], e
     }
 
 
-def observed_gps(workers: Iterable[WorkerRecord]) -> tuple[dict[int, float], dict[str, float]]:
-    """Median observed games/s per machine and per GPU type, from workers that produced."""
-    by_machine: dict[int, list[float]] = {}
-    by_gpu: dict[str, list[float]] = {}
-    for w in workers:
-        if w.games_per_s and w.first_batch_at is not None:
-            by_machine.setdefault(w.machine_id, []).append(w.games_per_s)
-            by_gpu.setdefault(w.gpu_name, []).append(w.games_per_s)
-    return ({m: statistics.median(v) for m, v in by_machine.items()},
-            {g: statistics.median(v) for g, v in by_gpu.items()})
-
-
 def expected_gps(gpu_name: str, machine_id: int | None, observed_by_machine: Mapping[int, float],
                  observed_by_gpu: Mapping[str, float], config_table: Mapping[str, float]) -> tuple[float, str]:
     """(games/s, source): observed on this machine, else on this GPU type, else the config table, else 1.8."""

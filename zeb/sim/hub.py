@@ -190,117 +190,121 @@ class FakeHub(Background):
             return (found[0], self._head_oid(repo)) if found else None
 
 
+class _HubHandler(BaseHTTPRequestHandler):
+    """Answers as huggingface.co does, from `hub` (set on the subclass _handler makes)."""
+
+    protocol_version = "HTTP/1.1"
+    hub: FakeHub
+
+    def log_message(self, *args):
+        pass
+
+    def do_HEAD(self):
+        self._serve("HEAD")
+
+    def do_GET(self):
+        self._serve("GET")
+
+    def do_POST(self):
+        self._serve("POST")
+
+    def _send(self, status: int, body: bytes = b"", headers: dict | None = None) -> None:
+        # Logged before answering, so a client that has its answer always finds its call in the log.
+        # The log keeps whether a token came and was right, never the token itself.
+        with self.hub._lock:
+            self.hub.calls.append({**self._call, "status": status})
+        self.send_response(status)
+        for k, v in (headers or {}).items():
+            self.send_header(k, v)
+        self.send_header("Content-Length", str(len(body)))
+        self.end_headers()
+        if self.command != "HEAD":
+            self.wfile.write(body)
+
+    def _json(self, status: int, payload: Any, headers: dict | None = None) -> None:
+        self._send(status, json.dumps(payload).encode(), {"Content-Type": "application/json", **(headers or {})})
+
+    def _error(self, status: int, code: str | None, message: str) -> None:
+        headers = {"X-Error-Message": message}
+        if code:
+            headers["X-Error-Code"] = code
+        self._json(status, {"error": message}, headers)
+
+    def _serve(self, method: str) -> None:
+        split = urlsplit(self.path)
+        length = int(self.headers.get("Content-Length") or 0)
+        body = self.rfile.read(length) if length else b""
+        auth = self.headers.get("Authorization")
+        if self.hub.require_token is None:
+            token_state = "sent" if auth else "none"
+        else:
+            token_state = "ok" if auth == f"Bearer {self.hub.require_token}" else ("wrong" if auth else "none")
+        self._call = {"method": method, "path": unquote(split.path), "query": split.query, "token": token_state}
+        self._route(method, unquote(split.path), split.query, body, token_state)
+
+    def _route(self, method: str, path: str, query: str, body: bytes, token_state: str) -> None:
+        failure = self.hub._take_failure()
+        if failure is not None:
+            return self._error(failure, None, f"simulated failure {failure}")
+        if token_state in ("wrong", "none") and self.hub.require_token is not None:
+            return self._error(401, None, BAD_TOKEN_MESSAGE)
+        api = next((p for p in _API_PREFIXES if path.startswith(p)), None)
+        if api is not None:
+            return self._api(method, path[len(api):].strip("/").split("/"), query, body)
+        if method in ("HEAD", "GET") and "/resolve/" in path:
+            return self._resolve(path.strip("/"))
+        self._error(404, None, "Not found")
+
+    def _api(self, method: str, segments: list[str], query: str, body: bytes) -> None:
+        repo_id, rest = self.hub._find(segments)
+        if repo_id is None:
+            return self._error(404, "RepoNotFound", "Repository not found")
+        if method == "GET" and (not rest or rest[0] == "revision"):
+            expand = parse_qs(query).get("expand") or parse_qs(query).get("expand[]")
+            return self._json(200, self.hub.info(repo_id, expand))
+        if method == "GET" and rest[0] == "commits":
+            return self._json(200, self.hub.commits(repo_id))
+        if method == "GET" and rest[0] == "tree" and len(rest) >= 2:
+            return self._tree(repo_id, "/".join(rest[2:]), parse_qs(query))
+        if method == "POST" and rest[0] == "paths-info":
+            form = parse_qs(body.decode(errors="replace"))
+            expand = (form.get("expand") or ["false"])[0].lower() in ("1", "true")
+            return self._json(200, self.hub.paths_info(repo_id, form.get("paths", []), expand))
+        self._error(404, None, "Not found")
+
+    def _tree(self, repo_id: str, path: str, params: dict) -> None:
+        recursive = (params.get("recursive") or ["false"])[0].lower() in ("1", "true")
+        entries = self.hub.tree(repo_id, path, recursive)
+        if entries is None:
+            return self._error(404, "EntryNotFound", f"{path} does not exist on \"main\"")
+        # Cursor pagination like the hub's: the next page's link carries the cursor.
+        start = int((params.get("cursor") or ["0"])[0] or 0)
+        page = entries[start:start + self.hub.tree_page]
+        headers = {}
+        if start + self.hub.tree_page < len(entries):
+            host = self.headers.get("Host") or "127.0.0.1"
+            quoted = "/".join(quote(seg, safe="") for seg in path.split("/")) if path else ""
+            nxt = (f"http://{host}/api/models/{repo_id}/tree/main{'/' + quoted if quoted else ''}"
+                   f"?recursive={str(recursive).lower()}&expand=false&cursor={start + self.hub.tree_page}")
+            headers["Link"] = f'<{nxt}>; rel="next"'
+        return self._json(200, page, headers)
+
+    def _resolve(self, path: str) -> None:
+        for prefix in _TYPE_PREFIXES:
+            if path.startswith(prefix):
+                path = path[len(prefix):]
+        head, _, tail = path.partition("/resolve/")
+        repo_id, _ = self.hub._find(head.split("/"))
+        if repo_id is None:
+            return self._error(404, "RepoNotFound", "Repository not found")
+        _, _, filename = tail.partition("/")  # drop the revision
+        found = self.hub.file(repo_id, filename)
+        if found is None:
+            return self._error(404, "EntryNotFound", "Entry not found")
+        data, commit = found
+        self._send(200, data, {"ETag": f'"{hashlib.sha256(data).hexdigest()}"', "X-Repo-Commit": commit,
+                               "Content-Type": "application/octet-stream", "Accept-Ranges": "bytes"})
+
+
 def _handler(hub: FakeHub) -> type[BaseHTTPRequestHandler]:
-    class Handler(BaseHTTPRequestHandler):
-        protocol_version = "HTTP/1.1"
-
-        def log_message(self, *args):
-            pass
-
-        def do_HEAD(self):
-            self._serve("HEAD")
-
-        def do_GET(self):
-            self._serve("GET")
-
-        def do_POST(self):
-            self._serve("POST")
-
-        def _send(self, status: int, body: bytes = b"", headers: dict | None = None) -> None:
-            # Logged before answering, so a client that has its answer always finds its call in the log.
-            # The log keeps whether a token came and was right, never the token itself.
-            with hub._lock:
-                hub.calls.append({**self._call, "status": status})
-            self.send_response(status)
-            for k, v in (headers or {}).items():
-                self.send_header(k, v)
-            self.send_header("Content-Length", str(len(body)))
-            self.end_headers()
-            if self.command != "HEAD":
-                self.wfile.write(body)
-
-        def _json(self, status: int, payload: Any, headers: dict | None = None) -> None:
-            self._send(status, json.dumps(payload).encode(), {"Content-Type": "application/json", **(headers or {})})
-
-        def _error(self, status: int, code: str | None, message: str) -> None:
-            headers = {"X-Error-Message": message}
-            if code:
-                headers["X-Error-Code"] = code
-            self._json(status, {"error": message}, headers)
-
-        def _serve(self, method: str) -> None:
-            split = urlsplit(self.path)
-            length = int(self.headers.get("Content-Length") or 0)
-            body = self.rfile.read(length) if length else b""
-            auth = self.headers.get("Authorization")
-            if hub.require_token is None:
-                token_state = "sent" if auth else "none"
-            else:
-                token_state = "ok" if auth == f"Bearer {hub.require_token}" else ("wrong" if auth else "none")
-            self._call = {"method": method, "path": unquote(split.path), "query": split.query, "token": token_state}
-            self._route(method, unquote(split.path), split.query, body, token_state)
-
-        def _route(self, method: str, path: str, query: str, body: bytes, token_state: str) -> None:
-            failure = hub._take_failure()
-            if failure is not None:
-                return self._error(failure, None, f"simulated failure {failure}")
-            if token_state in ("wrong", "none") and hub.require_token is not None:
-                return self._error(401, None, BAD_TOKEN_MESSAGE)
-            api = next((p for p in _API_PREFIXES if path.startswith(p)), None)
-            if api is not None:
-                return self._api(method, path[len(api):].strip("/").split("/"), query, body)
-            if method in ("HEAD", "GET") and "/resolve/" in path:
-                return self._resolve(path.strip("/"))
-            self._error(404, None, "Not found")
-
-        def _api(self, method: str, segments: list[str], query: str, body: bytes) -> None:
-            repo_id, rest = hub._find(segments)
-            if repo_id is None:
-                return self._error(404, "RepoNotFound", "Repository not found")
-            if method == "GET" and (not rest or rest[0] == "revision"):
-                expand = parse_qs(query).get("expand") or parse_qs(query).get("expand[]")
-                return self._json(200, hub.info(repo_id, expand))
-            if method == "GET" and rest[0] == "commits":
-                return self._json(200, hub.commits(repo_id))
-            if method == "GET" and rest[0] == "tree" and len(rest) >= 2:
-                return self._tree(repo_id, "/".join(rest[2:]), parse_qs(query))
-            if method == "POST" and rest[0] == "paths-info":
-                form = parse_qs(body.decode(errors="replace"))
-                expand = (form.get("expand") or ["false"])[0].lower() in ("1", "true")
-                return self._json(200, hub.paths_info(repo_id, form.get("paths", []), expand))
-            self._error(404, None, "Not found")
-
-        def _tree(self, repo_id: str, path: str, params: dict) -> None:
-            recursive = (params.get("recursive") or ["false"])[0].lower() in ("1", "true")
-            entries = hub.tree(repo_id, path, recursive)
-            if entries is None:
-                return self._error(404, "EntryNotFound", f"{path} does not exist on \"main\"")
-            # Cursor pagination like the hub's: the next page's link carries the cursor.
-            start = int((params.get("cursor") or ["0"])[0] or 0)
-            page = entries[start:start + hub.tree_page]
-            headers = {}
-            if start + hub.tree_page < len(entries):
-                host = self.headers.get("Host") or "127.0.0.1"
-                quoted = "/".join(quote(seg, safe="") for seg in path.split("/")) if path else ""
-                nxt = (f"http://{host}/api/models/{repo_id}/tree/main{'/' + quoted if quoted else ''}"
-                       f"?recursive={str(recursive).lower()}&expand=false&cursor={start + hub.tree_page}")
-                headers["Link"] = f'<{nxt}>; rel="next"'
-            return self._json(200, page, headers)
-
-        def _resolve(self, path: str) -> None:
-            for prefix in _TYPE_PREFIXES:
-                if path.startswith(prefix):
-                    path = path[len(prefix):]
-            head, _, tail = path.partition("/resolve/")
-            repo_id, _ = hub._find(head.split("/"))
-            if repo_id is None:
-                return self._error(404, "RepoNotFound", "Repository not found")
-            _, _, filename = tail.partition("/")  # drop the revision
-            found = hub.file(repo_id, filename)
-            if found is None:
-                return self._error(404, "EntryNotFound", "Entry not found")
-            data, commit = found
-            self._send(200, data, {"ETag": f'"{hashlib.sha256(data).hexdigest()}"', "X-Repo-Commit": commit,
-                                   "Content-Type": "application/octet-stream", "Accept-Ranges": "bytes"})
-
-    return Handler
+    return type("Handler", (_HubHandler,), {"hub": hub})

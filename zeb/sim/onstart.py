@@ -221,36 +221,43 @@ def _lex(text: str) -> list[_Tok]:
             toks.append(_Tok("op", op, line))
             i += len(op)
             continue
-        j, start_line = i, line
-        while j < n and text[j] not in " \t\r\n;&|()<>":
-            ch = text[j]
-            if ch == "\\":
-                if text.startswith("\n", j + 1):
-                    line += 1
-                j += 2
-            elif ch == "'":
-                k = text.find("'", j + 1)
-                if k < 0:
-                    raise _SyntaxError("'", line)
-                line += text.count("\n", j, k)
-                j = k + 1
-            elif ch == '"':
-                k = _skip_double(text, j + 1)
-                line += text.count("\n", j, k)
-                j = k
-            elif text.startswith("$(", j):
-                k = _skip_balanced(text, j + 1)
-                line += text.count("\n", j, k)
-                j = k
-            elif text.startswith("${", j):
-                k = text.find("}", j)
-                j = n if k < 0 else k + 1
-            else:
-                j += 1
-        toks.append(_Tok("word", text[i:j], start_line))
-        i = j
+        j, end_line = _word_end(text, i, line)
+        toks.append(_Tok("word", text[i:j], line))
+        i, line = j, end_line
     toks.append(_Tok("op", "\n", line))
     return toks
+
+
+def _word_end(text: str, j: int, line: int) -> tuple[int, int]:
+    """(index just past the word starting at j, the line it ends on): quotes, escapes and $(...) keep
+    a word going past blanks and newlines."""
+    n = len(text)
+    while j < n and text[j] not in " \t\r\n;&|()<>":
+        ch = text[j]
+        if ch == "\\":
+            if text.startswith("\n", j + 1):
+                line += 1
+            j += 2
+        elif ch == "'":
+            k = text.find("'", j + 1)
+            if k < 0:
+                raise _SyntaxError("'", line)
+            line += text.count("\n", j, k)
+            j = k + 1
+        elif ch == '"':
+            k = _skip_double(text, j + 1)
+            line += text.count("\n", j, k)
+            j = k
+        elif text.startswith("$(", j):
+            k = _skip_balanced(text, j + 1)
+            line += text.count("\n", j, k)
+            j = k
+        elif text.startswith("${", j):
+            k = text.find("}", j)
+            j = n if k < 0 else k + 1
+        else:
+            j += 1
+    return j, line
 
 
 def _skip_double(text: str, j: int) -> int:
@@ -935,7 +942,7 @@ class _Shell:
         found = self.checkout_of(cwd)
         if found is None:
             return self.git_fail("git " + sub, 128, ["fatal: not a git repository (or any of the parent directories): .git"])
-        root, co = found
+        _, co = found
         quiet = "-q" in rest or "--quiet" in rest
         if sub == "remote":
             if rest[:2] == ["set-url", "origin"] and len(rest) >= 3:
@@ -943,46 +950,54 @@ class _Shell:
             self.emit("git remote", 0, 0.0, [])
             return 0
         if sub in ("pull", "fetch"):
-            repo = self.world.repos.get(repo_key(co.url))
-            seconds = self.took("clone", 0.5)
-            if repo is None:
-                return self.git_fail("git " + sub, 128, ["remote: Repository not found.",
-                                                         f"fatal: repository '{co.url.rstrip('/')}/' not found"],
-                                     seconds)
-            positional = [a for a in _strip_opts(rest, ("--depth",)) if not a.startswith("-")]
-            branch = positional[1] if len(positional) > 1 else co.branch
-            if branch not in repo.branches:
-                return self.git_fail("git " + sub, 1 if sub == "pull" else 128,
-                                     [f"fatal: couldn't find remote ref {branch}"], seconds)
-            if sub == "fetch":
-                self.fetch_head = (co.url, branch)
-                out = [] if quiet else [(ERR, f"From {co.url}"), (ERR, f" * branch            {branch}     -> FETCH_HEAD")]
-            else:
-                co.files, co.branch = repo.branches[branch], branch
-                out = [] if quiet else [(OUT, "Already up to date.")]
-            self.emit("git " + sub, 0, seconds, out)
-            return 0
+            return self.git_pull(sub, rest, co, quiet)
         if sub in ("checkout", "switch", "reset"):
-            target = [a for a in rest if not a.startswith("-")]
-            name = target[0] if target else co.branch
-            start = target[-1] if target else co.branch
-            if start in ("FETCH_HEAD",) or start.startswith("origin/"):
-                ref = self.fetch_head if start == "FETCH_HEAD" else (co.url, start[len("origin/"):])
-                repo = self.world.repos.get(repo_key(ref[0])) if ref else None
-                if ref is None or repo is None or ref[1] not in repo.branches:
-                    return self.git_fail("git " + sub, 128, [f"fatal: '{start}' is not a commit and a branch "
-                                                             f"'{name}' cannot be created from it"])
-                co.files, co.branch = repo.branches[ref[1]], name
-            elif sub != "reset":
-                repo = self.world.repos.get(repo_key(co.url))
-                if repo is None or start not in repo.branches:
-                    return self.git_fail("git " + sub, 1, [f"error: pathspec '{start}' did not match any file(s) "
-                                                           "known to git"])
-                co.files, co.branch = repo.branches[start], start
-            out = [] if quiet or sub == "reset" else [(ERR, f"Switched to and reset branch '{name}'")]
-            self.emit("git " + sub, 0, 0.0, out)
-            return 0
+            return self.git_checkout(sub, rest, co, quiet)
         self.emit("git " + sub, 0, 0.0, [])
+        return 0
+
+    def git_pull(self, sub: str, rest: list[str], co, quiet: bool) -> int:
+        """`git pull` or `git fetch` in a checkout: the branch named (or the checkout's) from its remote."""
+        repo = self.world.repos.get(repo_key(co.url))
+        seconds = self.took("clone", 0.5)
+        if repo is None:
+            return self.git_fail("git " + sub, 128, ["remote: Repository not found.",
+                                                     f"fatal: repository '{co.url.rstrip('/')}/' not found"],
+                                 seconds)
+        positional = [a for a in _strip_opts(rest, ("--depth",)) if not a.startswith("-")]
+        branch = positional[1] if len(positional) > 1 else co.branch
+        if branch not in repo.branches:
+            return self.git_fail("git " + sub, 1 if sub == "pull" else 128,
+                                 [f"fatal: couldn't find remote ref {branch}"], seconds)
+        if sub == "fetch":
+            self.fetch_head = (co.url, branch)
+            out = [] if quiet else [(ERR, f"From {co.url}"), (ERR, f" * branch            {branch}     -> FETCH_HEAD")]
+        else:
+            co.files, co.branch = repo.branches[branch], branch
+            out = [] if quiet else [(OUT, "Already up to date.")]
+        self.emit("git " + sub, 0, seconds, out)
+        return 0
+
+    def git_checkout(self, sub: str, rest: list[str], co, quiet: bool) -> int:
+        """`git checkout`, `switch` or `reset` to a branch, origin/<branch> or FETCH_HEAD."""
+        target = [a for a in rest if not a.startswith("-")]
+        name = target[0] if target else co.branch
+        start = target[-1] if target else co.branch
+        if start in ("FETCH_HEAD",) or start.startswith("origin/"):
+            ref = self.fetch_head if start == "FETCH_HEAD" else (co.url, start[len("origin/"):])
+            repo = self.world.repos.get(repo_key(ref[0])) if ref else None
+            if ref is None or repo is None or ref[1] not in repo.branches:
+                return self.git_fail("git " + sub, 128, [f"fatal: '{start}' is not a commit and a branch "
+                                                         f"'{name}' cannot be created from it"])
+            co.files, co.branch = repo.branches[ref[1]], name
+        elif sub != "reset":
+            repo = self.world.repos.get(repo_key(co.url))
+            if repo is None or start not in repo.branches:
+                return self.git_fail("git " + sub, 1, [f"error: pathspec '{start}' did not match any file(s) "
+                                                       "known to git"])
+            co.files, co.branch = repo.branches[start], start
+        out = [] if quiet or sub == "reset" else [(ERR, f"Switched to and reset branch '{name}'")]
+        self.emit("git " + sub, 0, 0.0, out)
         return 0
 
     def git_clone(self, args: list[str], cwd: str) -> int:

@@ -334,6 +334,3 @@ def _text(lines: list[str]) -> str:
 def expected_gps(machine) -> float:
     return machine.gps
 
-
-def batches_per_day(machine) -> float:
-    return 86400 * machine.gps / BATCH_GAMES if machine.gps else math.inf
