@@ -19,6 +19,7 @@ from zeb.sim.clock import ScaledClock
 from zeb.sim.hub import FakeHub
 from zeb.sim.market import Market
 from zeb.sim.server import SimServer
+from zeb.timefmt import hms
 from zeb.vast import VastClient
 
 HOURS = 3600.0
@@ -84,7 +85,7 @@ def run_demo(console, err, *, speed: float = 240.0, script: Script = Script(), i
 
     def say(text: str) -> None:
         # While the live dashboard owns the terminal, lines go above it through its console.
-        printer["print"](f"[{_hms(clock.now() - start)}] {text}", markup=False)
+        printer["print"](f"[{hms(clock.now() - start)}] {text}", markup=False)
 
     start = clock.now()
     market = build_market(clock, script, say)
@@ -162,8 +163,3 @@ def _stats(store, mon: Monitor, cfg: FleetConfig) -> dict:
     strikes = sum(len(h.strikes) for h in hosts.values())
     return {"gpus": gpu_stats(live_records + retired),
             "fleet_stats": fleet_stats(live_records, retired, events, strikes)}
-
-
-def _hms(seconds: float) -> str:
-    seconds = int(max(0, seconds))
-    return f"{seconds // 3600}:{(seconds % 3600) // 60:02d}:{seconds % 60:02d}"

@@ -3,7 +3,6 @@ bad-hosts.txt (ZEB_BLACKLIST), with the scripts."""
 
 from __future__ import annotations
 
-import time
 from pathlib import Path
 from typing import Optional
 
@@ -12,6 +11,7 @@ import typer
 from zeb.cli._base import FLEET_OPTION, JSON_OPTION, app_of, zeb_command
 from zeb.cli.output import Result
 from zeb.errors import UsageError
+from zeb.timefmt import when
 
 # zeb.state and zeb.plan.hosts are imported inside the functions that use them ("lazy" below): they
 # add ~40 ms that `zeb blacklist --help` need not pay.
@@ -105,10 +105,10 @@ def _why(r: dict) -> str | None:
     """The machine's last strike (with where it came from) or, without one, its last fault."""
     if r["history"]:
         last = r["history"][-1]
-        when = "imported" if not last["time"] else _when(last["time"])
+        at = "imported" if not last["time"] else when(last["time"])
         where = ", ".join(x for x in ("certain: blocked at once" if last["certain"] else None, last["fleet"],
                                       last["instance_id"] and f"instance {last['instance_id']}",
-                                      when) if x)
+                                      at) if x)
         return f"{r['machine_id']}: {last['reason'][:100]} ({where})"
     if r["reputation"]["last_error"]:
         return f"{r['machine_id']}: {r['reputation']['last_error'][:100]}"
@@ -117,7 +117,7 @@ def _why(r: dict) -> str | None:
 
 def _blocked(row) -> str:
     if row["blocked_until"] is not None:
-        return "to " + _when(row["blocked_until"], "%m-%d")
+        return "to " + when(row["blocked_until"], "%m-%d")
     return "yes" if row["blocked"] else "no"
 
 
@@ -125,9 +125,6 @@ def _n(x: float) -> str:
     # Decayed counts are fractional; one decimal says "recent" (1) from "last week" (0.5) without noise.
     return f"{x:.1f}".rstrip("0").rstrip(".") if x else "0"
 
-
-def _when(t: float, fmt: str = "%Y-%m-%d %H:%M") -> str:
-    return time.strftime(fmt, time.localtime(t))
 
 
 @blacklist_app.command("list")
