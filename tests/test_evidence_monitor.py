@@ -84,7 +84,7 @@ def test_examples_silent_on_hf_are_flagged_then_replaced_without_a_strike(sim_fa
     sim.hub.examples_source = lambda repo: [(clock.now(), f"zeb-557k-1m/worker-vast-0_{int(clock.now()) - 60}_ab.pt")]
     app = sim.app()
     cfg = app.config(None, target_workers=2)
-    mon = Monitor(cfg, 2, app.vast, app.store, HF_TOKEN, clock=clock.now, hub_env=sim.env)
+    mon = Monitor(cfg, 2, app.market, app.store, HF_TOKEN, clock=clock.now, hub_env=sim.env)
     first = mon.cycle()
     assert not any("flagged" in a for a in first.actions)            # just seen producing: exempt
     tree_calls = lambda: [c for c in sim.hub.calls if "/tree/" in c["path"]]

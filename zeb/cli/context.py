@@ -1,5 +1,5 @@
 """The one application object passed to every command as ctx.obj: consoles, environment,
-clock, and lazily built config, store and Vast client. Tests build their own App to inject
+clock, and lazily built config, store, marketplace client and fleet service. Tests build their own App to inject
 a clock, an environment and paths; nothing here is a module-global override."""
 
 from __future__ import annotations
@@ -35,7 +35,7 @@ class App:
         self._stderr = stderr
         self._interactive = interactive   # stdin and stdout are a TTY; None: detect when first asked
         self._store = None
-        self._vast = None
+        self._market = None
         self._said_no_config = False
 
     # Consoles bind to the streams in use when a command first prints (a test runner swaps them).
@@ -82,12 +82,14 @@ class App:
             Fleet,  # loads the planners: paid only by commands that act on a fleet
         )
 
-        return Fleet(self.vast, self.store, cfg, clock=self.clock, env=self.env)
+        return Fleet(self.market, self.store, cfg, clock=self.clock, env=self.env)
 
     @property
-    def vast(self):
-        if self._vast is None:
+    def market(self):
+        """The GPU marketplace (a zeb.domain.Marketplace): Vast, through zeb/vast.py. The one place that
+        chooses the adapter; imported here so commands that never talk to it don't pay for the SDK."""
+        if self._market is None:
             from zeb.vast import VastClient
 
-            self._vast = VastClient.from_env(self.env, sleep=self.sleep)
-        return self._vast
+            self._market = VastClient.from_env(self.env, sleep=self.sleep)
+        return self._market

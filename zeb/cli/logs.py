@@ -32,7 +32,7 @@ def logs(
     if follow and json_out:
         raise UsageError("--follow and --json do not go together")
     instance = _resolve(app, worker)
-    text = app.vast.logs(instance.id, tail=tail)
+    text = app.market.logs(instance.id, tail=tail)
     if follow:
         text = _follow(app, instance, text, tail, interval)
     obs = classify(instance.status, text, intended_status=instance.intended_status)
@@ -78,11 +78,11 @@ def whose_fault(obs) -> str | None:
 
 def _resolve(app, worker: str):
     if worker.isdigit():
-        found = app.vast.get_instance(int(worker))
+        found = app.market.get_instance(int(worker))
         if found is None:
             raise NotFound(f"no instance {worker} on this account")
         return found
-    matches = [i for i in app.vast.list_instances() if i.label == worker]
+    matches = [i for i in app.market.list_instances() if i.label == worker]
     if not matches:
         raise NotFound(f"no instance labelled {worker!r}; see `zeb status --all`")
     # Duplicates happen (a double launch by an old script): show the newest, say so.
@@ -100,7 +100,7 @@ def _follow(app, instance, text: str, tail: int, interval: float) -> str:
     try:
         while True:
             app.sleep(interval)
-            fresh = app.vast.logs(instance.id, tail=tail).splitlines()
+            fresh = app.market.logs(instance.id, tail=tail).splitlines()
             new = new_lines(seen, fresh)
             for line in new:
                 app.stdout.print(line, markup=False, highlight=False)

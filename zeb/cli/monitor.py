@@ -49,7 +49,7 @@ def monitor(
     app.stderr.print("  checks    HF token present, weights found", markup=False)
     lock = app.store.monitor_guard(cfg.name, env=app.env)
     with lock:
-        mon = Monitor(cfg, count, app.vast, app.store, token, clock=app.clock, emit_event=sink.write,
+        mon = Monitor(cfg, count, app.market, app.store, token, clock=app.clock, emit_event=sink.write,
                       dry_run=dry_run, hub_env=app.env)
         out = _Reporter(app, cfg, count, mon, dashboard, check_line)
         previous = _sigterm_as_interrupt()

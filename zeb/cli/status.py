@@ -31,7 +31,7 @@ def status(
     app = app_of(ctx)
     cfg = app.config(fleet)
     now = app.clock()
-    instances = app.vast.list_instances()
+    instances = app.market.list_instances()
     groups = group_by_fleet(instances) if all_fleets else {cfg.name: members(instances, cfg.name)}
     records = {}
     for name in groups:
@@ -82,7 +82,7 @@ def _row(instance, now: float, record, probed) -> dict:
 
 def _probe(app, cfg, instances) -> dict:
     t = cfg.thresholds
-    results = poll_tails(lambda i: app.vast.logs(i, tail=t.log_tail, timeout=t.poll_timeout_s),
+    results = poll_tails(lambda i: app.market.logs(i, tail=t.log_tail, timeout=t.poll_timeout_s),
                          [i.id for i in instances], workers=t.poll_concurrency, timeout=t.poll_timeout_s)
     by_id = {i.id: i for i in instances}
     out = {}
