@@ -58,6 +58,16 @@ def test_parse_sidecar(text, want):
     assert parse_sidecar(text) == want
 
 
+@pytest.mark.parametrize("text, want", [
+    ('{"format": "zeb.monitor-guard", "version": 1, "data": {"pid": 5, "home": "/h"}}', (5, "/h")),
+    ('{"format": "zeb.monitor-guard", "version": 2, "data": {"pid": 5, "home": "/h"}}', (None, None)),
+    ('{"format": "zeb.workers", "version": 1, "data": {"pid": 5, "home": "/h"}}', (None, None)),
+    ('{"format": "zeb.monitor-guard", "version": 1, "data": [5]}', (None, None)),
+], ids=["v1", "newer", "another-format", "wrong-shape"])
+def test_parse_sidecar_reads_the_envelope(text, want):
+    assert parse_sidecar(text) == want
+
+
 @pytest.mark.parametrize("text, want", [("123\n", 123), (" 9 ", 9), ("", None), ("abc", None), ("0", None),
                                         ("-4", None), ("\u00b2", None)])
 def test_parse_pidfile(text, want):
@@ -76,7 +86,9 @@ def test_a_second_monitor_from_another_home_is_refused_naming_the_first(tmp_path
         with Store(second).monitor_guard("zeb"):     # another fleet is not blocked
             pass
     with Store(second).monitor_guard("zeb-large"):   # freed when the holder was killed
-        assert json.loads((runtime / "monitor-zeb-large.json").read_text())["pid"] == os.getpid()
+        sidecar = json.loads((runtime / "monitor-zeb-large.json").read_text())
+        assert sidecar["format"] == "zeb.monitor-guard" and sidecar["version"] == 1
+        assert sidecar["data"]["pid"] == os.getpid()
     assert not (runtime / "monitor-zeb-large.json").exists()
 
 
@@ -93,7 +105,7 @@ def test_files_left_by_a_dead_monitor_never_block(tmp_path, runtime):
     (runtime / "monitor-zeb.lock").write_text("")
     (runtime / "monitor-zeb.json").write_text(json.dumps({"pid": 999999999, "home": "/gone"}))
     with Store(tmp_path).monitor_guard("zeb"):
-        assert json.loads((runtime / "monitor-zeb.json").read_text())["home"] == str(tmp_path.resolve())
+        assert parse_sidecar((runtime / "monitor-zeb.json").read_text()) == (os.getpid(), str(tmp_path.resolve()))
 
 
 def _scripts_pidfile(root: Path, fleet: str, pid: int) -> Path:

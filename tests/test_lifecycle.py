@@ -11,14 +11,14 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from zeb.codec import transition_event as event_from_dict
+from zeb.codec import transition_row as event_to_dict
 from zeb.lifecycle import (
     BILLING,
     LEGAL_TRANSITIONS,
     Billing,
     Observation,
     apply_observation,
-    event_from_dict,
-    event_to_dict,
     is_legal,
     is_live,
     is_terminal,
@@ -246,8 +246,15 @@ def test_event_and_record_survive_json():
     assert record_from_dict(json.loads(json.dumps(record_to_dict(rec)))) == rec
     _, events = transition(rec, S.ERROR, NOW, "why", "line")
     wire = json.loads(json.dumps(event_to_dict(events[0])))
-    assert set(wire) == {"time", "instance_id", "label", "machine_id", "from", "to", "reason", "evidence", "kind"}
+    assert set(wire) == {"v", "time", "instance_id", "label", "machine_id", "from", "to", "code", "detail",
+                         "evidence", "kind"}
+    assert wire["code"] == "error" and wire["detail"] == "why"
     assert event_from_dict(wire) == events[0]
+    # A destroy carries its kind as the code statistics count; the detail stays the human text.
+    _, doomed = mark_destroying(rec, NOW, "stalled at batch 3", code="replace")
+    wire = json.loads(json.dumps(event_to_dict(doomed[0])))
+    assert (wire["code"], wire["detail"], wire["to"]) == ("replace", "stalled at batch 3", "destroying")
+    assert event_from_dict(wire) == doomed[0]
     adopted = event_from_dict({"time": NOW, "instance_id": 1, "to": "producing", "kind": "adopted"})
     assert adopted.from_state is None and adopted.to_state is S.PRODUCING
 

@@ -95,7 +95,7 @@ def test_log_file_gets_json_lines(sim, tmp_path):
     sim.run("monitor", "2", "--max-cycles", "3", "--log-file", str(log))
     rows = [json.loads(line) for line in log.read_text().splitlines()]
     transitions = [r for r in rows if r["kind"] == "transition"]
-    assert transitions and {"time", "instance_id", "label", "from", "to", "reason", "evidence"} <= set(transitions[0])
+    assert transitions and {"time", "instance_id", "label", "from", "to", "code", "detail", "evidence"} <= set(transitions[0])
     launches = [r for r in rows if r["kind"] == "action" and r["action"] == "launch"]
     assert len(launches) == 2 and all(r["ok"] and r["offer_id"] and r["dph_total"] for r in launches)
     assert HF_TOKEN not in log.read_text()

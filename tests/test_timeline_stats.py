@@ -8,7 +8,8 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from zeb.lifecycle import BILLING, Billing, event_to_dict, new_record, transition
+from zeb.codec import transition_row
+from zeb.lifecycle import BILLING, Billing, new_record, transition
 from zeb.lifecycle import WorkerState as S
 from zeb.plan.stats import (
     expected_gps,
@@ -185,6 +186,7 @@ def test_expected_gps_sources_in_order():
 def test_event_objects_round_trip_into_stats_inputs():
     r = new_record(1, "zeb-worker-vast-0", 7, "RTX 3070", DPH, T0, T0)
     r, evs = transition(r, S.PRODUCING, T0 + 60, "observed producing")
-    d = event_to_dict(evs[0])
-    assert set(d) == {"time", "instance_id", "label", "machine_id", "from", "to", "reason", "evidence", "kind"}
+    d = transition_row(evs[0])
+    assert set(d) == {"v", "time", "instance_id", "label", "machine_id", "from", "to", "code", "detail", "evidence",
+                      "kind"}
     assert window_spend([d], [r], T0, T0 + 3660) == pytest.approx((0.36, 0.0))

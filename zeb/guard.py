@@ -4,7 +4,8 @@ none while the scripts' vast_monitor.sh runs that fleet.
 The store's monitor lock lives inside ZEB_HOME, so two homes would each let a monitor run the same
 Vast fleet. This guard lives in a runtime dir every zeb on the machine agrees on: ZEB_RUNTIME_DIR,
 else $XDG_RUNTIME_DIR/zeb, else /tmp/zeb-<uid>. It is an flock, so the OS drops it when its process
-dies and a file left behind never blocks; a sidecar next to it names the holder for the message."""
+dies and a file left behind never blocks; a sidecar next to it names the holder for the message (in the
+envelope zeb.codec.GUARD; one an older zeb wrote, bare, reads as well)."""
 
 from __future__ import annotations
 
@@ -12,9 +13,10 @@ import contextlib
 import fcntl
 import json
 import os
+from collections.abc import Iterator, Mapping
 from pathlib import Path
-from typing import Iterator, Mapping
 
+from zeb.codec import GUARD
 from zeb.errors import LockHeld, StoreError
 
 SCRIPTS_STATUS_DIR = "zeb-monitor-{fleet}"    # vast_monitor.sh: STATUS_DIR=/tmp/zeb-monitor-${FLEET}
@@ -49,13 +51,14 @@ def scripts_message(fleet: str, pid: int, pidfile: Path) -> str:
 
 
 def parse_sidecar(text: str) -> tuple[int | None, str | None]:
-    """(pid, ZEB_HOME) of the holder; (None, None) for a sidecar cut short or from elsewhere."""
+    """(pid, ZEB_HOME) of the holder; (None, None) for a sidecar cut short, from elsewhere, or from a newer
+    zeb (whose shape this one cannot know)."""
     try:
-        data = json.loads(text)
-        pid = data.get("pid")
-        home = data.get("home")
-    except (ValueError, AttributeError):
+        data = GUARD.decode(json.loads(text), "monitor guard sidecar")
+    except (ValueError, StoreError):
         return None, None
+    pid = data.get("pid")
+    home = data.get("home")
     return (pid if isinstance(pid, int) and pid > 0 else None), (home if isinstance(home, str) else None)
 
 
@@ -120,9 +123,12 @@ def fleet_guard(fleet: str, home: Path, *, runtime: Path, scripts_root: Path) ->
                 pid, holder_home = None, None
             raise LockHeld(held_message(fleet, pid, holder_home, lock_path), pid=pid) from None
         check_scripts(fleet, scripts_root)
+        # Local: zeb.store imports this module for Store.monitor_guard.
         from zeb.store import atomic_write_bytes
 
-        atomic_write_bytes(sidecar, json.dumps({"pid": os.getpid(), "home": str(home), "fleet": fleet}).encode())
+        # Only the flock's holder writes it, so any sidecar there, even a newer zeb's, is a dead holder's.
+        atomic_write_bytes(sidecar, json.dumps(GUARD.encode({"pid": os.getpid(), "home": str(home),
+                                                             "fleet": fleet})).encode())
         try:
             yield
         finally:

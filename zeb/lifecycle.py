@@ -68,9 +68,11 @@ class Event:
     machine_id: int | None
     from_state: WorkerState | None
     to_state: WorkerState
-    reason: str
+    reason: str                      # the human text ("detail" in the event log)
     evidence: str = ""
     kind: str = "transition"         # "transition" | "anomaly"
+    code: str = ""                   # a reason code statistics count ("replace" for a replacement's destroy);
+                                     # empty: the state entered is the code
 
 
 @dataclass(frozen=True)
@@ -515,20 +517,22 @@ def _accrue(rec: WorkerRecord, now: float) -> WorkerRecord:
     return dataclasses.replace(rec, last_accrued_at=now)
 
 
-def _event(rec: WorkerRecord, now: float, to: WorkerState, reason: str, evidence: str, kind: str = "transition"):
+def _event(rec: WorkerRecord, now: float, to: WorkerState, reason: str, evidence: str, kind: str = "transition",
+           code: str = ""):
     return Event(time=now, instance_id=rec.instance_id, label=rec.label, machine_id=rec.machine_id,
-                 from_state=rec.state, to_state=to, reason=reason, evidence=evidence[:300], kind=kind)
+                 from_state=rec.state, to_state=to, reason=reason, evidence=evidence[:300], kind=kind, code=code)
 
 
 def transition(rec: WorkerRecord, to: WorkerState, now: float, reason: str,
-               evidence: str = "") -> tuple[WorkerRecord, list[Event]]:
+               evidence: str = "", code: str = "") -> tuple[WorkerRecord, list[Event]]:
     """Move to `to` if the table allows it; otherwise record an anomaly and keep the state."""
     rec = _accrue(rec, now)
     if to is rec.state:
         return rec, []
     if not is_legal(rec.state, to):
-        return rec, [_event(rec, now, to, f"illegal transition ignored: {reason}", evidence, kind="anomaly")]
-    event = _event(rec, now, to, reason, evidence)
+        return rec, [_event(rec, now, to, f"illegal transition ignored: {reason}", evidence, kind="anomaly",
+                            code=code)]
+    event = _event(rec, now, to, reason, evidence, code=code)
     return dataclasses.replace(rec, state=to, state_since=now, evidence=evidence[:300]), [event]
 
 
@@ -586,8 +590,9 @@ def apply_observation(rec: WorkerRecord, obs: Observation, now: float, *,
     return rec, events
 
 
-def mark_destroying(rec: WorkerRecord, now: float, reason: str) -> tuple[WorkerRecord, list[Event]]:
-    return transition(rec, S.DESTROYING, now, reason)
+def mark_destroying(rec: WorkerRecord, now: float, reason: str, code: str = "") -> tuple[WorkerRecord, list[Event]]:
+    """`code` is the destroy's kind (zeb.plan.monitor.Destroy.kind): what statistics count it as."""
+    return transition(rec, S.DESTROYING, now, reason, code=code)
 
 
 def mark_gone(rec: WorkerRecord, now: float, reason: str) -> tuple[WorkerRecord, list[Event]]:
@@ -595,19 +600,6 @@ def mark_gone(rec: WorkerRecord, now: float, reason: str) -> tuple[WorkerRecord,
 
 
 # -- wire forms --------------------------------------------------------------------------------------
-
-def event_to_dict(e: Event) -> dict:
-    return {"time": e.time, "instance_id": e.instance_id, "label": e.label, "machine_id": e.machine_id,
-            "from": e.from_state.value if e.from_state else None, "to": e.to_state.value, "reason": e.reason,
-            "evidence": e.evidence, "kind": e.kind}
-
-
-def event_from_dict(d: dict) -> Event:
-    return Event(time=float(d["time"]), instance_id=int(d["instance_id"]), label=d.get("label") or "",
-                 machine_id=d.get("machine_id"), from_state=WorkerState(d["from"]) if d.get("from") else None,
-                 to_state=WorkerState(d["to"]), reason=d.get("reason", ""), evidence=d.get("evidence", ""),
-                 kind=d.get("kind", "transition"))
-
 
 def record_to_dict(r: WorkerRecord) -> dict:
     d = dataclasses.asdict(r)
@@ -626,8 +618,7 @@ def record_from_dict(d: dict) -> WorkerRecord:
 
 def check_record(d: object, where: str = "worker record") -> WorkerRecord:
     """The record `d` encodes, or zeb.store.BadDocument if it has the wrong shape or a field the wrong type."""
-    from zeb.state import check_fields
-    from zeb.store import BadDocument
+    from zeb.codec import BadDocument, check_fields  # zeb.codec imports this module: import it when used
 
     if not isinstance(d, dict):
         raise BadDocument(f"{where}: not an object")

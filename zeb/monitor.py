@@ -15,6 +15,7 @@ from dataclasses import dataclass, field
 from typing import Callable, Mapping, Sequence
 
 from zeb import state as st
+from zeb.codec import encode_events, event_row
 from zeb.config import FleetConfig
 from zeb.domain import NOT_STARTED
 from zeb.errors import MarketError
@@ -25,7 +26,6 @@ from zeb.lifecycle import (
     WorkerState,
     apply_observation,
     classify,
-    event_to_dict,
     mark_destroying,
     mark_gone,
     new_record,
@@ -143,8 +143,8 @@ class Monitor:
             if instance_id not in listed:
                 rec, evs = mark_gone(rec, now, "no longer listed by Vast")
                 events += evs
-                events.append({"kind": "retired", "time": now, "instance_id": instance_id, "label": rec.label,
-                               "record": record_to_dict(rec)})
+                events.append(event_row(now, "retired", "retired", instance_id=instance_id, label=rec.label,
+                                        record=record_to_dict(rec)))
                 del self.records[instance_id]
                 self.destroying.pop(instance_id, None)
         # Each worker is read when its next evidence is due (zeb.plan.cadence.next_poll_at); exited and
@@ -158,9 +158,8 @@ class Monitor:
             if rec is None:
                 rec = new_record(inst.id, inst.label or "", inst.machine_id, inst.gpu_name, inst.dph_total,
                                  inst.start_date, now)
-                events.append({"time": now, "instance_id": inst.id, "label": inst.label, "machine_id": inst.machine_id,
-                               "from": None, "to": str(rec.state), "reason": "adopted", "evidence": "",
-                               "kind": "adopted"})
+                events.append(event_row(now, "adopted", "adopted", "adopted", instance_id=inst.id, label=inst.label,
+                                        machine_id=inst.machine_id, to=str(rec.state), evidence=""))
             if inst.id in self.destroying:
                 self.records[inst.id] = rec
                 continue
@@ -277,8 +276,8 @@ class Monitor:
         for instance_id, what in check.flagged.items():
             rec = self.records[instance_id]
             report.actions.append(f"flagged {rec.label}: {what}")
-            events.append({"time": now, "kind": "examples_stale", "instance_id": instance_id, "label": rec.label,
-                           "machine_id": rec.machine_id, "reason": what})
+            events.append(event_row(now, "examples_stale", "examples_stale", what, instance_id=instance_id,
+                                    label=rec.label, machine_id=rec.machine_id))
         if paths is None:
             report.actions.append("examples check: the hub listing failed (not seen; nothing flagged)")
         return dict(check.replace), events
@@ -291,9 +290,9 @@ class Monitor:
         self._halt_reported = line
         if line is None:
             report.actions.append("launch configuration changed: launching again")
-            return [{"time": now, "kind": "config_halt_lifted", "reason": "launch configuration changed"}]
+            return [event_row(now, "config_halt_lifted", "config_halt_lifted", "launch configuration changed")]
         report.actions.append(f"CONFIG ERROR: {line}")
-        return [{"time": now, "kind": "config_halt", "reason": line}]
+        return [event_row(now, "config_halt", "config_halt", line)]
 
     # -- act -------------------------------------------------------------------------------
 
@@ -307,12 +306,13 @@ class Monitor:
                 self.destroying.setdefault(action.instance_id, now)
                 rec = was = self.records.get(action.instance_id)
                 if rec is not None and rec.state is not WorkerState.DESTROYING:
-                    rec, evs = mark_destroying(rec, now, f"{action.kind}: {action.reason}")
+                    rec, evs = mark_destroying(rec, now, action.reason, code=action.kind)
                     self.records[action.instance_id] = rec
                     events += evs
-                events.append(_action_event(now, "destroy", action.instance_id, action.label, action.machine_id,
-                                            f"{action.kind}: {action.reason}", ok=outcome.ok, strike=action.strike,
-                                            error=outcome.error))
+                events.append(event_row(now, "action", action.kind, action.reason, action="destroy",
+                                        instance_id=action.instance_id, label=action.label,
+                                        machine_id=action.machine_id, ok=outcome.ok, strike=action.strike,
+                                        error=outcome.error))
                 report.done += outcome.ok
                 report.failed += not outcome.ok
                 if outcome.ok:
@@ -354,9 +354,11 @@ class Monitor:
                 outcome = self.fleet.launch(self._view, [action.label], [action.offer, *spares], self.token,
                                             target=self.target, used_machines=live_machines)[0]
                 offer = outcome.offer.offer if outcome.offer else action.offer.offer
-                events.append(_action_event(now, "launch", outcome.instance_id, action.label, offer.machine_id,
-                                            action.reason, ok=outcome.ok, trial=action.trial, offer_id=offer.id,
-                                            gpu_name=offer.gpu_name, dph_total=offer.dph_total, error=outcome.error))
+                events.append(event_row(now, "action", "trial" if action.trial else "launch", action.reason,
+                                        action="launch", instance_id=outcome.instance_id, label=action.label,
+                                        machine_id=offer.machine_id, ok=outcome.ok, trial=action.trial,
+                                        offer_id=offer.id, gpu_name=offer.gpu_name, dph_total=offer.dph_total,
+                                        error=outcome.error))
                 report.done += outcome.ok
                 report.failed += not outcome.ok
                 if outcome.ok:
@@ -394,12 +396,12 @@ class Monitor:
     # -- record and report -----------------------------------------------------------------
 
     def _record(self, events: list, hosts, given_up: list | None = None) -> None:
-
-        for ev in events:
-            self.emit_event(ev if isinstance(ev, dict) else _event_dict(ev))
+        rows = encode_events(events)
+        for row in rows:
+            self.emit_event(row)
         if self.dry_run:
             return
-        st.append_events(self.store, self.cfg.name, events)
+        st.append_events(self.store, self.cfg.name, rows)
         st.save_records(self.store, self.cfg.name, self.records)
         st.save_destroying(self.store, self.cfg.name, self.destroying)
         self.store.fleet_doc(self.cfg.name, st.POLICY_DOC).write(self.policy.to_dict())
@@ -449,12 +451,6 @@ class Monitor:
         return False
 
 
-def _action_event(now: float, action: str, instance_id, label: str, machine_id, reason: str, **fields) -> dict:
-    """An action as a line of the event log (the timeline reads transitions only)."""
-    return {"time": now, "kind": "action", "action": action, "instance_id": instance_id, "label": label,
-            "machine_id": machine_id, "reason": reason, **{k: v for k, v in fields.items() if v is not None}}
-
-
 def _with_trial_instance(policy, label: str, instance_id: int):
     trial = policy.trial
     if trial is None or trial.label != label:
@@ -485,11 +481,6 @@ def _row(r, now: float) -> dict:
             "in_state_s": max(0.0, now - r.state_since), "games_per_s": r.games_per_s, "batch": r.last_batch,
             "dph_total": r.dph_total, "dollars_per_gps": dpg, "machine_id": r.machine_id,
             "evidence": r.evidence, "examples_stale_s": None if stale is None else max(0.0, now - stale)}
-
-
-def _event_dict(ev) -> dict:
-
-    return event_to_dict(ev)
 
 
 def run(

@@ -11,7 +11,7 @@ from dataclasses import dataclass
 from typing import Callable, Iterable, Sequence
 
 from zeb.domain import LaunchSpec
-from zeb.errors import NoCredit, OfferUnavailable, MarketError
+from zeb.errors import MarketError, NoCredit, OfferUnavailable
 from zeb.plan.types import InFlight, RankedOffer
 
 

@@ -1,6 +1,7 @@
 """Domain records over the generic store: hosts (strikes, observed games/s), launches in flight,
-worker records, the monitor's policy state and the event log. The store knows files and locks;
-this module knows what is in them. Nothing here decides anything."""
+worker records, the monitor's policy state and the event log. The store knows files and locks, and
+zeb.codec knows their formats (envelopes, versions, shape checks); this module turns their data into
+domain records and back. Nothing here decides anything."""
 
 from __future__ import annotations
 
@@ -10,14 +11,42 @@ from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
+from zeb.codec import (
+    DESTROYING_DOC,
+    HOSTS_DOC,
+    INFLIGHT_DOC,
+    POLICY_DOC,
+    WORKERS_DOC,
+    check_fields,
+    encode_events,
+    inflight_from_json,
+    inflight_to_json,
+)
 from zeb.errors import ConfigError, StoreError
+from zeb.lifecycle import record_from_dict, record_to_dict
+from zeb.plan.hosts import (
+    bad_hosts_append_text,
+    count_lines,
+    counts_after,
+    drop_bad_hosts_lines,
+    hosts_from_json,
+    hosts_to_json,
+    ledger_change,
+    merge_ledger,
+    parse_bad_hosts,
+    parse_preferred,
+    preferred_updates,
+    rewrite_preferred,
+    with_preferred,
+)
 from zeb.plan.types import HostRecord, InFlight
+from zeb.store import atomic_write_bytes
 
-HOSTS_DOC = "hosts.json"
-INFLIGHT_DOC = "inflight.json"
-WORKERS_DOC = "workers.json"
-POLICY_DOC = "policy.json"
-DESTROYING_DOC = "destroying.json"
+# Names other modules import from here; the formats themselves live in zeb.codec.
+__all__ = ["DESTROYING_DOC", "HOSTS_DOC", "INFLIGHT_DOC", "POLICY_DOC", "WORKERS_DOC", "HostFiles", "StoreLedger",
+           "append_events", "check_fields", "inflight_from_json", "inflight_to_json", "load_destroying",
+           "load_hosts", "load_inflight", "load_records", "read_events", "retired_records", "save_destroying",
+           "save_records", "update_hosts", "update_inflight"]
 
 
 # -- hosts -----------------------------------------------------------------------------------
@@ -68,8 +97,6 @@ def _parsed(path: Path, text: str | None, parse):
 
 
 def _read_files(files: HostFiles):
-    from zeb.plan.hosts import count_lines, parse_bad_hosts, parse_preferred
-
     counts = pref_text = None
     preferred: dict[int, float] = {}
     if files.blacklist is not None:
@@ -81,8 +108,6 @@ def _read_files(files: HostFiles):
 
 
 def _view(stored, files: HostFiles, counts, preferred) -> dict[int, HostRecord]:
-    from zeb.plan.hosts import merge_ledger, with_preferred
-
     source = files.blacklist.name if files.blacklist is not None else ""
     return with_preferred(merge_ledger(stored, counts, source), preferred)
 
@@ -90,8 +115,6 @@ def _view(stored, files: HostFiles, counts, preferred) -> dict[int, HostRecord]:
 def load_hosts(store, files: HostFiles | str | Path | None = None) -> dict[int, HostRecord]:
     """Hosts from the store merged with the shared files (zeb.plan.hosts.merge_ledger says how).
     `files` may still be a bare blacklist path, as older callers pass it."""
-    from zeb.plan.hosts import hosts_from_json
-
     files = _host_files(files)
     stored = hosts_from_json(store.shared_doc(HOSTS_DOC).read({}))
     counts, preferred, _ = _read_files(files)
@@ -104,16 +127,6 @@ def update_hosts(store, fn: Callable[[dict[int, HostRecord]], dict[int, HostReco
     shared files when given (new strikes appended to bad-hosts.txt, removed ones' lines dropped from it,
     changed observed games/s set in preferred-hosts.txt). Without files only the store changes, as before.
     Everything happens under the hosts document's lock, so two zeb processes never interleave."""
-    from zeb.plan.hosts import (
-        counts_after,
-        drop_bad_hosts_lines,
-        hosts_from_json,
-        hosts_to_json,
-        ledger_change,
-        preferred_updates,
-        rewrite_preferred,
-    )
-
     files = _host_files(files)
     if files.blacklist is None and files.preferred is None:
         new = store.shared_doc(HOSTS_DOC).update(lambda data: hosts_to_json(fn(hosts_from_json(data))), {})
@@ -164,8 +177,6 @@ def _ensure_parent(path: Path) -> None:
 def _append(path: Path, ids) -> None:
     """O_APPEND rather than a rewrite: the scripts append with `echo >>` at any moment, and a
     read-then-replace here could lose their line; one small append is never interleaved."""
-    from zeb.plan.hosts import bad_hosts_append_text
-
     _ensure_parent(path)
     fd = os.open(path, os.O_RDWR | os.O_APPEND | os.O_CREAT, 0o600)
     try:
@@ -180,8 +191,6 @@ def _append(path: Path, ids) -> None:
 def _rewrite(path: Path, text: str) -> None:
     """Atomic rewrite of a host file. A symlinked file (dotfiles) is rewritten at its target, and an
     existing file keeps its mode; a file zeb creates is 0600."""
-    from zeb.store import atomic_write_bytes
-
     target = path.resolve()
     try:
         mode = target.stat().st_mode & 0o777
@@ -192,15 +201,6 @@ def _rewrite(path: Path, text: str) -> None:
 
 
 # -- launches in flight ----------------------------------------------------------------------
-
-def inflight_to_json(entries: Iterable[InFlight]) -> list[dict]:
-    return [dataclasses.asdict(e) for e in entries]
-
-
-def inflight_from_json(data: list) -> tuple[InFlight, ...]:
-    fields = {f.name for f in dataclasses.fields(InFlight)}
-    return tuple(InFlight(**{k: v for k, v in row.items() if k in fields}) for row in data or [])
-
 
 def load_inflight(store, fleet: str) -> tuple[InFlight, ...]:
     return inflight_from_json(store.fleet_doc(fleet, INFLIGHT_DOC).read([]))
@@ -216,15 +216,11 @@ def update_inflight(store, fleet: str, fn: Callable[[tuple[InFlight, ...]], Iter
 # -- worker records, destroys in progress, policy state ------------------------------------------
 
 def load_records(store, fleet: str) -> dict:
-    from zeb.lifecycle import record_from_dict
-
     data = store.fleet_doc(fleet, WORKERS_DOC).read({})
     return {int(k): record_from_dict(v) for k, v in data.items()}
 
 
 def save_records(store, fleet: str, records: Mapping) -> None:
-    from zeb.lifecycle import record_to_dict
-
     store.fleet_doc(fleet, WORKERS_DOC).write({str(k): record_to_dict(v) for k, v in records.items()})
 
 
@@ -237,19 +233,13 @@ def save_destroying(store, fleet: str, destroying: Mapping[int, float]) -> None:
 
 
 def append_events(store, fleet: str, events: Iterable) -> None:
-    from zeb.lifecycle import event_to_dict
-
-    rows = [e if isinstance(e, dict) else event_to_dict(e) for e in events]
+    rows = encode_events(events)
     if rows:
         store.events(fleet).append(rows)
 
 
 def read_events(store, fleet: str, since: float | None = None) -> list[dict]:
     return store.events(fleet).read(since=since)
-
-
-def known_fleets(store) -> list[str]:
-    return store.fleets() if hasattr(store, "fleets") else []
 
 
 class StoreLedger:
@@ -275,135 +265,4 @@ class StoreLedger:
 
 def retired_records(events: list[dict]) -> list:
     """Final records of workers that are gone, from the event log's "retired" rows."""
-    from zeb.lifecycle import record_from_dict
-
     return [record_from_dict(e["record"]) for e in events if e.get("kind") == "retired" and e.get("record")]
-
-
-# -- shape checks: one per stored document, next to its codec ------------------------------------
-# The store runs the check on every read (zeb.store.Doc); a document that fails it is set aside with a
-# warning, exactly like a torn one, and the command carries on with the empty default. A check accepts
-# what the codec decodes and whose fields have the types the code downstream does arithmetic with.
-
-def _bad(message: str):
-    from zeb.store import BadDocument
-
-    return BadDocument(message)
-
-
-_KINDS: dict[str, tuple[type, ...]] = {"int": (int,), "float": (int, float), "str": (str,), "bool": (bool,),
-                                       "dict": (dict,), "Mapping": (dict,), "tuple": (tuple, list)}
-
-
-def check_fields(obj, where: str) -> None:
-    """Every field of the dataclass `obj` has its annotated type (as far as plain JSON can carry it):
-    a field "float | None" holds a number or None, never a string; bool never passes for a number."""
-    for f in dataclasses.fields(obj):
-        value = getattr(obj, f.name)
-        parts = [p.strip() for p in str(f.type).split("|")]
-        if value is None:
-            if "None" in parts:
-                continue
-            raise _bad(f"{where}: {f.name} is missing")
-        base = next((p for p in parts if p != "None"), "")
-        kinds = _KINDS.get(base.split("[", 1)[0])
-        if kinds is None:       # an enum or a nested record: its codec converted or checks it
-            continue
-        if (isinstance(value, bool) and bool not in kinds) or not isinstance(value, kinds):
-            raise _bad(f"{where}: {f.name} is {type(value).__name__}, not {base}")
-        if kinds == (dict,) and base.endswith("float]") and not all(
-                isinstance(v, (int, float)) and not isinstance(v, bool) for v in value.values()):
-            raise _bad(f"{where}: {f.name} holds a value that is not a number")
-
-
-def _int_key(key, where: str) -> int:
-    try:
-        return int(key)
-    except (TypeError, ValueError):
-        raise _bad(f"{where}: key {key!r} is not an instance id") from None
-
-
-def check_inflight(data) -> None:
-    if not isinstance(data, list):
-        raise _bad(f"{INFLIGHT_DOC}: expected a list of launches, found {type(data).__name__}")
-    for n, row in enumerate(data):
-        where = f"{INFLIGHT_DOC}: entry {n}"
-        if not isinstance(row, dict):
-            raise _bad(f"{where}: not an object")
-        try:
-            entry = inflight_from_json([row])[0]
-        except TypeError as exc:
-            raise _bad(f"{where}: {exc}") from None
-        check_fields(entry, where)
-
-
-def check_workers(data) -> None:
-    from zeb.lifecycle import check_record
-
-    if not isinstance(data, dict):
-        raise _bad(f"{WORKERS_DOC}: expected an object of workers, found {type(data).__name__}")
-    for key, row in data.items():
-        _int_key(key, WORKERS_DOC)
-        check_record(row, f"{WORKERS_DOC}: worker {key}")
-
-
-def check_destroying(data) -> None:
-    if not isinstance(data, dict):
-        raise _bad(f"{DESTROYING_DOC}: expected an object of instance ids, found {type(data).__name__}")
-    for key, value in data.items():
-        _int_key(key, DESTROYING_DOC)
-        if isinstance(value, bool) or not isinstance(value, (int, float)):
-            raise _bad(f"{DESTROYING_DOC}: instance {key}: {value!r} is not a time")
-
-
-def check_policy(data) -> None:
-    from zeb.plan.monitor import PolicyState
-
-    if not isinstance(data, dict):
-        raise _bad(f"{POLICY_DOC}: expected an object, found {type(data).__name__}")
-    try:
-        policy = PolicyState.from_dict(data)
-    except (TypeError, ValueError, AttributeError) as exc:
-        raise _bad(f"{POLICY_DOC}: {exc}") from None
-    check_fields(policy, POLICY_DOC)
-    if policy.trial is not None:
-        check_fields(policy.trial, f"{POLICY_DOC}: trial")
-    for outcome in policy.outcomes:
-        check_fields(outcome, f"{POLICY_DOC}: outcome")
-
-
-def check_hosts(data) -> None:
-    from zeb.plan.hosts import check_hosts_json
-
-    check_hosts_json(data)
-
-
-def check_event(row) -> None:
-    """One line of a fleet's event log: an object whose fields the readers (timeline, stats, the retired
-    records) use have their types; other keys are free."""
-    from zeb.lifecycle import WorkerState, check_record
-
-    if not isinstance(row, dict):
-        raise _bad(f"an event is {type(row).__name__}, not an object")
-    number = (int, float)
-    for key, kinds in (("time", number), ("instance_id", (int,)), ("machine_id", (int,)), ("label", (str,)),
-                       ("kind", (str,)), ("reason", (str,)), ("evidence", (str,))):
-        value = row.get(key)
-        if value is not None and (isinstance(value, bool) or not isinstance(value, kinds)):
-            raise _bad(f"event field {key} is {type(value).__name__}")
-    for key in ("from", "to"):
-        value = row.get(key)
-        if value is not None:
-            try:
-                WorkerState(value)
-            except ValueError:
-                raise _bad(f"event field {key}: {value!r} is not a worker state") from None
-    if row.get("kind") == "retired" and row.get("record"):
-        check_record(row["record"], "retired event record")
-
-
-DOC_CHECKS = {HOSTS_DOC: check_hosts, INFLIGHT_DOC: check_inflight, WORKERS_DOC: check_workers,
-              POLICY_DOC: check_policy, DESTROYING_DOC: check_destroying}
-# hosts.json holds what nothing else does (strike reasons, strikes while the shared bad-hosts.txt is off):
-# the store keeps a second copy, hosts.json.bak, written with it and used when it is corrupt.
-BACKED_UP = frozenset({HOSTS_DOC})

@@ -2,7 +2,9 @@
 event log with bounded size, and the two per-fleet locks (mutation, monitor).
 
 Vast's instance list is the source of truth for what exists; the store keeps what Vast does not.
-Callers never put secrets (API key, HF token) in it."""
+What is inside each file (envelope, version, shape, upgrades) is zeb.codec's business: the store reads
+and writes through it, so the envelope is invisible above this module. Callers never put secrets (API
+key, HF token) in it."""
 
 from __future__ import annotations
 
@@ -12,13 +14,19 @@ import os
 import re
 import tempfile
 import time
+from collections import ChainMap
 from collections.abc import Callable, Iterator, Mapping
 from pathlib import Path
 from typing import Any
 
 from filelock import FileLock, Timeout
 
+from zeb import codec
+from zeb.codec import BadDocument, DocFormat, NewerFormat
 from zeb.errors import LockHeld, StoreError, UsageError
+from zeb.guard import fleet_guard, runtime_dir, scripts_status_root
+
+__all__ = ["BadDocument", "Doc", "EventLog", "NewerFormat", "Store", "atomic_write_bytes"]
 
 _FLEET_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$")
 EVENT_LOG_LIMIT = 5 * 1024 * 1024
@@ -60,14 +68,6 @@ def _lock(path: Path, timeout: float = -1) -> FileLock:
     return FileLock(str(path), timeout=timeout, mode=0o600)
 
 
-class BadDocument(StoreError):
-    """Valid JSON of the wrong shape. A document's codec check raises it; the store then sets the file
-    aside exactly as it does a torn one, and the command carries on with the empty default."""
-
-
-Check = Callable[[Any], None]
-
-
 def _stamp() -> str:
     return f"{time.strftime('%Y%m%d-%H%M%S')}-{os.getpid()}"
 
@@ -88,19 +88,21 @@ def _set_aside(path: Path, why: str, warnings: list[str], then: str = "started a
 
 class Doc:
     """One JSON document. `update` is a read-modify-write under the document's lock, so concurrent
-    processes lose no update. `check` (the document's codec check, see zeb.state.DOC_CHECKS) raises
-    BadDocument on a wrong shape. With `backup`, every write also goes to `<name>.bak`, and a corrupt
-    document is recovered from it."""
+    processes lose no update. With a format (zeb.codec.DOCS) the file holds the data in its envelope: a
+    read upgrades an older version and sets aside a wrong shape, and neither a read nor a write touches a
+    file of a newer version (NewerFormat). A backed-up format's every write also goes to `<name>.bak`,
+    and a corrupt document is recovered from it. Without a format the file is plain JSON."""
 
-    def __init__(self, path: Path, warnings: list[str], check: Check | None = None, backup: bool = False) -> None:
+    def __init__(self, path: Path, warnings: list[str], fmt: DocFormat | None = None) -> None:
         self.path = path
         self._lock_path = path.with_name(path.name + ".lock")
         self._warnings = warnings
-        self._check = check
-        self.backup_path = path.with_name(path.name + ".bak") if backup else None
+        self._fmt = fmt
+        self.backup_path = path.with_name(path.name + ".bak") if fmt is not None and fmt.backed_up else None
 
     def _parse(self, path: Path) -> tuple[Any, str | None]:
-        """(data, None), or (None, why the file is unusable). FileNotFoundError passes through."""
+        """(data, None), or (None, why the file is unusable). FileNotFoundError and NewerFormat pass
+        through."""
         try:
             raw = path.read_bytes()
         except FileNotFoundError:
@@ -108,15 +110,15 @@ class Doc:
         except OSError as exc:
             return None, f"unreadable ({exc.strerror})"
         try:
-            data = json.loads(raw)
+            stored = json.loads(raw)
         except ValueError:
             return None, "corrupt"
-        if self._check is not None:
-            try:
-                self._check(data)
-            except BadDocument as exc:
-                return None, f"corrupt: {exc.message}"
-        return data, None
+        if self._fmt is None:
+            return stored, None
+        try:
+            return self._fmt.decode(stored, str(path)), None
+        except BadDocument as exc:
+            return None, f"corrupt: {exc.message}"
 
     def _read_unlocked(self, default: Any) -> Any:
         try:
@@ -147,8 +149,20 @@ class Doc:
             return None
         return data
 
+    def _refuse_newer(self) -> None:
+        """A write never replaces what a newer zeb wrote, even one that did not read it first."""
+        if self._fmt is None:
+            return
+        try:
+            stored = json.loads(self.path.read_bytes())
+        except (OSError, ValueError):
+            return      # missing, unreadable or torn: replacing it is what a write does
+        self._fmt.refuse_newer(stored, str(self.path))
+
     def _write_unlocked(self, data: Any) -> None:
-        payload = json.dumps(data, indent=1, sort_keys=True).encode()
+        self._refuse_newer()
+        stored = self._fmt.encode(data) if self._fmt is not None else data
+        payload = json.dumps(stored, indent=1, sort_keys=True).encode()
         if self.path.is_dir():     # a directory where the file belongs would fail every replace
             _set_aside(self.path, "not a file", self._warnings)
         try:
@@ -176,22 +190,24 @@ class Doc:
 class EventLog:
     """JSON lines, appended under a lock. Past `limit` bytes the file rotates to one older
     generation (events.1.jsonl), so the log stays bounded; the current state of live workers
-    lives in workers.json, not here, so rotation never loses it. Lines that are torn, not text, or
-    of the wrong shape (`check`) are moved to a `.corrupt-*` sibling on read, with a warning, so the
-    rest of the history stays usable and the warning is given once."""
+    lives in workers.json, not here, so rotation never loses it. Every line carries its version
+    (zeb.codec.EVENT_VERSION; append stamps it) and read returns rows upgraded to it. Lines that are
+    torn, not text, or of the wrong shape are moved to a `.corrupt-*` sibling on read, with a warning,
+    so the rest of the history stays usable and the warning is given once. A line a newer zeb wrote
+    stops the read (NewerFormat) and nothing is moved."""
 
-    def __init__(self, path: Path, limit: int, warnings: list[str], check: Check | None = None) -> None:
+    def __init__(self, path: Path, limit: int, warnings: list[str]) -> None:
         self.path = path
         self.rotated = path.with_name(path.stem + ".1" + path.suffix)
         self.limit = limit
         self._lock_path = path.with_name(path.name + ".lock")
         self._warnings = warnings
-        self._check = check
 
     def append(self, records: list[dict]) -> None:
         if not records:
             return
-        data = "".join(json.dumps(r, sort_keys=True, default=str) + "\n" for r in records).encode()
+        rows = [codec.encode_event(r) for r in records]
+        data = "".join(json.dumps(r, sort_keys=True, default=str) + "\n" for r in rows).encode()
         with _lock(self._lock_path):
             if self.path.is_dir():
                 _set_aside(self.path, "not a file", self._warnings)
@@ -222,25 +238,24 @@ class EventLog:
             _set_aside(path, f"unreadable ({exc.strerror})", self._warnings)
             return []
         rows: list[dict] = []
+        kept: list[bytes] = []
         bad: list[bytes] = []
         for line in raw.split(b"\n"):
             if not line.strip():
                 continue
             try:
-                row = json.loads(line.decode("utf-8"))
-                if self._check is not None:
-                    self._check(row)
-                elif not isinstance(row, dict):
-                    raise BadDocument("an event is not an object")
+                row = codec.decode_event(json.loads(line.decode("utf-8")), str(path))
             except (ValueError, BadDocument):
                 bad.append(line)
                 continue
             rows.append(row)
+            kept.append(line)
         if bad:
             aside = path.with_name(f"{path.name}.corrupt-{_stamp()}")
             try:
                 atomic_write_bytes(aside, b"\n".join(bad) + b"\n")
-                atomic_write_bytes(path, "".join(json.dumps(r, sort_keys=True) + "\n" for r in rows).encode())
+                # The good lines as they were: an old line stays old on disk, and is upgraded on each read.
+                atomic_write_bytes(path, b"".join(line + b"\n" for line in kept))
             except OSError as exc:
                 raise StoreError(f"{path} has unreadable lines and cannot be rewritten: {exc.strerror}") from None
             self._warnings.append(f"{path}: {len(bad)} unreadable event line(s); moved them aside to {aside.name}")
@@ -250,26 +265,17 @@ class EventLog:
         out: list[dict] = []
         with _lock(self._lock_path):
             for path in (self.rotated, self.path):
-                out += [r for r in self._rows(path) if since is None or float(r.get("time", 0)) >= since]
+                out += [r for r in self._rows(path) if since is None or float(r["time"]) >= since]
         return out
 
 
 class Store:
-    def __init__(self, root: Path, *, event_limit: int = EVENT_LOG_LIMIT, checks: Mapping[str, Check] | None = None,
-                 backups: frozenset[str] | None = None, event_check: Check | None = None) -> None:
+    def __init__(self, root: Path, *, event_limit: int = EVENT_LOG_LIMIT,
+                 formats: Mapping[str, DocFormat] | None = None) -> None:
         self.root = Path(root)
         self.event_limit = event_limit
         self.warnings: list[str] = []
-        # What is in each document is zeb.state's business; the store only applies its checks.
-        if checks is None or backups is None or event_check is None:
-            from zeb import state
-
-            checks = state.DOC_CHECKS if checks is None else checks
-            backups = state.BACKED_UP if backups is None else backups
-            event_check = state.check_event if event_check is None else event_check
-        self._checks = dict(checks)
-        self._backups = frozenset(backups)
-        self._event_check = event_check
+        self._formats = dict(codec.DOCS if formats is None else formats)
 
     @classmethod
     def from_env(cls, env: Mapping[str, str]) -> Store:
@@ -296,7 +302,7 @@ class Store:
         return sorted(p.name for p in base.iterdir() if p.is_dir()) if base.is_dir() else []
 
     def _doc(self, directory: Path, name: str) -> Doc:
-        return Doc(directory / name, self.warnings, self._checks.get(name), name in self._backups)
+        return Doc(directory / name, self.warnings, self._formats.get(name))
 
     def shared_doc(self, name: str) -> Doc:
         return self._doc(self._dir(), name)
@@ -305,7 +311,7 @@ class Store:
         return self._doc(self.fleet_dir(fleet), name)
 
     def events(self, fleet: str) -> EventLog:
-        return EventLog(self.fleet_dir(fleet) / "events.jsonl", self.event_limit, self.warnings, self._event_check)
+        return EventLog(self.fleet_dir(fleet) / "events.jsonl", self.event_limit, self.warnings)
 
     @contextlib.contextmanager
     def mutation_lock(self, fleet: str, timeout: float) -> Iterator[None]:
@@ -328,18 +334,13 @@ class Store:
         """What a monitor holds for its life: the machine-wide guard (one monitor of the fleet across every
         ZEB_HOME, none while the scripts' monitor runs it; see zeb.guard) and this home's monitor lock.
         Paths come from `env` (ZEB_RUNTIME_DIR, XDG_RUNTIME_DIR) unless given."""
-        from collections import ChainMap
-
-        from zeb.guard import fleet_guard, runtime_dir, scripts_status_root
-
         # The runtime dir belongs to the process, like HOME: an App's env that leaves it out (a test's
         # curated env) falls back to the process's, never to a dir other zeb processes would not see.
         env = ChainMap(dict(env), os.environ) if env is not None else os.environ
         self.fleet_dir(fleet)   # refuses a fleet name that is not safe in a file name
         with fleet_guard(fleet, self.root.resolve(), runtime=runtime or runtime_dir(env),
-                         scripts_root=scripts_root or scripts_status_root(env)):
-            with self.monitor_lock(fleet):
-                yield
+                         scripts_root=scripts_root or scripts_status_root(env)), self.monitor_lock(fleet):
+            yield
 
     @contextlib.contextmanager
     def monitor_lock(self, fleet: str) -> Iterator[None]:

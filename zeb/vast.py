@@ -15,12 +15,12 @@ from typing import Any, Callable, Collection, Mapping, Sequence
 from zeb.domain import Account, Instance, LaunchSpec, Offer, gpu_name
 from zeb.errors import (
     AuthError,
+    MarketError,
     NoCredit,
     NotFound,
     OfferUnavailable,
     RateLimited,
     Unreachable,
-    MarketError,
 )
 
 # -- row mapping -----------------------------------------------------------------------------------

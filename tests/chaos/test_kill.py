@@ -19,31 +19,27 @@ its trials start from an empty fleet."""
 
 from __future__ import annotations
 
-import json
 import random
 import time
+from dataclasses import asdict
 
 from tests.chaos import harness
+from zeb.state import POLICY_DOC, load_inflight
+from zeb.store import Store
 
 TRIALS = 200 if harness.FULL else 30
 COMMANDS = ("up", "replenish", "down", "monitor")
 
 
 def _held(home, live_labels: set[str]) -> list[dict]:
-    path = home / "fleets" / "zeb" / "inflight.json"
-    try:
-        entries = json.loads(path.read_text())
-    except FileNotFoundError:
-        return []
-    return [e for e in entries if e.get("instance_id") is None and e["label"] not in live_labels]
+    """Launches the ledger still holds with no instance id, read through zeb's own codec."""
+    entries = load_inflight(Store(home), "zeb")
+    return [asdict(e) for e in entries if e.instance_id is None and e.label not in live_labels]
 
 
 def _trial_label(home) -> str | None:
     """The label of the upgrade trial the killed monitor had running, if any (policy.json)."""
-    try:
-        trial = json.loads((home / "fleets" / "zeb" / "policy.json").read_text()).get("trial")
-    except FileNotFoundError:
-        return None
+    trial = Store(home).fleet_doc("zeb", POLICY_DOC).read({}).get("trial")
     return trial["label"] if trial else None
 
 

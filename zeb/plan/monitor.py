@@ -34,7 +34,7 @@ from zeb.plan.hosts import (
     record_stall,
 )
 from zeb.plan.launch import worker_id
-from zeb.plan.types import HostRecord, InFlight, RankedOffer
+from zeb.plan.types import REPLACEMENT_KINDS, HostRecord, InFlight, RankedOffer
 
 S = WorkerState
 DESTROY_RETRY_S = 120.0
@@ -49,8 +49,6 @@ CRASHES = frozenset({"traceback", "segfault", "killed"})
 # configuration, and every further machine would fail the same way.
 CONFIG_HALT_MACHINES = 2
 _OUTCOMES_KEPT = 8
-# The Destroy kinds that replace a worker (the rest scale, dedup, retry or run upgrades).
-REPLACEMENT_KINDS = frozenset({"replace", "cost"})
 _NOT_RUNNING = (S.PENDING, S.BOOTING, S.SETUP, S.LOADING_MODEL)
 
 

@@ -8,9 +8,10 @@ from __future__ import annotations
 import statistics
 from typing import Iterable, Mapping
 
+from zeb.codec import upgrade_event
 from zeb.lifecycle import BILLING, Billing, WorkerRecord, WorkerState
+from zeb.plan.types import REPLACEMENT_KINDS
 
-REPLACE_KINDS = ("replace:", "cost:")
 DEFAULT_GPS = 1.8
 
 
@@ -95,9 +96,10 @@ def fleet_stats(live: Iterable[WorkerRecord], retired: Iterable[WorkerRecord], e
     """Games/s now, $/hr, $/day, $/week, $ spent productive vs overhead, replacements and strikes.
 
     With `now` and `since`, "spent" is what the window cost (from the timeline); without, it is the
-    lifetime cost the workers' records accrued."""
+    lifetime cost the workers' records accrued. Events are rows of the event log, of any version zeb
+    reads (zeb.codec.upgrade_event): replacements are counted by their code, never by their text."""
     live = list(live)
-    events = [e for e in events if since is None or float(e.get("time", 0.0)) >= since]
+    events = [upgrade_event(e) for e in events if since is None or float(e.get("time", 0.0)) >= since]
     everyone = live + list(retired)
     producing = [w for w in live if w.state is WorkerState.PRODUCING]
     billed_live = [w for w in live if BILLING[w.state] is not Billing.NOT_BILLED]
@@ -109,7 +111,7 @@ def fleet_stats(live: Iterable[WorkerRecord], retired: Iterable[WorkerRecord], e
         overhead = sum(w.cost_overhead for w in everyone)
     spent = productive + overhead
     replacements = sum(1 for e in events if e.get("to") == WorkerState.DESTROYING.value
-                       and str(e.get("reason", "")).startswith(REPLACE_KINDS))
+                       and e.get("code") in REPLACEMENT_KINDS)
     return {
         "games_per_s": round(sum(w.games_per_s or 0.0 for w in producing), 3),
         "producing": len(producing), "live": len(billed_live),

@@ -9,7 +9,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Iterable, Mapping, Union
 
-from zeb.lifecycle import BILLING, Billing, Event, WorkerState, event_to_dict
+from zeb.codec import transition_row, upgrade_event
+from zeb.lifecycle import BILLING, Billing, Event, WorkerState
 
 # Event kinds that set a state; "anomaly" events record a refused transition and change nothing.
 STATE_KINDS = ("transition", "adopted")
@@ -64,7 +65,15 @@ class Timeline:
 
 
 def _as_dict(e: EventLike) -> Mapping:
-    return event_to_dict(e) if isinstance(e, Event) else e
+    return transition_row(e) if isinstance(e, Event) else upgrade_event(e)
+
+
+def _why(e: Mapping) -> str:
+    """The reason a span began: its detail, after the destroy's kind for a destroy ("replace: stalled")."""
+    code, detail = e.get("code") or "", e.get("detail", "")
+    if e.get("to") == WorkerState.DESTROYING.value and code not in ("", WorkerState.DESTROYING.value):
+        return f"{code}: {detail}"
+    return detail
 
 
 def timeline(events: Iterable[EventLike], now: float, dph_total: float) -> Timeline:
@@ -76,13 +85,13 @@ def timeline(events: Iterable[EventLike], now: float, dph_total: float) -> Timel
         start = float(e["time"])
         if state is WorkerState.GONE:
             # Terminal: nothing after it counts (a late duplicate event must not reopen the worker).
-            spans.append(Span(state.value, start, start, BILLING[state].value, 0.0, e.get("reason", ""),
+            spans.append(Span(state.value, start, start, BILLING[state].value, 0.0, _why(e),
                               e.get("evidence", "")))
             break
         end = float(rows[n + 1]["time"]) if n + 1 < len(rows) else max(start, now)
         billing = BILLING[state]
         cost = 0.0 if billing is Billing.NOT_BILLED else dph_total * (end - start) / 3600.0
-        spans.append(Span(state.value, start, end, billing.value, cost, e.get("reason", ""), e.get("evidence", "")))
+        spans.append(Span(state.value, start, end, billing.value, cost, _why(e), e.get("evidence", "")))
     productive = sum(s.cost for s in spans if s.billing == Billing.PRODUCTIVE.value)
     overhead = sum(s.cost for s in spans if s.billing == Billing.OVERHEAD.value)
     return Timeline(tuple(spans), productive, overhead)

@@ -6,6 +6,10 @@ from dataclasses import dataclass
 
 from zeb.domain import Offer
 
+# The Destroy kinds (zeb.plan.monitor.Destroy.kind, the "code" of its events) that replace a worker; the
+# rest scale down, dedup, retry or run upgrades. The monitor's counters and `zeb stats` both count these.
+REPLACEMENT_KINDS = frozenset({"replace", "cost"})
+
 
 @dataclass(frozen=True)
 class Strike:
