@@ -21,7 +21,7 @@ from typing import Any
 from zeb.errors import StoreError
 from zeb.lifecycle import Event as LifecycleEvent
 from zeb.lifecycle import WorkerState, check_record
-from zeb.plan.hosts import check_hosts_json
+from zeb.plan.hosts import hosts_from_json
 from zeb.plan.monitor import PolicyState
 from zeb.plan.types import InFlight
 
@@ -196,7 +196,13 @@ def check_policy(data) -> None:
 
 
 def check_hosts(data) -> None:
-    check_hosts_json(data)
+    """hosts.json: an object of machines that zeb.plan.hosts.hosts_from_json decodes."""
+    if not isinstance(data, Mapping):
+        raise BadDocument(f"expected an object of machines, found {type(data).__name__}")
+    try:
+        hosts_from_json(data)
+    except StoreError as exc:
+        raise BadDocument(exc.message) from None
 
 
 def check_guard(data) -> None:

@@ -100,7 +100,6 @@ class Monitor:
         examples_lister: Callable[[], Sequence[str] | None] | None = None,
         hub_env: Mapping[str, str] | None = None,
     ) -> None:
-
         self.cfg = cfg
         self.target = target
         self.client = client
@@ -132,7 +131,6 @@ class Monitor:
     # -- observe ---------------------------------------------------------------------------
 
     def _observe(self, view: FleetView):
-
         t = self.cfg.thresholds
         now = view.now
         self._fresh: set[int] = set()        # workers whose log was read this cycle
@@ -190,7 +188,6 @@ class Monitor:
         return events
 
     def _next_poll(self, instance_id: int, status: str | None) -> float | None:
-
         t = self.cfg.thresholds
         rec = self.records.get(instance_id)
         # The examples check (when on) is the cheap health signal: one HF listing for the whole fleet.
@@ -201,13 +198,11 @@ class Monitor:
                             checked_at=self.policy.examples_checked_at)
 
     def _due(self, inst, now: float) -> bool:
-
         return is_due(self._next_poll(inst.id, inst.status), now, self.cfg.thresholds.fast_interval_s)
 
     # -- one cycle -------------------------------------------------------------------------
 
     def cycle(self) -> CycleReport:
-
         self.counters.cycles += 1
         now = self.clock()
         report = CycleReport(self.counters.cycles, now)
@@ -297,38 +292,12 @@ class Monitor:
     # -- act -------------------------------------------------------------------------------
 
     def _act(self, decision, now: float, report: CycleReport) -> list:
-
         events: list = []
         destroys = [a for a in decision.actions if isinstance(a, Destroy)]
         launches = [a for a in decision.actions if isinstance(a, Launch)]
         with self.store.mutation_lock(self.cfg.name, timeout=60.0):
             for outcome, action in zip(self.fleet.destroy([d.instance_id for d in destroys]), destroys):
-                self.destroying.setdefault(action.instance_id, now)
-                rec = was = self.records.get(action.instance_id)
-                if rec is not None and rec.state is not WorkerState.DESTROYING:
-                    rec, evs = mark_destroying(rec, now, action.reason, code=action.kind)
-                    self.records[action.instance_id] = rec
-                    events += evs
-                events.append(event_row(now, "action", action.kind, action.reason, action="destroy",
-                                        instance_id=action.instance_id, label=action.label,
-                                        machine_id=action.machine_id, ok=outcome.ok, strike=action.strike,
-                                        error=outcome.error))
-                report.done += outcome.ok
-                report.failed += not outcome.ok
-                if outcome.ok:
-                    self.counters.destroys += 1
-                    if action.replaces:
-                        self.counters.replacements += 1
-                    report.actions.append(f"destroyed {action.label} ({action.instance_id}): {action.reason}")
-                else:
-                    report.actions.append(f"destroy of {action.label} ({action.instance_id}) failed: {outcome.error}")
-                if action.strike:
-                    self._strike(action, now)
-                verdict = destroy_verdict(action, was)
-                if verdict == "failed_boot":
-                    self._given_up.append((was, action.reason))
-                elif verdict == "ended":
-                    self._preempted.append(was)
+                events += self._destroyed(action, outcome, now, report)
             if launches:
                 events += self._launch_batches(launches, decision, now, report)
         for action in decision.actions:
@@ -338,8 +307,35 @@ class Monitor:
                     "credit check: " + ("still exhausted" if self.account.exhausted else "credit is back"))
         return events
 
-    def _launch_batches(self, launches, decision, now: float, report: CycleReport) -> list:
+    def _destroyed(self, action, outcome, now: float, report: CycleReport) -> list:
+        """Record one destroy sent: the worker's transition, the action's event, counters, the strike, and
+        what the destroy teaches about its machine."""
+        events: list = []
+        self.destroying.setdefault(action.instance_id, now)
+        rec = was = self.records.get(action.instance_id)
+        if rec is not None and rec.state is not WorkerState.DESTROYING:
+            rec, events = mark_destroying(rec, now, action.reason, code=action.kind)
+            self.records[action.instance_id] = rec
+        events.append(event_row(now, "action", action.kind, action.reason, action="destroy",
+                                instance_id=action.instance_id, label=action.label, machine_id=action.machine_id,
+                                ok=outcome.ok, strike=action.strike, error=outcome.error))
+        _tally(report, outcome.ok)
+        if outcome.ok:
+            self.counters.destroys += 1
+            self.counters.replacements += action.replaces
+            report.actions.append(f"destroyed {action.label} ({action.instance_id}): {action.reason}")
+        else:
+            report.actions.append(f"destroy of {action.label} ({action.instance_id}) failed: {outcome.error}")
+        if action.strike:
+            self._strike(action, now)
+        verdict = destroy_verdict(action, was)
+        if verdict == "failed_boot":
+            self._given_up.append((was, action.reason))
+        elif verdict == "ended":
+            self._preempted.append(was)
+        return events
 
+    def _launch_batches(self, launches, decision, now: float, report: CycleReport) -> list:
         events: list = []
         live_machines = {r.machine_id for r in self.records.values() if r.state is not WorkerState.GONE}
         batches = sorted({a.batch for a in launches})
@@ -359,8 +355,7 @@ class Monitor:
                                         machine_id=offer.machine_id, ok=outcome.ok, trial=action.trial,
                                         offer_id=offer.id, gpu_name=offer.gpu_name, dph_total=offer.dph_total,
                                         error=outcome.error))
-                report.done += outcome.ok
-                report.failed += not outcome.ok
+                _tally(report, outcome.ok)
                 if outcome.ok:
                     self.counters.launches += 1
                     live_machines.add(outcome.offer.offer.machine_id)
@@ -377,7 +372,6 @@ class Monitor:
         return events
 
     def _strike(self, action, now: float) -> None:
-
         rec = self.records.get(action.instance_id)
         if rec is not None and is_hardware_fault(rec):
             # Certain: it fails the same way on every launch, so it is blocked now, not after 3 rentals.
@@ -415,7 +409,6 @@ class Monitor:
             self.fleet.update_hosts(lambda h: learn(h, facts, now))
 
     def _summarise(self, report: CycleReport) -> None:
-
         live = [r for r in self.records.values() if r.state not in (WorkerState.GONE, WorkerState.DESTROYING)]
         report.live = len(live)
         report.producing = sum(1 for r in live if r.state is WorkerState.PRODUCING)
@@ -449,6 +442,11 @@ class Monitor:
             self._last_error_log = now
             return True
         return False
+
+
+def _tally(report: CycleReport, ok: bool) -> None:
+    report.done += ok
+    report.failed += not ok
 
 
 def _with_trial_instance(policy, label: str, instance_id: int):

@@ -31,51 +31,62 @@ def down(
     """
     app = app_of(ctx)
     cfg = app.config(fleet)
+    with app.store.mutation_lock(cfg.name, timeout=60.0):
+        outcomes, labels, pending = _destroy_all(app, cfg, ids, force, wait)
+    return _result(cfg.name, outcomes, labels, pending, wait)
+
+
+def _destroy_all(app, cfg, ids, force: bool, wait: float) -> tuple[list, dict[int, str], list]:
+    """Destroy the fleet's instances (or `ids`), and launches in flight as they appear, for up to `wait`
+    seconds. Returns the destroy outcomes, the label of each destroyed id, and launches still unconfirmed."""
     service = app.fleet(cfg)
     labels: dict[int, str] = {}
     outcomes: list = []
     pending: list = []
-    with app.store.mutation_lock(cfg.name, timeout=60.0):
-        deadline = app.clock() + wait
-        asked = waited = False
-        while True:
-            view = service.observe()
-            targets = {i.id: i.label for i in view.members}
-            # Launches Vast accepted but does not list yet are paid instances too.
-            targets.update({e.instance_id: e.label for e in view.inflight if e.instance_id is not None})
-            pending = [] if ids else unconfirmed(view.inflight)
-            if ids:
-                unknown = sorted(set(ids) - set(targets))
-                if unknown:
-                    raise UsageError(f"instance(s) {', '.join(map(str, unknown))} are not in fleet {cfg.name}")
-                targets = {i: targets[i] for i in ids}
-            targets = {i: label for i, label in targets.items() if i not in labels}
-            if not asked and (targets or pending):
-                _confirm(app, cfg.name, targets, pending, force)
-                asked = True
-            if targets:
-                outcomes += service.destroy(sorted(targets))
-                labels.update(targets)
-            if not pending or app.clock() >= deadline:
-                break
-            if not waited:
-                waited = True
-                app.stderr.print(f"waiting up to {wait:g}s for {len(pending)} launch(es) still in flight to appear "
-                                 f"({', '.join(e.label for e in pending)})...", markup=False)
-            app.sleep(min(_POLL_S, max(0.0, deadline - app.clock())))
+    deadline = app.clock() + wait
+    asked = waited = False
+    while True:
+        view = service.observe()
+        targets = {i.id: i.label for i in view.members}
+        # Launches Vast accepted but does not list yet are paid instances too.
+        targets.update({e.instance_id: e.label for e in view.inflight if e.instance_id is not None})
+        pending = [] if ids else unconfirmed(view.inflight)
+        if ids:
+            unknown = sorted(set(ids) - set(targets))
+            if unknown:
+                raise UsageError(f"instance(s) {', '.join(map(str, unknown))} are not in fleet {cfg.name}")
+            targets = {i: targets[i] for i in ids}
+        targets = {i: label for i, label in targets.items() if i not in labels}
+        if not asked and (targets or pending):
+            _confirm(app, cfg.name, targets, pending, force)
+            asked = True
+        if targets:
+            outcomes += service.destroy(sorted(targets))
+            labels.update(targets)
+        if not pending or app.clock() >= deadline:
+            break
+        if not waited:
+            waited = True
+            app.stderr.print(f"waiting up to {wait:g}s for {len(pending)} launch(es) still in flight to appear "
+                             f"({', '.join(e.label for e in pending)})...", markup=False)
+        app.sleep(min(_POLL_S, max(0.0, deadline - app.clock())))
+    return outcomes, labels, pending
+
+
+def _result(fleet: str, outcomes: list, labels: dict[int, str], pending: list, wait: float) -> Result:
     if not outcomes and not pending:
-        return Result("down", data={"fleet": cfg.name, "destroyed": [], "failed": [], "unconfirmed": []},
-                      human=lambda c: c.print(f"No instances in fleet {cfg.name}; nothing to destroy."))
+        return Result("down", data={"fleet": fleet, "destroyed": [], "failed": [], "unconfirmed": []},
+                      human=lambda c: c.print(f"No instances in fleet {fleet}; nothing to destroy."))
     done_ids = {o.instance_id for o in outcomes if o.ok}
     failed = [o for o in outcomes if not o.ok]
     data = {
-        "fleet": cfg.name,
+        "fleet": fleet,
         "destroyed": [{"id": o.instance_id, "label": labels[o.instance_id], "already_gone": o.already_gone}
                       for o in outcomes if o.ok],
         "failed": [{"id": o.instance_id, "label": labels[o.instance_id], "error": o.error} for o in failed],
         "unconfirmed": [{"label": e.label, "offer_id": e.offer_id, "sent_at": e.time} for e in pending],
     }
-    again = "run `zeb down" + ("" if cfg.name == "zeb" else f" --fleet {cfg.name}") + " --force` again"
+    again = "run `zeb down" + ("" if fleet == "zeb" else f" --fleet {fleet}") + " --force` again"
 
     def human(console) -> None:
         for o in outcomes:
@@ -84,7 +95,7 @@ def down(
         for e in pending:
             console.print(f"  {e.label} (offer {e.offer_id}): launch unconfirmed after {wait:g}s; not destroyed",
                           markup=False)
-        console.print(f"Destroyed {len(done_ids)} of {len(outcomes)} instance(s) of fleet {cfg.name}.", markup=False)
+        console.print(f"Destroyed {len(done_ids)} of {len(outcomes)} instance(s) of fleet {fleet}.", markup=False)
 
     errors = []
     if failed:

@@ -36,7 +36,6 @@ def monitor(
 
     Example: zeb monitor 8 --fleet zeb-large --log-file ~/zeb-large.jsonl
     """
-
     check_count(count, 0)
     app = app_of(ctx)
     cfg = app.config(fleet, max_dph=max_dph, target_workers=count)
@@ -63,7 +62,12 @@ def monitor(
             _restore_sigterm(previous)
             sink.close()
         lines = summary(mon, app.clock())
-    flag = "" if cfg.name == "zeb" else f" --fleet {cfg.name}"
+    return _result(cfg.name, count, mon, lines, out.last if once else None, dry_run)
+
+
+def _result(fleet: str, count: int, mon, lines: list[str], last, dry_run: bool) -> Result:
+    """The summary, and for --once (`last`: its cycle's report) the exit code cron reads."""
+    flag = "" if fleet == "zeb" else f" --fleet {fleet}"
     teardown = f"Fleet left running. Tear it down with: zeb down{flag}"
 
     def human(console) -> None:
@@ -72,14 +76,13 @@ def monitor(
         if not dry_run:
             console.print(teardown, markup=False)
 
-    data = {"fleet": cfg.name, "target": count, "cycles": mon.counters.cycles,
+    data = {"fleet": fleet, "target": count, "cycles": mon.counters.cycles,
             "counters": mon.counters.__dict__, "dry_run": dry_run}
     exit_code, errors = 0, []
-    if once and out.last is not None:
+    if last is not None:
         # cron reads the exit code: a cycle that failed, or did only part of its work, must not exit 0.
-        exit_code = cycle_exit_code(out.last)
+        exit_code = cycle_exit_code(last)
         if exit_code:
-            last = out.last
             why = last.error or (f"{last.failed} action(s) failed, {last.done} went through" if last.failed else
                                  f"{last.short} worker(s) short of the target while the account lacks credit")
             errors.append(f"the cycle {'failed' if exit_code == 1 else 'did only part of its work'}: {why}")

@@ -39,24 +39,34 @@ def replenish(
         line = f"[{stamp}] {cfg.name}: another zeb run holds the fleet's lock; skipping ({exc.message})"
         return Result("replenish", data={"fleet": cfg.name, "skipped": True}, human=lambda c: c.print(line))
     try:
-        service = app.fleet(cfg)
-        view = service.observe()
-        dedup = service.destroy_duplicates(view)
-        if dedup:
-            view = service.observe()
-        running, launching = len(view.live), view.launching
-        unsure = len(unconfirmed(launching))
-        labels = replenish_plan(view.instances, view.inflight, cfg.name, count, view.now,
-                                cfg.thresholds.inflight_expiry_s)
-        outcomes = []
-        if labels:
-            token = service.check_hub()
-            outcomes = service.launch(view, labels, service.offers(view), token, target=count)
-            # Another zeb (another ZEB_HOME or machine) may have launched the same labels a moment ago:
-            # look once more, so a double launch is undone now rather than at the next run.
-            dedup += service.destroy_duplicates(service.observe(prune=False))
+        view, labels, outcomes, dedup = _top_up(app.fleet(cfg), count)
     finally:
         lock.__exit__(None, None, None)
+    return _result(cfg, count, stamp, view, labels, outcomes, dedup)
+
+
+def _top_up(service, count: int):
+    """Undo double launches, then launch what is missing up to `count`. (view, labels, outcomes, dedup)."""
+    cfg = service.cfg
+    view = service.observe()
+    dedup = service.destroy_duplicates(view)
+    if dedup:
+        view = service.observe()
+    labels = replenish_plan(view.instances, view.inflight, cfg.name, count, view.now,
+                            cfg.thresholds.inflight_expiry_s)
+    outcomes = []
+    if labels:
+        token = service.check_hub()
+        outcomes = service.launch(view, labels, service.offers(view), token, target=count)
+        # Another zeb (another ZEB_HOME or machine) may have launched the same labels a moment ago:
+        # look once more, so a double launch is undone now rather than at the next run.
+        dedup += service.destroy_duplicates(service.observe(prune=False))
+    return view, labels, outcomes, dedup
+
+
+def _result(cfg, count: int, stamp: str, view, labels, outcomes, dedup) -> Result:
+    running, launching = len(view.live), view.launching
+    unsure = len(unconfirmed(launching))
     launched = [o for o in outcomes if o.ok]
     # Launches not yet listed are said as such: "4/4 present" while two of them are unconfirmed creates
     # would hide a fleet that is short until the listing proves them one way or the other.

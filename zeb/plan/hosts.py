@@ -604,17 +604,3 @@ def rewrite_preferred(text: str, updates: Mapping[int, float]) -> str:
         out.append(line if line.endswith("\n") else line + "\n")
     out += [f"{m}\t{format_gps(g)}\n" for m, g in sorted(updates.items()) if m not in done]
     return "".join(out)
-
-
-# -- shape check of the stored document (zeb.store sets a document that fails it aside) --------------
-
-def check_hosts_json(data: Any) -> None:
-    """Raise zeb.store.BadDocument unless `data` decodes with hosts_from_json."""
-    from zeb.store import BadDocument
-
-    if not isinstance(data, Mapping):
-        raise BadDocument(f"expected an object of machines, found {type(data).__name__}")
-    try:
-        hosts_from_json(data)
-    except StoreError as exc:
-        raise BadDocument(exc.message) from None
