@@ -3,10 +3,10 @@ scenario, the monitor lock, adoption, and nothing outside the fleet ever touched
 
 from __future__ import annotations
 
+import itertools
 import json
 
 from tests.simenv import HF_TOKEN, lock_held_elsewhere
-from zeb.sim.market import Market
 
 
 def _mutations(sim):
@@ -57,7 +57,7 @@ def test_multi_cycle_sick_fleet_heals(sim_factory):
 
 def test_ramp_up_from_zero_in_slow_start_batches(sim):
     res = sim.run("monitor", "7", "--max-cycles", "1")
-    first = [c for c in sim.calls("PUT", "/api/v0/asks/")]
+    first = list(sim.calls("PUT", "/api/v0/asks/"))
     assert len(first) == 7   # 1 + 2 + 4, no failure
     assert res.exit_code == 0
 
@@ -69,7 +69,7 @@ def test_slow_start_stops_at_the_first_failure(sim_factory):
     assert "lacks credit" in res.stdout and "CREDIT WAIT" in res.stdout
     sim.market.top_up(50)
     res = sim.run("monitor", "4", "--max-cycles", "12")
-    assert len([i for i in sim.market.instances.values()]) == 4
+    assert len(list(sim.market.instances.values())) == 4
 
 
 def test_flaky_api_never_crashes_the_loop(sim_factory):
@@ -95,7 +95,8 @@ def test_log_file_gets_json_lines(sim, tmp_path):
     sim.run("monitor", "2", "--max-cycles", "3", "--log-file", str(log))
     rows = [json.loads(line) for line in log.read_text().splitlines()]
     transitions = [r for r in rows if r["kind"] == "transition"]
-    assert transitions and {"time", "instance_id", "label", "from", "to", "code", "detail", "evidence"} <= set(transitions[0])
+    fields = {"time", "instance_id", "label", "from", "to", "code", "detail", "evidence"}
+    assert transitions and fields <= set(transitions[0])
     launches = [r for r in rows if r["kind"] == "action" and r["action"] == "launch"]
     assert len(launches) == 2 and all(r["ok"] and r["offer_id"] and r["dph_total"] for r in launches)
     assert HF_TOKEN not in log.read_text()
@@ -153,9 +154,10 @@ def test_repeated_api_errors_back_off_and_are_logged_once_a_minute(sim):
     assert res.exit_code == 0
     stamps = []
     for line in res.stdout.splitlines():
-        if line.startswith("CHECK") and "API error" in line:
-            h, m, sec = line.split("[", 1)[1].split("]", 1)[0].split(":")
+        check = line.partition("] ")[2]        # after the wall-clock stamp: CHECK #n [h:mm:ss] ...
+        if check.startswith("CHECK") and "API error" in check:
+            h, m, sec = check.split("[", 1)[1].split("]", 1)[0].split(":")
             stamps.append(int(h) * 3600 + int(m) * 60 + int(sec))
-    assert stamps and all(b - a >= 60 for a, b in zip(stamps, stamps[1:]))
+    assert stamps and all(b - a >= 60 for a, b in itertools.pairwise(stamps))
     assert len(sim.calls("GET", "/api/v1/instances")) == 8 * 4          # 4 attempts per cycle, bounded
     assert "8 cycles" in res.stdout and "8 API errors" in res.stdout

@@ -10,7 +10,7 @@ import re
 
 from rich.console import Console
 
-from zeb.cli.output import RICH_TABLE_ROWS, Result, plain_table, print_table, render
+from zeb.cli.output import FitTable, Result, plain_table, print_table, render
 from zeb.cli.status import render_status, status_data
 from zeb.domain import Instance
 from zeb.lifecycle import WorkerRecord, WorkerState
@@ -19,7 +19,8 @@ from zeb.plan.fleet import group_by_fleet, label_for
 NOW = 1_780_000_000.0
 GPUS = ("RTX 3060", "RTX 3070 Ti", "RTX 4090")
 ANSI = re.compile(r"\x1b\[[0-9;]*m")
-ROW_KEYS = {"label", "id", "gpu_name", "vast_status", "age_s", "dph_total", "machine_id", "ssh", "classified"}
+ROW_KEYS = {"label", "id", "gpu_name", "vast_status", "age_s", "dph_total", "machine_id", "ssh", "classified",
+            "games_per_s"}
 
 
 def _inst(k: int, fleet: str = "zeb", *, label: str | None = None, status: str | None = "running",
@@ -36,28 +37,38 @@ def _console(*, terminal: bool = False, width: int = 160) -> Console:
                    force_terminal=terminal)
 
 
-def _human(data: dict, *, all_fleets: bool = False, fleet: str = "zeb", **console) -> str:
+def _human(data: dict, *, all_fleets: bool = False, fleet: str = "zeb", wide: bool = False, **console) -> str:
     out = _console(**console)
-    render_status(out, data, all_fleets, fleet)
+    render_status(out, data, all_fleets, fleet, wide=wide)
     return out.file.getvalue()
 
 
 def test_small_fleet_whole_output_piped():
     record = WorkerRecord(instance_id=30_000_007, label="zeb-worker-vast-1", machine_id=40_001, gpu_name="RTX 3070 Ti",
                           dph_total=0.051, created_at=NOW - 637, state=WorkerState.PRODUCING,
-                          state_since=NOW - 300, first_seen=NOW - 600)
+                          state_since=NOW - 300, first_seen=NOW - 600, games_per_s=3.2)
     rows = [_inst(0), _inst(1), _inst(2, status=None, age_s=900, ssh=False), _inst(10, status="loading", age_s=90_000)]
     data = status_data({"zeb": rows}, {record.instance_id: record}, {}, NOW, 600.0)
-    assert _human(data) == (
-        "Label               GPU          State    Worker                Age   $/hr        ID  Machine  SSH                           \n"
-        "zeb-worker-vast-0   RTX 3060     running  -                     10m  0.050  30000000    40000  ssh -p 20000 root@ssh5.vast.ai\n"
-        "zeb-worker-vast-1   RTX 3070 Ti  running  producing (5m ago)    10m  0.051  30000007    40001  ssh -p 20001 root@ssh5.vast.ai\n"
-        "zeb-worker-vast-2   RTX 4090     pending  -                     15m  0.052  30000014    40002  -                             \n"
-        "zeb-worker-vast-10  RTX 3070 Ti  loading  -                   1d01h  0.050  30000070    40010  ssh -p 20010 root@ssh5.vast.ai\n"
+    footer = (
         "Total: 4 instances, $0.203/hr ($4.87/day, $34.10/week)\n"
         "warning: instance 30000014 has been loading for over 10 min; destroy it with: zeb down --id 30000014\n"
         "warning: instance 30000070 has been loading for over 10 min; destroy it with: zeb down --id 30000070\n"
     )
+    assert _human(data) == (
+        "Label               GPU          State    Worker              games/s   $/hr    Age        ID\n"
+        "zeb-worker-vast-0   RTX 3060     running  -                         -  0.050    10m  30000000\n"
+        "zeb-worker-vast-1   RTX 3070 Ti  running  producing (5m ago)     3.20  0.051    10m  30000007\n"
+        "zeb-worker-vast-2   RTX 4090     pending  -                         -  0.052    15m  30000014\n"
+        "zeb-worker-vast-10  RTX 3070 Ti  loading  -                         -  0.050  1d01h  30000070\n"
+    ) + footer
+    assert _human(data, wide=True) == (
+        "Label               GPU          State    Worker              games/s   $/hr    Age        ID  Machine  SSH                           \n"
+        "zeb-worker-vast-0   RTX 3060     running  -                         -  0.050    10m  30000000    40000  ssh -p 20000 root@ssh5.vast.ai\n"
+        "zeb-worker-vast-1   RTX 3070 Ti  running  producing (5m ago)     3.20  0.051    10m  30000007    40001  ssh -p 20001 root@ssh5.vast.ai\n"
+        "zeb-worker-vast-2   RTX 4090     pending  -                         -  0.052    15m  30000014    40002  -                             \n"
+        "zeb-worker-vast-10  RTX 3070 Ti  loading  -                         -  0.050  1d01h  30000070    40010  ssh -p 20010 root@ssh5.vast.ai\n"
+    ) + footer
+    assert [r["games_per_s"] for r in data["fleets"]["zeb"]["instances"]] == [None, 3.2, None, None]
 
 
 def _rich_table(columns, rows, title=None) -> str:
@@ -81,18 +92,36 @@ def test_plain_table_is_the_rich_table_it_replaces():
         assert plain_table(columns, rows, title=title) + "\n" == _rich_table(columns, rows, title)
 
 
-def test_terminal_gets_rich_until_the_table_is_big():
+def test_terminal_table_is_the_plain_one_with_a_bold_header_when_it_fits():
     columns = [("Label", False), ("ID", True)]
-    small = [[label_for("zeb", k), str(k)] for k in range(RICH_TABLE_ROWS)]
+    rows = [[label_for("zeb", k), str(k)] for k in range(2000)]
     out = _console(terminal=True)
-    print_table(out, columns, small)
+    print_table(out, columns, rows)
     text = out.file.getvalue()
-    assert "\x1b[" in text     # rich's bold header: the current look
-    assert ANSI.sub("", text) == plain_table(columns, small) + "\n"
-    big = small + [["zeb-worker-vast-x", "x"]]
-    out = _console(terminal=True)
-    print_table(out, columns, big)
-    assert out.file.getvalue() == plain_table(columns, big) + "\n"
+    assert text.startswith("\x1b[1m")     # the bold header
+    assert ANSI.sub("", text) == plain_table(columns, rows) + "\n"
+
+
+def test_fit_table_stacks_rows_that_do_not_fit_and_never_cuts_a_cell():
+    columns = [("Label", False), ("GPU", False), ("games/s", True), ("SSH", False)]
+    rows = [["zeb-belief-evalaux-worker-vast-10", "RTX 3070 Ti", "3.20", "ssh -p 20010 root@ssh5.vast.ai"],
+            ["zeb-belief-evalaux-worker-vast-9", "RTX 4090", "-", "-"]]
+    assert [line for line, _ in FitTable(columns, rows).lines(90)] == [
+        "Label                              GPU          games/s  SSH",
+        "zeb-belief-evalaux-worker-vast-10  RTX 3070 Ti     3.20  ssh -p 20010 root@ssh5.vast.ai",
+        "zeb-belief-evalaux-worker-vast-9   RTX 4090           -  -",
+    ]
+    assert [line for line, _ in FitTable(columns, rows).lines(40)] == [
+        "Label",
+        "  GPU          games/s",
+        "  SSH",
+        "zeb-belief-evalaux-worker-vast-10",
+        "  RTX 3070 Ti     3.20",
+        "  ssh -p 20010 root@ssh5.vast.ai",
+        "zeb-belief-evalaux-worker-vast-9",
+        "  RTX 4090           -",
+        "  -",
+    ]
 
 
 def test_hostile_labels_stay_on_their_own_line_and_column():
@@ -101,7 +130,7 @@ def test_hostile_labels_stay_on_their_own_line_and_column():
     data = status_data({"zeb": rows}, {}, {}, NOW, 600.0)
     lines = _human(data).splitlines()
     assert len(lines) == 1 + 4 + 1 and "\x1b" not in "".join(lines)
-    by_id = {int(line.split()[-6]): line for line in lines[1:5]}
+    by_id = {int(line.split()[-1]): line for line in lines[1:5]}
     assert by_id[30_000_000].startswith("zeb-worker-vast-0?zeb-worker-vast-9  ")
     assert by_id[30_000_007].startswith("zeb-worker-vast-1?[2J  ")
     assert by_id[30_000_014].startswith("[bold]zeb-worker-vast-2  ")     # text, not markup
@@ -117,7 +146,7 @@ def test_thousands_of_instances_render_one_line_each_with_stable_columns():
     groups = group_by_fleet(instances)
     assert {name: len(rows) for name, rows in groups.items()} == {"zeb": 2500, "zeb-large": 1500}
     data = status_data(groups, {}, {}, NOW, 600.0)
-    text = _human(data, all_fleets=True)
+    text = _human(data, all_fleets=True, wide=True)
     lines = text.splitlines()
     assert len(lines) == 2 * 3 + 2500 + 1500
     assert len(text) < 4000 * 130       # about 125 characters a row, nothing else per row
@@ -181,4 +210,5 @@ def test_stuck_loading_warning_names_the_configured_threshold():
     data = status_data({"zeb": rows}, {}, {}, NOW, 300.0)
     assert data["fleets"]["zeb"]["stuck_loading"] == [rows[0].id]
     out = _human(data)
-    assert f"instance {rows[0].id} has been loading for over 5 min;" in out and str(rows[1].id) not in out.split("Total")[1]
+    assert f"instance {rows[0].id} has been loading for over 5 min;" in out
+    assert str(rows[1].id) not in out.split("Total")[1]

@@ -1,11 +1,14 @@
 """How the monitor speaks: the banner, one CHECK line per cycle (like vast_monitor.sh), one line per
-action, the live dashboard on a terminal, and the summary."""
+action, the live dashboard on a terminal, and the summary. Every line a log keeps starts with the
+wall-clock time of the report it tells (`stamp`), never the clock at printing."""
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 from zeb.config import FleetConfig
 from zeb.plan.launch import upload_banner
-from zeb.timefmt import hms
+from zeb.timefmt import DATE_SECOND, age, hms, when
 
 
 def banner(cfg: FleetConfig, target: int, blacklist_size: int) -> list[str]:
@@ -26,13 +29,23 @@ def banner(cfg: FleetConfig, target: int, blacklist_size: int) -> list[str]:
     ]
 
 
+def stamp(now: float) -> str:
+    """The prefix of a logged line: `[2026-11-23 14:05:09] `, local time."""
+    return f"[{when(now, DATE_SECOND)}] "
+
+
 def check_line(report, started: float, target: int) -> str:
-    elapsed = hms(report.now - started)
+    head, body = _check_parts(report, started, target)
+    return f"{stamp(report.now)}{head} {body}"
+
+
+def _check_parts(report, started: float, target: int) -> tuple[str, str]:
+    head = f"CHECK #{report.number} [{hms(report.now - started)}]"
     if report.error:
-        return f"CHECK #{report.number} [{elapsed}] API error: {report.error}"
+        return head, f"API error: {report.error}"
     credit = " | CREDIT WAIT" if report.credit_wait else ""
-    return (f"CHECK #{report.number} [{elapsed}] {report.producing}/{target} producing, {report.live} up, "
-            f"{report.games_per_s:.1f} games/s, ${report.dph:.3f}/hr{credit}")
+    return head, (f"{report.producing}/{target} producing, {report.live} up, {report.games_per_s:.1f} games/s, "
+                  f"${report.dph:.3f}/hr{credit}")
 
 
 def summary(monitor, now: float) -> list[str]:
@@ -47,20 +60,55 @@ def summary(monitor, now: float) -> list[str]:
     ]
 
 
-def dashboard(report, cfg: FleetConfig, target: int, started: float, counters, strikes: dict[int, int]):
-    from rich.console import Group
-    from rich.table import Table
-    from rich.text import Text
+_DASHBOARD_COLUMNS = (("Label", False), ("GPU", False), ("State", False), ("For", True), ("games/s", True),
+                      ("Batch", True), ("$/hr", True), ("$/game/s", True), ("Strikes", True))
 
-    head = Text(check_line(report, started, target) + f" | replaced {counters.replacements}, "
-                f"strikes {counters.strikes}")
-    table = Table(box=None, pad_edge=False, expand=False)
-    for col in ("Label", "GPU", "State", "For", "games/s", "Batch", "$/hr", "$/game/s", "Strikes"):
-        table.add_column(col)
-    for r in report.rows:
-        table.add_row(r["label"], r["gpu_name"], r["state"], hms(r["in_state_s"]),
-                      f"{r['games_per_s']:.2f}" if r["games_per_s"] else "-", str(r["batch"] or "-"),
-                      f"{r['dph_total']:.3f}", f"{r['dollars_per_gps']:.4f}" if r["dollars_per_gps"] else "-",
-                      str(strikes.get(r["machine_id"], 0)))
-    lines = [Text(a) for a in report.actions[-8:]]
-    return Group(head, table, *lines)
+
+def dashboard(report, cfg: FleetConfig, target: int, started: float, counters, strikes: dict[int, int], *,
+              next_check_at: float | None = None, clock: Callable[[], float] | None = None) -> Dashboard:
+    return Dashboard(report, target, started, counters, strikes, next_check_at=next_check_at, clock=clock)
+
+
+class Dashboard:
+    """The live view of the last cycle. rich.live renders it again on every refresh, and each render reads
+    `clock`, so the countdown to the next check ticks between cycles. The table fits the terminal's width
+    (zeb.cli.output.FitTable): labels whole, a row on two lines when one does not fit."""
+
+    def __init__(self, report, target: int, started: float, counters, strikes: dict[int, int], *,
+                 next_check_at: float | None = None, clock: Callable[[], float] | None = None) -> None:
+        self.report, self.target, self.started = report, target, started
+        self.counters, self.strikes = counters, strikes
+        self.next_check_at, self.clock = next_check_at, clock
+
+    def countdown(self) -> str:
+        if self.next_check_at is None or self.clock is None:
+            return ""
+        left = self.next_check_at - self.clock()
+        return "next check now" if left < 1 else f"next check in {_countdown(left)}"
+
+    def __rich__(self):
+        from rich.console import Group
+        from rich.text import Text
+
+        from zeb.cli.output import FitTable
+
+        r = self.report
+        head, body = _check_parts(r, self.started, self.target)
+        first = f"{stamp(r.now)}{head}" + (f"; {self.countdown()}" if self.countdown() else "")
+        second = f"{body} | replaced {self.counters.replacements}, strikes {self.counters.strikes}"
+        rows = [[w["label"], w["gpu_name"], w["state"], age(w["in_state_s"]),
+                 f"{w['games_per_s']:.2f}" if w["games_per_s"] else "-", str(w["batch"] or "-"),
+                 f"{w['dph_total']:.3f}", f"{w['dollars_per_gps']:.4f}" if w["dollars_per_gps"] else "-",
+                 str(self.strikes.get(w["machine_id"], 0))] for w in r.rows]
+        lines = [Text(a) for a in r.actions[-8:]]
+        return Group(Text(first), Text(second), FitTable(_DASHBOARD_COLUMNS, rows), *lines)
+
+
+def _countdown(seconds: float) -> str:
+    """Time left in its two largest units: 45s, 1m30s, then age()'s 1h02m."""
+    seconds = int(seconds)
+    if seconds < 60:
+        return f"{seconds}s"
+    if seconds < 3600:
+        return f"{seconds // 60}m{seconds % 60:02d}s"
+    return age(seconds)

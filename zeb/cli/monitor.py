@@ -2,40 +2,40 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import signal
 from pathlib import Path
-from typing import Optional
 
 import typer
 
 from zeb.cli._base import FLEET_OPTION, app_of, check_count, zeb_command
 from zeb.cli.output import Result
 from zeb.errors import UsageError
-from zeb.monitor import Monitor, run
-from zeb.plan.monitor import cycle_exit_code
-from zeb.report import banner, check_line, dashboard, summary
 
 
 @zeb_command("monitor")
 def monitor(
     ctx: typer.Context,
-    count: Optional[int] = typer.Argument(None, help="Number of healthy workers to keep (default: the fleet's "
+    count: int | None = typer.Argument(None, help="Number of healthy workers to keep (default: the fleet's "
                                           "target_workers)."),
-    fleet: Optional[str] = FLEET_OPTION,
-    max_dph: Optional[float] = typer.Option(None, "--max-dph", help="Highest $/hr per worker (env ZEB_MAX_DPH)."),
+    fleet: str | None = FLEET_OPTION,
+    max_dph: float | None = typer.Option(None, "--max-dph", help="Highest $/hr per worker (env ZEB_MAX_DPH)."),
     once: bool = typer.Option(False, "--once", help="Run one full cycle and exit (for cron)."),
     dry_run: bool = typer.Option(False, "--dry-run", help="Banner, checks and one cycle's plan; change nothing."),
-    interval: Optional[float] = typer.Option(None, "--interval", min=1.0, help="Fixed seconds between cycles "
+    interval: float | None = typer.Option(None, "--interval", min=1.0, help="Fixed seconds between cycles "
                                              "(default: fast while in flux, slow when healthy)."),
-    log_file: Optional[Path] = typer.Option(None, "--log-file", help="Append every event as a JSON line."),
-    max_cycles: Optional[int] = typer.Option(None, "--max-cycles", min=1, help="Stop after this many cycles."),
+    log_file: Path | None = typer.Option(None, "--log-file", help="Append every event as a JSON line."),
+    max_cycles: int | None = typer.Option(None, "--max-cycles", min=1, help="Stop after this many cycles."),
 ) -> Result:
     """Keep COUNT healthy workers producing; replace what fails. Ctrl-C leaves the fleet running.
 
     Example: zeb monitor 8 --fleet zeb-large --log-file ~/zeb-large.jsonl
     """
+    # deferred: zeb's planners and store cost ~100 ms that `--help` does not need (benchmarks/bench_help.py)
+    from zeb.monitor import Monitor, run
+    from zeb.report import banner, check_line, dashboard, stamp, summary
     check_count(count, 0)
     app = app_of(ctx)
     cfg = app.config(fleet, max_dph=max_dph, target_workers=count)
@@ -50,7 +50,7 @@ def monitor(
     with lock:
         mon = Monitor(cfg, count, app.market, app.store, token, clock=app.clock, emit_event=sink.write,
                       dry_run=dry_run, hub_env=app.env)
-        out = _Reporter(app, cfg, count, mon, dashboard, check_line)
+        out = _Reporter(app, cfg, count, mon, dashboard, check_line, interval=interval, once=once)
         previous = _sigterm_as_interrupt()
         try:
             run(mon, sleep=app.sleep, on_report=out.show, once=once or dry_run, max_cycles=max_cycles,
@@ -61,20 +61,24 @@ def monitor(
             out.close()
             _restore_sigterm(previous)
             sink.close()
-        lines = summary(mon, app.clock())
-    return _result(cfg.name, count, mon, lines, out.last if once else None, dry_run)
+        now = app.clock()
+        lines = summary(mon, now)
+    return _result(cfg.name, count, mon, lines, out.last if once else None, dry_run, stamp(now) if once else "")
 
 
-def _result(fleet: str, count: int, mon, lines: list[str], last, dry_run: bool) -> Result:
-    """The summary, and for --once (`last`: its cycle's report) the exit code cron reads."""
+def _result(fleet: str, count: int, mon, lines: list[str], last, dry_run: bool, prefix: str = "") -> Result:
+    """The summary, and for --once (`last`: its cycle's report) the exit code cron reads. `prefix`: the
+    time stamp a cron log's every line starts with."""
+    # deferred: zeb's planners and store cost ~100 ms that `--help` does not need (benchmarks/bench_help.py)
+    from zeb.plan.monitor import cycle_exit_code
     flag = "" if fleet == "zeb" else f" --fleet {fleet}"
     teardown = f"Fleet left running. Tear it down with: zeb down{flag}"
 
     def human(console) -> None:
         for line in lines:
-            console.print(line, markup=False)
+            console.print(prefix + line, markup=False)
         if not dry_run:
-            console.print(teardown, markup=False)
+            console.print(prefix + teardown, markup=False)
 
     data = {"fleet": fleet, "target": count, "cycles": mon.counters.cycles,
             "counters": mon.counters.__dict__, "dry_run": dry_run}
@@ -90,35 +94,47 @@ def _result(fleet: str, count: int, mon, lines: list[str], last, dry_run: bool) 
 
 
 class _Reporter:
-    """A live dashboard on a terminal; otherwise one CHECK line per cycle plus one per action."""
+    """A live dashboard on a terminal, its countdown ticking; otherwise one CHECK line per cycle plus one
+    per action, each stamped with the cycle's wall-clock time (under --once every line is: cron keeps them)."""
 
-    def __init__(self, app, cfg, target, mon, dashboard, check_line) -> None:
+    def __init__(self, app, cfg, target, mon, dashboard, check_line, *, interval: float | None = None,
+                 once: bool = False) -> None:
+        # deferred: zeb's planners and store cost ~100 ms that `--help` does not need (benchmarks/bench_help.py)
+        from zeb.report import check_line, dashboard
         self.app, self.cfg, self.target, self.mon = app, cfg, target, mon
         self._dashboard, self._check_line = dashboard, check_line
+        self._interval, self._once = interval, once
         self._live = None
         self.last = None
         if app.stdout.is_terminal:
             from rich.live import Live
 
-            self._live = Live(console=app.stdout, auto_refresh=False, transient=False)
+            # Refreshed by rich's thread once a second: the dashboard re-reads the clock each time.
+            self._live = Live(console=app.stdout, auto_refresh=True, refresh_per_second=1, transient=False)
             self._live.start()
 
     def show(self, report) -> None:
+        # deferred: zeb's planners and store cost ~100 ms that `--help` does not need (benchmarks/bench_help.py)
+        from zeb.report import stamp, summary
         self.last = report
         if report.error and not self.mon.should_log_error(report.now):
             return
         if self._live is not None:
             strikes = {m: len(h.strikes) for m, h in self.mon.hosts.items()}
+            # run() sleeps right after this: the override unless the cycle failed, else the report's interval.
+            wait = self._interval if self._interval and not report.error else report.interval
             self._live.update(self._dashboard(report, self.cfg, self.target, self.mon.started, self.mon.counters,
-                                              strikes), refresh=True)
+                                              strikes, next_check_at=self.app.clock() + wait, clock=self.app.clock),
+                              refresh=True)
             return
         out = self.app.stdout
+        prefix = stamp(report.now) if self._once else ""
         out.print(self._check_line(report, self.mon.started, self.target), markup=False)
         for action in report.actions:
-            out.print(f"  {action}", markup=False)
+            out.print(f"{prefix}  {action}", markup=False)
         if report.number % 10 == 0:
             for line in summary(self.mon, report.now):
-                out.print(line, markup=False)
+                out.print(stamp(report.now) + line, markup=False)
         out.file.flush()
 
     def close(self) -> None:
@@ -159,10 +175,8 @@ def _sigterm_as_interrupt():
 
 
 def _restore_sigterm(previous) -> None:
-    try:
+    with contextlib.suppress(ValueError, TypeError):
         signal.signal(signal.SIGTERM, previous)
-    except (ValueError, TypeError):
-        pass
 
 
 def register(app: typer.Typer) -> None:

@@ -2,31 +2,29 @@
 
 from __future__ import annotations
 
-from typing import Optional
-
 import typer
 
-from zeb import state
 from zeb.cli._base import FLEET_OPTION, JSON_OPTION, app_of, zeb_command
 from zeb.cli.output import Result, print_table
-from zeb.lifecycle import classify
-from zeb.ops import poll_tails
-from zeb.plan.fleet import group_by_fleet, members, stuck_loading, totals
 from zeb.timefmt import age
 
 
 @zeb_command("status")
 def status(
     ctx: typer.Context,
-    fleet: Optional[str] = FLEET_OPTION,
+    fleet: str | None = FLEET_OPTION,
     all_fleets: bool = typer.Option(False, "--all", help="Every zeb fleet on the account, grouped."),
     probe: bool = typer.Option(False, "--probe", help="Also fetch every worker's log tail and classify it live."),
+    wide: bool = typer.Option(False, "--wide", help="Also show each instance's machine and ssh command."),
     json_out: bool = JSON_OPTION,
 ) -> Result:
-    """Show the fleet's instances: label, GPU, state, age, $/hr, id, ssh, machine.
+    """Show the fleet's instances: label, GPU, state, worker, games/s, $/hr, age, id (--wide: machine, ssh).
 
     Example: zeb status --fleet zeb-large --probe
     """
+    # deferred: zeb's planners and store cost ~100 ms that `--help` does not need (benchmarks/bench_help.py)
+    from zeb import state
+    from zeb.plan.fleet import group_by_fleet, members
 
     app = app_of(ctx)
     cfg = app.config(fleet)
@@ -38,12 +36,15 @@ def status(
         records.update(state.load_records(app.store, name))
     live = _probe(app, cfg, [i for g in groups.values() for i in g]) if probe else {}
     data = status_data(groups, records, live, now, cfg.thresholds.stuck_loading_s)
-    return Result("status", data=data, human=lambda console: render_status(console, data, all_fleets, cfg.name))
+    return Result("status", data=data,
+                  human=lambda console: render_status(console, data, all_fleets, cfg.name, wide=wide))
 
 
 def status_data(groups: dict, records: dict, live: dict, now: float, stuck_after_s: float) -> dict:
     """The `--json` data (and what the table shows): per fleet, its rows in label order, totals and the
     instances stuck loading. One pass per fleet; records and live results are looked up by id."""
+    # deferred: zeb's planners and store cost ~100 ms that `--help` does not need (benchmarks/bench_help.py)
+    from zeb.plan.fleet import stuck_loading, totals
 
     data: dict = {"fleets": {}, "stuck_after_s": stuck_after_s}
     for name, rows in sorted(groups.items()):
@@ -76,14 +77,26 @@ def _row(instance, now: float, record, probed) -> dict:
         "label": instance.label, "id": instance.id, "gpu_name": instance.gpu_name,
         "vast_status": instance.status, "age_s": round(max(0.0, now - instance.start_date), 1),
         "dph_total": instance.dph_total, "machine_id": instance.machine_id, "ssh": instance.ssh_command,
-        "classified": classified,
+        "classified": classified, "games_per_s": None if classified is None else classified["games_per_s"],
     }
 
 
 def _probe(app, cfg, instances) -> dict:
+    # deferred: zeb's planners and store cost ~100 ms that `--help` does not need (benchmarks/bench_help.py)
+    from zeb.lifecycle import classify
+    from zeb.ops import poll_tails
     t = cfg.thresholds
-    results = poll_tails(lambda i: app.market.logs(i, tail=t.log_tail, timeout=t.poll_timeout_s),
-                         [i.id for i in instances], workers=t.poll_concurrency, timeout=t.poll_timeout_s)
+
+    def read():
+        return poll_tails(lambda i: app.market.logs(i, tail=t.log_tail, timeout=t.poll_timeout_s),
+                          [i.id for i in instances], workers=t.poll_concurrency, timeout=t.poll_timeout_s)
+
+    if app.stderr.is_terminal:
+        # Reading every log takes seconds: say so while it happens, then leave no trace (piped: nothing).
+        with app.stderr.status(f"reading {len(instances)} worker log(s)…"):
+            results = read()
+    else:
+        results = read()
     by_id = {i.id: i for i in instances}
     out = {}
     for instance_id, res in results.items():
@@ -93,34 +106,48 @@ def _probe(app, cfg, instances) -> dict:
     return out
 
 
-_COLUMNS = (("Label", False), ("GPU", False), ("State", False), ("Worker", False), ("Age", True), ("$/hr", True),
-            ("ID", True), ("Machine", True), ("SSH", False))
+_COLUMNS = (("Label", False), ("GPU", False), ("State", False), ("Worker", False), ("games/s", True),
+            ("$/hr", True), ("Age", True), ("ID", True))
+_WIDE_COLUMNS = _COLUMNS + (("Machine", True), ("SSH", False))
 
 
-def _cells(r: dict) -> list[str]:
+def _cells(r: dict, wide: bool) -> list[str]:
     c = r["classified"]
     worker = "-" if c is None else (c["state"] + ("" if c["live"] else f" ({age(c['age_s'])} ago)"))
-    return [r["label"] or "-", r["gpu_name"], r["vast_status"] or "pending", worker, age(r["age_s"]),
-            f"{r['dph_total']:.3f}", str(r["id"]), str(r["machine_id"]), r["ssh"] or "-"]
+    gps = r.get("games_per_s")
+    cells = [r["label"] or "-", r["gpu_name"], r["vast_status"] or "pending", worker,
+             "-" if gps is None else f"{gps:.2f}", f"{r['dph_total']:.3f}", age(r["age_s"]), str(r["id"])]
+    return cells + [str(r["machine_id"]), r["ssh"] or "-"] if wide else cells
 
 
-def render_status(console, data: dict, all_fleets: bool, fleet: str) -> None:
+def render_status(console, data: dict, all_fleets: bool, fleet: str, *, wide: bool = False) -> None:
     if not data["fleets"] or all(not f["instances"] for f in data["fleets"].values()):
         where = "any zeb fleet" if all_fleets else f"fleet {fleet}"
         console.print(f"No instances in {where}. Launch some with: zeb up 4" + ("" if all_fleets or fleet == "zeb"
                                                                                 else f" --fleet {fleet}"))
         return
     for name, f in data["fleets"].items():
-        print_table(console, _COLUMNS, [_cells(r) for r in f["instances"]],
+        print_table(console, _WIDE_COLUMNS if wide else _COLUMNS, [_cells(r, wide) for r in f["instances"]],
                     title=f"fleet {name}" if all_fleets else None)
         t = f["totals"]
         console.print(f"Total: {t['count']} instances, ${t['dph']:.3f}/hr (${t['per_day']:.2f}/day, "
                       f"${t['per_week']:.2f}/week)")
         for instance_id in f["stuck_loading"]:
             flag = "" if name == "zeb" else f" --fleet {name}"
-            console.print(f"[yellow]warning:[/] instance {instance_id} has been loading for over "
-                          f"{data['stuck_after_s'] / 60:g} min; "
-                          f"destroy it with: zeb down{flag} --id {instance_id}")
+            _warn(console, f"instance {instance_id} has been loading for over {data['stuck_after_s'] / 60:g} min",
+                  f"destroy it with: zeb down{flag} --id {instance_id}")
+
+
+def _warn(console, what: str, fix: str) -> None:
+    # One line, unless a terminal is too narrow for it: then the fix goes on its own line, its command whole.
+    from rich.text import Text
+
+    line = Text.assemble(("warning:", "yellow"), f" {what}; {fix}")
+    if not console.is_terminal or line.cell_len <= console.width:
+        console.print(line)
+        return
+    console.print(Text.assemble(("warning:", "yellow"), f" {what};"))
+    console.print(f"  {fix}", markup=False)
 
 
 def register(app: typer.Typer) -> None:
