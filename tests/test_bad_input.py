@@ -89,3 +89,35 @@ def test_the_cli_machine_id_bound_is_the_planners():
     from zeb.plan.hosts import MAX_MACHINE_ID
 
     assert cli_bound == MAX_MACHINE_ID
+
+
+def _without_hf_token(sim, *args: str):
+    from typer.testing import CliRunner
+
+    from zeb.cli import app as cli_app
+    from zeb.cli.context import App
+
+    env = {k: v for k, v in sim.env.items() if k not in ("HF_TOKEN", "HF_ENDPOINT")}
+    return CliRunner().invoke(cli_app, list(args), obj=App(env=env, clock=sim.clock.now, sleep=sim.clock.sleep,
+                                                          interactive=False), catch_exceptions=False)
+
+
+def test_a_dry_run_needs_no_hf_token_or_hub_and_says_it_did_not_check(sim):
+    res = _without_hf_token(sim, "up", "3", "--dry-run")
+    assert res.exit_code == 0, res.stderr
+    assert "Dry run: would launch 3 of 3" in res.stdout
+    assert "HF token and the weights file were not checked" in res.stdout
+    assert _no_creates(sim)
+    doc = __import__("json").loads(_without_hf_token(sim, "up", "1", "--dry-run", "--json").stdout)
+    assert doc["data"]["hub_checked"] is False and len(doc["data"]["plan"]) == 1
+
+
+def test_rank_offers_needs_no_hf_token(sim):
+    res = _without_hf_token(sim, "rank-offers", "--limit", "3")
+    assert res.exit_code == 0, res.stderr
+    assert "$/game/s" in res.stdout
+
+
+def test_a_real_up_still_refuses_without_the_hf_token(sim):
+    res = _without_hf_token(sim, "up", "1")
+    assert res.exit_code != 0 and "HF_TOKEN" in res.stderr and _no_creates(sim)

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+import pytest
 from typer.testing import CliRunner
 
 from zeb.cli import app
@@ -54,9 +55,28 @@ def test_demo_story_on_a_virtual_clock():
     assert not (Path(os.environ["HOME"]) / ".config" / "zeb").exists()
 
 
-def test_demo_command_runs(tmp_path):
+def test_demo_command_runs_every_cycle_at_any_speed(tmp_path):
+    # Real time is a ManualClock too (the app's clock and sleep pace the demo), so the run does not
+    # depend on how fast this machine is: a cycle per simulated interval, 0.5 h at least 6 of 5 min.
+    from zeb.sim.clock import ManualClock
+
+    real = ManualClock()
     res = CliRunner().invoke(app, ["demo", "--speed", "5000", "--hours", "0.5", "--json"],
-                             obj=App(env={"NO_COLOR": "1"}, interactive=False), catch_exceptions=False)
+                             obj=App(env={"NO_COLOR": "1"}, clock=real.now, sleep=real.sleep, interactive=False),
+                             catch_exceptions=False)
     assert res.exit_code == 0, res.stderr
     doc = json.loads(res.stdout)
-    assert doc["command"] == "demo" and doc["data"]["counters"]["launches"] >= 4
+    counters = doc["data"]["counters"]
+    assert doc["command"] == "demo" and counters["launches"] >= 4 and counters["cycles"] >= 0.5 * 3600 / 300
+    assert real.now() - 1_780_000_000.0 == pytest.approx(0.5 * 3600 / 5000, abs=0.1)    # paced, not rushed
+
+
+def test_a_machine_too_slow_for_the_speed_stops_with_one_line():
+    # Every look at the real clock costs 5 s: the run falls behind its schedule and gives up.
+    ticks = iter(range(0, 10**6, 5))
+    res = CliRunner().invoke(app, ["demo", "--speed", "5000", "--hours", "0.5"],
+                             obj=App(env={"NO_COLOR": "1"}, clock=lambda: float(next(ticks)), sleep=lambda s: None,
+                                     interactive=False), catch_exceptions=False)
+    assert res.exit_code == 1
+    last = res.stderr.strip().splitlines()[-1]
+    assert "behind the --speed 5000 schedule" in last and "try a lower speed, e.g. zeb demo --speed" in last

@@ -16,12 +16,12 @@ from tests.vast_fixture import KEY, VastFixture
 from zeb.domain import LaunchSpec
 from zeb.errors import (
     AuthError,
+    MarketError,
     NoCredit,
     NotFound,
     OfferUnavailable,
     RateLimited,
     Unreachable,
-    MarketError,
 )
 from zeb.vast import KEY_HOWTO, VastClient
 
@@ -287,11 +287,43 @@ def test_connection_refused_is_unreachable_quickly():
     assert c.requests_made == 6
 
 
+def test_on_retry_hears_each_pause_before_it_is_slept():
+    url = closed_port_url()
+    heard: list[tuple[str, float]] = []
+    c, sleeps = make(url, attempts=3, on_retry=lambda reason, seconds: heard.append((reason, seconds)))
+    with pytest.raises(Unreachable):
+        c.list_instances()
+    # One call per pause, with the pause the injected sleep is then given, and what failed.
+    assert [s for _, s in heard] == sleeps and len(heard) == 2
+    assert all("list instances" in r and url in r and "could not be reached" in r for r, _ in heard)
+
+
+def test_on_retry_hears_a_429_wait_and_nothing_for_a_final_error(vast):
+    heard: list[tuple[str, float]] = []
+    vast.fail(429, 1, retry_after=7)
+    c, sleeps = make(vast, on_retry=lambda reason, seconds: heard.append((reason, seconds)))
+    assert c.list_instances() == []
+    assert len(heard) == 1 and "rate limited" in heard[0][0] and heard[0][1] == sleeps[0]
+    vast.fail(400, -1, body={"success": False, "msg": "invalid filter"})
+    with pytest.raises(MarketError):
+        c.search_offers(["RTX_3070"])
+    assert len(heard) == 1      # a final answer is not retried, so nothing is said
+
+
+def test_on_retry_within_a_log_budget(vast):
+    heard: list[float] = []
+    iid = vast.add_instance()
+    vast.fail(503, 1)
+    c, sleeps = make(vast, on_retry=lambda reason, seconds: heard.append(seconds))
+    assert c.logs(iid, timeout=5.0) == ""
+    assert len(heard) == 1 and heard[0] == sleeps[0] and 0.0 <= heard[0] <= 0.5
+
+
 def test_a_hung_endpoint_costs_attempts_times_the_timeout(vast):
     vast.fail("hang", -1, delay=5)
     c, sleeps = make(vast, attempts=2, timeout=0.2)
     start = time.monotonic()
-    with pytest.raises(Unreachable, match="no answer within 0.2s"):
+    with pytest.raises(Unreachable, match=r"no answer within 0\.2s"):
         c.list_instances()
     elapsed = time.monotonic() - start
     assert 0.4 <= elapsed < 1.2 and len(sleeps) == 1 and vast.count() == 2

@@ -5,17 +5,19 @@ struck, a crash replaced, a preemption, an upgrade trial, credit running out and
 from __future__ import annotations
 
 import tempfile
+import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Callable
 
 from zeb import state
 from zeb.cli.context import App
 from zeb.config import FleetConfig, resolve
+from zeb.errors import ZebError
 from zeb.monitor import Monitor
 from zeb.plan.stats import fleet_stats, gpu_stats
 from zeb.report import banner, check_line, dashboard
-from zeb.sim.clock import ScaledClock
+from zeb.sim.clock import EPOCH, ManualClock
 from zeb.sim.hub import FakeHub
 from zeb.sim.market import Market
 from zeb.sim.server import SimServer
@@ -45,6 +47,47 @@ class Script:
     credit_out_at: float = 1.6 * HOURS
     top_up_at: float = 2.3 * HOURS
     preempt_after: float = 1.8 * HOURS
+
+
+class PacedClock:
+    """The demo's clock. Virtual time moves only when the monitor sleeps, so every simulated interval
+    gets its cycle whatever the machine's speed (a clock that ran on during a cycle's work ate the whole
+    run on a slow start: 0 cycles at --speed 5000). Each sleep then waits, in `real` time, until the
+    schedule `speed` sets, at once when the work already took longer; `behind()` says by how much."""
+
+    def __init__(self, speed: float, *, real: Callable[[], float] = time.monotonic,
+                 wait: Callable[[float], None] = time.sleep, start: float = EPOCH) -> None:
+        if not speed > 0:
+            raise ValueError(f"clock speed must be positive, not {speed!r}")
+        self.speed = float(speed)
+        self._virtual = ManualClock(start)
+        self._start = float(start)
+        self._real = real
+        self._wait = wait
+        self._real0 = real()
+
+    def now(self) -> float:
+        return self._virtual.now()
+
+    def advance(self, seconds: float) -> float:
+        return self._virtual.advance(seconds)
+
+    def behind(self) -> float:
+        """Real seconds the run is behind its schedule (0 when on time)."""
+        return max(0.0, self._real() - (self._real0 + (self.now() - self._start) / self.speed))
+
+    def sleep(self, seconds: float) -> None:
+        self._virtual.advance(seconds)
+        due = self._real0 + (self.now() - self._start) / self.speed
+        self._wait(max(0.0, due - self._real()))
+
+    __call__ = now
+
+
+# The demo gives up when it runs this much later than its schedule (and at least this factor of the whole
+# scheduled run): the machine cannot keep up with the speed asked for.
+MAX_BEHIND_S = 60.0
+MAX_BEHIND_FACTOR = 2.0
 
 
 def build_market(clock, script: Script, say: Callable[[str], None], seed: int = 42) -> Market:
@@ -78,9 +121,9 @@ def build_market(clock, script: Script, say: Callable[[str], None], seed: int = 
 
 def run_demo(console, err, *, speed: float = 240.0, script: Script = Script(), interactive: bool = False,
              clock=None):
-    """Returns (monitor, stats data) after the scripted run. `clock` defaults to a ScaledClock(speed);
+    """Returns (monitor, stats data) after the scripted run. `clock` defaults to a PacedClock(speed);
     tests pass a ManualClock so the run is the same every time."""
-    clock = clock or ScaledClock(speed)
+    clock = clock or PacedClock(speed)
     printer = {"print": err.print}
 
     def say(text: str) -> None:
@@ -99,6 +142,8 @@ def run_demo(console, err, *, speed: float = 240.0, script: Script = Script(), i
         client = VastClient.from_env(env, timeout=10.0)
         mon = Monitor(cfg, cfg.target_workers, client, app.store, env["HF_TOKEN"], clock=clock.now, hub_env=env)
         _run_cycles(mon, cfg, market, clock, start, script, console, say, printer)
+        if mon.counters.cycles == 0:
+            raise ZebError("the demo ran 0 monitor cycles", hint="try a lower --speed or more --hours")
         now = clock.now()
         data = _stats(app.store, mon, cfg)
         data.update(simulated_s=now - start, api_calls=market.count_calls(), requests_made=client.requests_made)
@@ -148,10 +193,25 @@ def _run_cycles(mon: Monitor, cfg: FleetConfig, market: Market, clock, start: fl
                 console.print(check_line(report, mon.started, cfg.target_workers), markup=False)
                 for action in report.actions:
                     console.print(f"  {action}", markup=False)
+            _check_keeping_up(clock, mon, script, clock.now() - start)
             clock.sleep(report.interval)
     finally:
         if live is not None:
             live.stop()
+
+
+def _check_keeping_up(clock, mon: Monitor, script: Script, simulated: float) -> None:
+    """Stop with one line when the machine is too slow for the speed asked for (a PacedClock only)."""
+    behind = getattr(clock, "behind", lambda: 0.0)()
+    planned = script.duration_s / clock.speed if hasattr(clock, "speed") else 0.0
+    if behind <= max(MAX_BEHIND_S, MAX_BEHIND_FACTOR * planned):
+        return
+    cycles = mon.counters.cycles
+    per_cycle = (simulated / clock.speed + behind) / max(1, cycles)     # real seconds one cycle took
+    speed = max(10, int(simulated / max(1, cycles) / per_cycle / 2))    # half what this machine managed
+    raise ZebError(f"demo stopped: this machine ran {behind:.0f} s behind the --speed {clock.speed:g} schedule "
+                   f"after {cycles} cycles ({simulated / HOURS:.1f} of {script.duration_s / HOURS:.1f} simulated "
+                   f"hours)", hint=f"try a lower speed, e.g. zeb demo --speed {speed}")
 
 
 def _stats(store, mon: Monitor, cfg: FleetConfig) -> dict:

@@ -9,8 +9,10 @@ import random
 import sys
 import threading
 import time
+from collections.abc import Callable, Collection, Mapping, Sequence
+from functools import partial
 from pathlib import Path
-from typing import Any, Callable, Collection, Mapping, Sequence
+from typing import Any
 
 from zeb.domain import Account, Instance, LaunchSpec, Offer, gpu_name
 from zeb.errors import (
@@ -112,6 +114,11 @@ def _sdk_class() -> type:
     return VastAI
 
 
+def _show_page(sdk: Any, params: dict[str, Any], _timeout: float | None) -> Any:
+    """One page of the instance listing (bound per page, so a retry asks for the same page)."""
+    return sdk.show_instances_v1(params)
+
+
 class _Transient(Exception):
     """A failure worth another attempt; carries the error to raise when the attempts run out."""
 
@@ -209,11 +216,15 @@ class VastClient:
     connection, 500/502/504): that could rent two machines. It raises Unreachable and the caller
     reconciles through the instance list (labels are unique). 429, 503 and refused connections are
     answered before anything is rented, so those are retried.
+
+    `on_retry(reason, seconds)`, when given, is called before each backoff pause with what failed and
+    how long the pause is, so a command can say why it is waiting (issue 14: never silent on slow work).
     """
 
     def __init__(self, api_key: str, server_url: str = DEFAULT_URL, *, timeout: float = 30.0, attempts: int = 4,
                  max_wait: float = 60.0, base_wait: float = 0.5, sleep: Callable[[float], None] = time.sleep,
-                 rng: random.Random | None = None) -> None:
+                 rng: random.Random | None = None,
+                 on_retry: Callable[[str, float], None] | None = None) -> None:
         if not api_key or not api_key.strip():
             raise AuthError("no Vast API key", hint=f"set one with {KEY_HOWTO}")
         VastAI = _sdk_class()  # imported here: paid only by commands that talk to Vast
@@ -226,6 +237,7 @@ class VastClient:
         self.requests_made = 0
         self._sleep = sleep
         self._rng = rng or random.Random()
+        self.on_retry = on_retry
         self._sdk = VastAI(api_key=api_key.strip(), server_url=self.server_url, retry=1, quiet=True)
         self._sdk.client.timeout = self.timeout
         self._count_requests()
@@ -283,9 +295,15 @@ class VastClient:
             pause = min(pause, self.max_wait)
             return min(pause, max(0.0, budget.remaining())) if budget is not None else pause
 
+        def before_sleep(state) -> None:
+            exc = state.outcome.exception()
+            if self.on_retry is not None and isinstance(exc, _Transient):
+                self.on_retry(str(exc.error), state.next_action.sleep)
+
         try:
             for attempt in Retrying(stop=stop, wait=wait, sleep=budget.sleep if budget else self._sleep,
-                                    retry=retry_if_exception_type(_Transient), reraise=True):
+                                    retry=retry_if_exception_type(_Transient), reraise=True,
+                                    before_sleep=before_sleep):
                 with attempt:
                     return self._once(what, send, create=create, not_found=not_found, budget=budget)
         except _Transient as exc:
@@ -346,13 +364,13 @@ class VastClient:
             return not_found(f"{what}: not found ({message or status})")
         if status == 429:
             wait = _retry_after(response)
-            error = RateLimited(f"{what}: rate limited by Vast" + (f" (retry after {wait:g}s)" if wait else ""),
-                                retry_after=wait)
+            limited = RateLimited(f"{what}: rate limited by Vast" + (f" (retry after {wait:g}s)" if wait else ""),
+                                  retry_after=wait)
             body = _body(response)
             quota = isinstance(body, dict) and body.get("error") == "search_quota_exceeded"
             if quota or (wait is not None and wait > self.max_wait):
-                return error  # waiting it out here would block for longer than any caller wants
-            return _Transient(error, wait)
+                return limited  # waiting it out here would block for longer than any caller wants
+            return _Transient(limited, wait)
         if status >= 500:
             error = Unreachable(f"{what}: the Vast API at {self.server_url} answered HTTP {status}"
                                 + (f" ({message})" if message else ""))
@@ -379,7 +397,7 @@ class VastClient:
         seen: set[str] = set()
         for _ in range(_MAX_PAGES):
             page_params = dict(params)
-            data = self._call("list instances", lambda _t: self._sdk.show_instances_v1(page_params))
+            data = self._call("list instances", partial(_show_page, self._sdk, page_params))
             if not isinstance(data, dict):
                 raise Unreachable(f"list instances: the Vast API at {self.server_url} sent an answer of an "
                                   "unexpected shape")

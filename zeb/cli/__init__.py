@@ -17,7 +17,6 @@ app = typer.Typer(
         "Example: zeb up 4 --fleet zeb-large"
     ),
     no_args_is_help=True,
-    add_completion=False,
     pretty_exceptions_enable=False,
     rich_markup_mode=None,
     context_settings={"help_option_names": ["-h", "--help"]},

@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
+import contextlib
 import functools
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from typing import TYPE_CHECKING
 
 import typer
@@ -33,6 +34,52 @@ def check_count(count: int | None, low: int) -> None:
                          "several fleets")
 
 
+class _Quiet:
+    def update(self, text: str) -> None:
+        pass
+
+
+class _Spinner:
+    def __init__(self, live, spin) -> None:
+        self._live, self._spin = live, spin
+
+    def update(self, text: str) -> None:
+        self._spin.update(text=text)
+        self._live.refresh()        # shown now, not at the next tick: a short wait is seen too
+
+
+@contextlib.contextmanager
+def spinner(app: App, text: str) -> Iterator:
+    """A transient spinner line on stderr while slow work runs, when stderr is a terminal; nothing at
+    all otherwise (a pipe or cron's log gets only the outcome). Yields something with `update(text)`."""
+    if not app.stderr.is_terminal:
+        yield _Quiet()
+        return
+    from rich.live import Live
+    from rich.spinner import Spinner
+
+    spin = Spinner("dots", text)
+    with Live(spin, console=app.stderr, transient=True, refresh_per_second=12.5) as live:
+        yield _Spinner(live, spin)
+
+
+@contextlib.contextmanager
+def fleet_lock(app: App, fleet: str, timeout: float) -> Iterator[None]:
+    """The fleet's mutation lock. Free: taken at once, silently. Held by another zeb run: waited for up
+    to `timeout` s under a spinner that says so (on a terminal), then LockHeld."""
+    from zeb.errors import LockHeld
+
+    with contextlib.ExitStack() as stack:
+        try:
+            stack.enter_context(app.store.mutation_lock(fleet, timeout=0))
+        except LockHeld:
+            if timeout <= 0:
+                raise
+            with spinner(app, f"waiting up to {timeout:g} s for fleet {fleet}'s lock, held by another zeb run…"):
+                stack.enter_context(app.store.mutation_lock(fleet, timeout=timeout))
+        yield
+
+
 def app_of(ctx: typer.Context) -> App:
     root = ctx.find_root()
     if root.obj is None:
@@ -60,7 +107,7 @@ def zeb_command(name: str) -> Callable:
                 result = Result.failure(name, str(exc), exc.exit_code)
             except KeyboardInterrupt:
                 app.stderr.print("zeb: interrupted")
-                raise typer.Exit(130)
+                raise typer.Exit(130) from None
             render(result, as_json=as_json, stdout=app.stdout, stderr=app.stderr)
             store = app._store
             for warning in getattr(store, "warnings", ()):

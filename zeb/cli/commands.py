@@ -4,7 +4,7 @@ is run or asked for its own help. `zeb --help` lists every command from the tabl
 from __future__ import annotations
 
 import importlib
-from collections.abc import Callable, Iterator, MutableMapping
+from collections.abc import Callable, Iterator, Mapping, MutableMapping
 from typing import Any
 
 import typer
@@ -16,7 +16,8 @@ from typer.core import TyperCommand, TyperGroup
 # command's help, so the two cannot drift.
 COMMANDS: dict[str, tuple[str, str]] = {
     "up": ("up", "Launch COUNT workers on the best-value offers ($ per expected game/s)."),
-    "status": ("status", "Show the fleet's instances: label, GPU, state, age, $/hr, id, ssh, machine."),
+    "status": ("status", ("Show the fleet's instances: label, GPU, state, worker, games/s, $/hr, age, id "
+                          "(--wide: machine, ssh).")),
     "logs": ("logs", "Print a worker's log tail and its classified state."),
     "down": ("down", "Destroy every instance of the fleet (asks first unless --force). Idempotent."),
     "replenish": ("replenish", "Bring the fleet back to COUNT workers; safe to run from cron and to overlap."),
@@ -43,11 +44,39 @@ def _help_flag_off_by_default(option: Any) -> Any:
     return option
 
 
+def _completion_option(option: Any) -> None:
+    """typer finds the shell to complete for by walking up the process tree (shellingham), which finds
+    none under cron, an IDE or CI; then the login shell in $SHELL is the one meant, not an error."""
+    _help_flag_off_by_default(option)
+    callback = option.callback
+    if callback is None or getattr(callback, "zeb_shell_fallback", False):
+        return
+
+    def with_fallback(ctx: Any, param: Any, value: Any) -> Any:
+        if value is True:
+            value = _shell_name() or value
+        return callback(ctx, param, value)
+
+    with_fallback.zeb_shell_fallback = True  # type: ignore[attr-defined]
+    option.callback = with_fallback
+
+
+def _shell_name() -> str | None:
+    import os
+
+    import shellingham  # typer's own dependency for completion
+
+    try:
+        return shellingham.detect_shell()[0]
+    except shellingham.ShellDetectionFailure:
+        return os.path.basename(os.environ.get("SHELL", "")) or None
+
+
 class _LazyCommands(MutableMapping):
     """The group's `commands`: every table name is a key from the start; its command is built on first
     lookup. Iterating names (typer's "Did you mean", the docs test) imports nothing."""
 
-    def __init__(self, eager: dict[str, Any], load: Callable[[str], Any]) -> None:
+    def __init__(self, eager: Mapping[str, Any], load: Callable[[str], Any]) -> None:
         self._built = dict(eager)
         self._load = load
 
@@ -80,7 +109,7 @@ class LazyGroup(TyperGroup):
 
     def __init__(self, **attrs: Any) -> None:
         super().__init__(**attrs)
-        self.commands = _LazyCommands(self.commands, self._build)
+        self.commands: _LazyCommands = _LazyCommands(self.commands, self._build)
 
     def _build(self, name: str) -> Any:
         module = importlib.import_module(f"zeb.cli.{COMMANDS[name][0]}")
@@ -95,6 +124,15 @@ class LazyGroup(TyperGroup):
         if isinstance(command, TyperGroup):     # `zeb config show`: the config group's --help is absent
             _help_flag_off_by_default(command.get_help_option(ctx))
         return command
+
+    def get_params(self, ctx: Any) -> list:
+        # typer appends --install-completion and --show-completion after building the group, and they have
+        # no default either: the same fix, or every `zeb X --help` would pay for pydantic.
+        params = super().get_params(ctx)
+        for param in params:
+            if param.name in ("install_completion", "show_completion"):
+                _completion_option(param)
+        return params
 
     def get_help_option(self, ctx: Any) -> Any:
         return _help_flag_off_by_default(super().get_help_option(ctx))

@@ -7,14 +7,14 @@ from __future__ import annotations
 import os
 import sys
 import time
-from typing import Callable, Mapping
+from collections.abc import Callable, Mapping
 
 from rich.console import Console
 
 
 def _console(stream, no_color: bool, columns: str | None) -> Console:
     # Piped output (cron logs, CI) would otherwise be squeezed into 80 columns.
-    width = None if stream.isatty() else (int(columns) if (columns or "").isdigit() else 160)
+    width = None if stream.isatty() else (int(columns) if columns and columns.isdigit() else 160)
     return Console(file=stream, no_color=no_color, highlight=False, soft_wrap=False, width=width)
 
 
@@ -91,5 +91,11 @@ class App:
         if self._market is None:
             from zeb.vast import VastClient
 
-            self._market = VastClient.from_env(self.env, sleep=self.sleep)
+            self._market = VastClient.from_env(self.env, sleep=self.sleep, on_retry=self._say_retry)
         return self._market
+
+    def _say_retry(self, reason: str, seconds: float) -> None:
+        # A terminal hears why it is waiting; a pipe (cron's log) gets only the outcome, as before.
+        if self.stderr.is_terminal:
+            self.stderr.print(f"zeb: {reason}; retrying in {seconds:.1f} s", style="dim", markup=False,
+                              highlight=False)

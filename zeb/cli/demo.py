@@ -6,8 +6,6 @@ import typer
 
 from zeb.cli._base import JSON_OPTION, app_of, zeb_command
 from zeb.cli.output import Result
-from zeb.cli.stats import render
-from zeb.demo import HOURS, Script, run_demo
 
 
 @zeb_command("demo")
@@ -24,14 +22,20 @@ def demo(
 
     Example: zeb demo --speed 240
     """
+    # deferred: zeb's planners and store cost ~100 ms that `--help` does not need (benchmarks/bench_help.py)
+    from zeb.cli.stats import render
+    from zeb.demo import HOURS, PacedClock, Script, run_demo
 
     app = app_of(ctx)
     script = Script(duration_s=hours * HOURS)
     try:
-        mon, data = run_demo(app.stdout if not json_out else app.stderr, app.stderr, speed=speed, script=script)
+        # Paced on the app's clock and sleep, so a test that injects both runs the same cycles every time.
+        clock = PacedClock(speed, real=app.clock, wait=app.sleep)
+        mon, data = run_demo(app.stdout if not json_out else app.stderr, app.stderr, speed=speed, script=script,
+                             clock=clock)
     except KeyboardInterrupt:
         app.stderr.print("demo interrupted; the simulated fleet was discarded")
-        raise typer.Exit(130)
+        raise typer.Exit(130) from None
     data["counters"] = dict(mon.counters.__dict__)
 
     def human(console) -> None:

@@ -2,21 +2,21 @@
 
 from __future__ import annotations
 
-from typing import List, Optional
+import contextlib
+import math
 
 import typer
 
-from zeb.cli._base import FLEET_OPTION, JSON_OPTION, app_of, zeb_command
+from zeb.cli._base import FLEET_OPTION, JSON_OPTION, app_of, fleet_lock, spinner, zeb_command
 from zeb.cli.output import Result
 from zeb.errors import EXIT_FAILED, EXIT_PARTIAL, UsageError, ZebError
-from zeb.plan.fleet import unconfirmed
 
 
 @zeb_command("down")
 def down(
     ctx: typer.Context,
-    fleet: Optional[str] = FLEET_OPTION,
-    ids: Optional[List[int]] = typer.Option(None, "--id", help="Only this instance of the fleet (repeatable)."),
+    fleet: str | None = FLEET_OPTION,
+    ids: list[int] | None = typer.Option(None, "--id", help="Only this instance of the fleet (repeatable)."),
     force: bool = typer.Option(False, "--force", "-y", help="Do not ask for confirmation."),
     wait: float = typer.Option(90.0, "--wait", min=0.0, max=1800.0,
                                help="Seconds to wait for launches still in flight to appear, to destroy them too."),
@@ -31,7 +31,7 @@ def down(
     """
     app = app_of(ctx)
     cfg = app.config(fleet)
-    with app.store.mutation_lock(cfg.name, timeout=60.0):
+    with fleet_lock(app, cfg.name, 60.0):
         outcomes, labels, pending = _destroy_all(app, cfg, ids, force, wait)
     return _result(cfg.name, outcomes, labels, pending, wait)
 
@@ -39,38 +39,53 @@ def down(
 def _destroy_all(app, cfg, ids, force: bool, wait: float) -> tuple[list, dict[int, str], list]:
     """Destroy the fleet's instances (or `ids`), and launches in flight as they appear, for up to `wait`
     seconds. Returns the destroy outcomes, the label of each destroyed id, and launches still unconfirmed."""
+    # deferred: zeb's planners and store cost ~100 ms that `--help` does not need (benchmarks/bench_help.py)
+    from zeb.plan.fleet import unconfirmed
     service = app.fleet(cfg)
     labels: dict[int, str] = {}
     outcomes: list = []
     pending: list = []
     deadline = app.clock() + wait
     asked = waited = False
-    while True:
-        view = service.observe()
-        targets = {i.id: i.label for i in view.members}
-        # Launches Vast accepted but does not list yet are paid instances too.
-        targets.update({e.instance_id: e.label for e in view.inflight if e.instance_id is not None})
-        pending = [] if ids else unconfirmed(view.inflight)
-        if ids:
-            unknown = sorted(set(ids) - set(targets))
-            if unknown:
-                raise UsageError(f"instance(s) {', '.join(map(str, unknown))} are not in fleet {cfg.name}")
-            targets = {i: targets[i] for i in ids}
-        targets = {i: label for i, label in targets.items() if i not in labels}
-        if not asked and (targets or pending):
-            _confirm(app, cfg.name, targets, pending, force)
-            asked = True
-        if targets:
-            outcomes += service.destroy(sorted(targets))
-            labels.update(targets)
-        if not pending or app.clock() >= deadline:
-            break
-        if not waited:
-            waited = True
-            app.stderr.print(f"waiting up to {wait:g}s for {len(pending)} launch(es) still in flight to appear "
-                             f"({', '.join(e.label for e in pending)})...", markup=False)
-        app.sleep(min(_POLL_S, max(0.0, deadline - app.clock())))
+    with contextlib.ExitStack() as stack:
+        status = None
+        while True:
+            view = service.observe()
+            targets = {i.id: i.label for i in view.members}
+            # Launches Vast accepted but does not list yet are paid instances too.
+            targets.update({e.instance_id: e.label for e in view.inflight if e.instance_id is not None})
+            pending = [] if ids else unconfirmed(view.inflight)
+            if ids:
+                unknown = sorted(set(ids) - set(targets))
+                if unknown:
+                    raise UsageError(f"instance(s) {', '.join(map(str, unknown))} are not in fleet {cfg.name}")
+                targets = {i: targets[i] for i in ids}
+            targets = {i: label for i, label in targets.items() if i not in labels}
+            if not asked and (targets or pending):
+                _confirm(app, cfg.name, targets, pending, force)
+                asked = True
+            if status is None:      # after the question: a spinner must not cover a prompt
+                status = stack.enter_context(spinner(app, f"looking at fleet {cfg.name}…"))
+            if targets:
+                status.update(f"destroying {len(targets)} instance(s) of fleet {cfg.name}…")
+                outcomes += service.destroy(sorted(targets))
+                labels.update(targets)
+            if not pending or app.clock() >= deadline:
+                break
+            if not waited:
+                waited = True
+                app.stderr.print(f"waiting up to {wait:g}s for {len(pending)} launch(es) still in flight to "
+                                 f"appear ({', '.join(e.label for e in pending)})...", markup=False, highlight=False)
+            _count_down(app, status, len(pending), min(_POLL_S, max(0.0, deadline - app.clock())), deadline)
     return outcomes, labels, pending
+
+
+def _count_down(app, status, n: int, seconds: float, deadline: float) -> None:
+    """Sleep `seconds` in steps of about a second, so the spinner's countdown moves."""
+    steps = max(1, math.ceil(seconds))
+    for _ in range(steps):
+        status.update(f"waiting for {n} launch(es) to appear… {max(0.0, deadline - app.clock()):.0f} s left")
+        app.sleep(seconds / steps)
 
 
 def _result(fleet: str, outcomes: list, labels: dict[int, str], pending: list, wait: float) -> Result:

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-from typing import Optional
-
 import typer
 
 from zeb.cli._base import FLEET_OPTION, JSON_OPTION, app_of, zeb_command
@@ -13,7 +11,7 @@ from zeb.cli.output import Result
 @zeb_command("rank-offers")
 def rank_offers(
     ctx: typer.Context,
-    fleet: Optional[str] = FLEET_OPTION,
+    fleet: str | None = FLEET_OPTION,
     limit: int = typer.Option(20, "--limit", "-n", min=1, help="How many offers to show."),
     show_blocked: bool = typer.Option(False, "--show-blocked", help="Also show blocked machines, struck out."),
     json_out: bool = JSON_OPTION,

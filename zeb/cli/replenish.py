@@ -2,25 +2,22 @@
 
 from __future__ import annotations
 
-from typing import Optional
-
 import typer
 
-from zeb.cli._base import FLEET_OPTION, JSON_OPTION, app_of, check_count, zeb_command
+from zeb.cli._base import FLEET_OPTION, JSON_OPTION, app_of, check_count, fleet_lock, zeb_command
 from zeb.cli.output import Result
 from zeb.errors import EXIT_FAILED, EXIT_PARTIAL, LockHeld
-from zeb.plan.fleet import replenish_plan, unconfirmed
-from zeb.plan.launch import upload_banner
 from zeb.timefmt import DATE_SECOND, when
 
 
 @zeb_command("replenish")
 def replenish(
     ctx: typer.Context,
-    count: Optional[int] = typer.Argument(None, help="Target number of workers (default: the fleet's "
+    count: int | None = typer.Argument(None, help="Target number of workers (default: the fleet's "
                                           "target_workers)."),
-    fleet: Optional[str] = FLEET_OPTION,
-    wait: float = typer.Option(120.0, "--wait", min=0.0, max=3600.0, help="Seconds to wait for another run holding the fleet's lock."),
+    fleet: str | None = FLEET_OPTION,
+    wait: float = typer.Option(120.0, "--wait", min=0.0, max=3600.0,
+                               help="Seconds to wait for another run holding the fleet's lock."),
     json_out: bool = JSON_OPTION,
 ) -> Result:
     """Bring the fleet back to COUNT workers; safe to run from cron and to overlap.
@@ -33,7 +30,7 @@ def replenish(
     count = cfg.target_workers if count is None else count
     stamp = when(app.clock(), DATE_SECOND)
     try:
-        lock = app.store.mutation_lock(cfg.name, timeout=wait)
+        lock = fleet_lock(app, cfg.name, wait)
         lock.__enter__()
     except LockHeld as exc:
         line = f"[{stamp}] {cfg.name}: another zeb run holds the fleet's lock; skipping ({exc.message})"
@@ -47,6 +44,8 @@ def replenish(
 
 def _top_up(service, count: int):
     """Undo double launches, then launch what is missing up to `count`. (view, labels, outcomes, dedup)."""
+    # deferred: zeb's planners and store cost ~100 ms that `--help` does not need (benchmarks/bench_help.py)
+    from zeb.plan.fleet import replenish_plan
     cfg = service.cfg
     view = service.observe()
     dedup = service.destroy_duplicates(view)
@@ -65,6 +64,9 @@ def _top_up(service, count: int):
 
 
 def _result(cfg, count: int, stamp: str, view, labels, outcomes, dedup) -> Result:
+    # deferred: zeb's planners and store cost ~100 ms that `--help` does not need (benchmarks/bench_help.py)
+    from zeb.plan.fleet import unconfirmed
+    from zeb.plan.launch import upload_banner
     running, launching = len(view.live), view.launching
     unsure = len(unconfirmed(launching))
     launched = [o for o in outcomes if o.ok]

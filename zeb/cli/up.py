@@ -2,25 +2,21 @@
 
 from __future__ import annotations
 
-from typing import List, Optional
-
 import typer
 
-from zeb.cli._base import FLEET_OPTION, JSON_OPTION, app_of, check_count, zeb_command
+from zeb.cli._base import FLEET_OPTION, JSON_OPTION, app_of, check_count, fleet_lock, zeb_command
 from zeb.cli.output import Result
 from zeb.errors import EXIT_FAILED, EXIT_PARTIAL, UsageError
-from zeb.fleet import worker_line
-from zeb.plan.launch import upload_banner
 
 
 @zeb_command("up")
 def up(
     ctx: typer.Context,
-    count: Optional[int] = typer.Argument(None, help="How many workers to launch (default: the fleet's "
+    count: int | None = typer.Argument(None, help="How many workers to launch (default: the fleet's "
                                           "target_workers)."),
-    fleet: Optional[str] = FLEET_OPTION,
-    gpu: Optional[List[str]] = typer.Option(None, "--gpu", help="GPU type to consider (repeatable), e.g. RTX_3090."),
-    max_dph: Optional[float] = typer.Option(None, "--max-dph", help="Highest $/hr per worker (env ZEB_MAX_DPH)."),
+    fleet: str | None = FLEET_OPTION,
+    gpu: list[str] | None = typer.Option(None, "--gpu", help="GPU type to consider (repeatable), e.g. RTX_3090."),
+    max_dph: float | None = typer.Option(None, "--max-dph", help="Highest $/hr per worker (env ZEB_MAX_DPH)."),
     dry_run: bool = typer.Option(False, "--dry-run", help="Print the plan; rent nothing."),
     json_out: bool = JSON_OPTION,
 ) -> Result:
@@ -28,6 +24,9 @@ def up(
 
     Example: zeb up 4 --fleet zeb-large --gpu RTX_4070_Ti --gpu RTX_3080
     """
+    # deferred: zeb's planners and store cost ~100 ms that `--help` does not need (benchmarks/bench_help.py)
+    from zeb.fleet import worker_line
+    from zeb.plan.launch import upload_banner
     check_count(count, 1)
     app = app_of(ctx)
     cfg = app.config(fleet, gpus=tuple(gpu) if gpu else None, max_dph=max_dph)
@@ -35,14 +34,15 @@ def up(
     if count < 1:
         raise UsageError(f"fleet {cfg.name} has target_workers = 0; give COUNT, e.g. zeb up 4")
     service = app.fleet(cfg)
-    hub_checked = service.start_hub_check()    # overlaps the weights lookup with reading Vast
-    with app.store.mutation_lock(cfg.name, timeout=60.0):
+    # A dry run rents nothing, so it needs no HF token or hub: it plans from Vast alone and says so.
+    hub_checked = None if dry_run else service.start_hub_check()   # overlaps the weights lookup with Vast
+    with fleet_lock(app, cfg.name, 60.0):
         view = service.observe(prune=not dry_run)
         ranked = service.offers(view)
-        token = hub_checked()
         labels = view.new_labels(count)
-        if dry_run:
+        if hub_checked is None:
             return _dry_run_result(cfg.name, service.plan(view, labels, ranked), count)
+        token = hub_checked()
         progress = _Progress(app, len(labels))
         fleet_size = len(view.live) + len(view.launching) + count
         outcomes = service.launch(view, labels, ranked, token, target=fleet_size, on_outcome=progress.step)
@@ -102,11 +102,15 @@ def _dry_run_result(fleet: str, picked, count: int) -> Result:
                           f"machine {row['machine_id']}, ${row['dollars_per_gps']:.4f} per game/s)")
         if len(plan) < count:
             console.print(f"  only {len(plan)} matching offer(s) on distinct machines")
+        console.print(f"  {_HUB_UNCHECKED}")
 
     exit_code = 0 if len(plan) == count else (EXIT_PARTIAL if plan else EXIT_FAILED)
     errors = [] if exit_code == 0 else [f"only {len(plan)} of {count} workers have an offer"]
-    return Result("up", data={"fleet": fleet, "dry_run": True, "plan": plan}, errors=errors, exit_code=exit_code,
-                  human=human)
+    return Result("up", data={"fleet": fleet, "dry_run": True, "plan": plan, "hub_checked": False}, errors=errors,
+                  exit_code=exit_code, human=human)
+
+
+_HUB_UNCHECKED = "(the HF token and the weights file were not checked; `zeb up` without --dry-run checks them first)"
 
 
 class _Progress:
