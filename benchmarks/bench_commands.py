@@ -40,7 +40,8 @@ def run(env, *args) -> float:
 
 def main() -> None:
     market = load_scenario("big-market", RealClock())
-    with tempfile.TemporaryDirectory() as tmp, SimServer(market) as url, FakeHub({"bench/zeb-42": {"w.pt": b""}}) as hub:
+    with tempfile.TemporaryDirectory() as tmp, SimServer(market) as url, \
+            FakeHub({"bench/zeb-42": {"w.pt": b""}}) as hub:
         cfg = Path(tmp) / "fleets.toml"
         cfg.write_text(FLEETS)
         env = {**os.environ, "VAST_URL": url, "VAST_API_KEY": market.api_key, "HF_TOKEN": "hf_bench",

@@ -112,8 +112,8 @@ def run_zeb(seed: int, hours: float, target: int, max_dph: float) -> dict:
 
     clock, market = build_market(seed)
     with tempfile.TemporaryDirectory() as tmp, SimServer(market) as url, contextlib.ExitStack() as stack:
-        cfg = resolve("zeb", {"max_dph": max_dph, "gpus": tuple(sorted({m.gpu_name for m in market.machines.values()}))},
-                      {"ZEB_CONFIG": "/nonexistent"})
+        gpus = tuple(sorted({m.gpu_name for m in market.machines.values()}))
+        cfg = resolve("zeb", {"max_dph": max_dph, "gpus": gpus}, {"ZEB_CONFIG": "/nonexistent"})
         # The host files default to ~/.config/zeb (shared with the scripts): keep each run's strikes to itself.
         # The same worker image the scripts launch (zeb's one-line choice), so the two differ in policy only.
         cfg = dataclasses.replace(cfg, blacklist_file=str(Path(tmp, "bad-hosts.txt")),
@@ -188,7 +188,8 @@ def lives(market: Market, end: float) -> list[Life]:
         run = inst.run
         ps = pe = fault_end = None
         gps = 0.0
-        if run is not None and run.worker is not None and m.fault not in NEVER_PRODUCE and math.isfinite(run.first_batch):
+        if (run is not None and run.worker is not None and m.fault not in NEVER_PRODUCE
+                and math.isfinite(run.first_batch)):
             if m.fault in ("stall", "crash"):
                 fault_end = boot + run.first_batch + m.fault_after_s
             elif m.fault == "preempt":
@@ -198,8 +199,8 @@ def lives(market: Market, end: float) -> list[Life]:
             if start < stop:
                 ps, pe = start, stop
                 gps = run.games_per_batch / run.period
-        out.append(Life(inst.id, inst.label or "", inst.machine_id, m.fault, inst.created, rented, billed, ps, pe, fault_end,
-                        inst.dph_total, gps))
+        out.append(Life(inst.id, inst.label or "", inst.machine_id, m.fault, inst.created, rented, billed, ps, pe,
+                        fault_end, inst.dph_total, gps))
     return out
 
 
@@ -297,8 +298,10 @@ def pct(xs: list[float], q: float) -> float:
 def aggregate(runs: list[dict]) -> dict:
     rec = [x for r in runs for x in r["recovery_s"]]
     reps = [x for r in runs for x in r["faulty_rentals"]]
-    per_worker_h = lambda calls, secs: (sum(r[calls] for r in runs) /
-                                        max(1e-9, sum(r["target"] * r[secs] / HOUR for r in runs)))
+
+    def per_worker_h(calls, secs):
+        return sum(r[calls] for r in runs) / max(1e-9, sum(r["target"] * r[secs] / HOUR for r in runs))
+
     return {
         "recovery_median_min": statistics.median(rec) / 60 if rec else math.nan,
         "recovery_p90_min": pct(rec, 0.9) / 60,
@@ -409,7 +412,8 @@ def main(argv: list[str] | None = None) -> int:
             results[policy][seed] = r
     for seed in seeds:
         z, s = results["zeb"][seed], results["scripts"][seed]
-        print(f"  seed {seed}: zeb {z['instances']} rentals, ${z['cost']:.2f}, {z['fleet_dpg'] / z['best_dpg']:.3f}x best,"
+        print(f"  seed {seed}: zeb {z['instances']} rentals, ${z['cost']:.2f}, "
+              f"{z['fleet_dpg'] / z['best_dpg']:.3f}x best,"
               f" {z['wall']:.1f} s | scripts {s['instances']} rentals, ${s['cost']:.2f}, "
               f"{s['fleet_dpg'] / s['best_dpg']:.3f}x best, {s['wall']:.1f} s")
     print()

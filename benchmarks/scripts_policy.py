@@ -87,7 +87,7 @@ else
         --weights-name @@WEIGHTS_NAME@@ \
         --weight-sync-interval 2 \
         --upload-interval "${ZEB_UPLOAD_INTERVAL:-240}"
-fi'''
+fi'''  # noqa: E501 -- the scripts' own text, line for line
 
 
 # -- configuration --------------------------------------------------------------------------------------

@@ -56,7 +56,7 @@ def _aside(doc) -> list:
 def test_the_registry_names_every_document_once():
     assert set(codec.DOCS) == set(DOCS)
     assert {d.format for d in codec.DOCS.values()} == set(FORMATS.values())
-    assert codec.BACKED_UP == {"hosts.json"}
+    assert {"hosts.json"} == codec.BACKED_UP
 
 
 @pytest.mark.parametrize("name", DOCS)

@@ -9,7 +9,7 @@ from tests.simenv import HF_TOKEN, lock_held_elsewhere
 
 
 def _creates(sim):
-    return [c for c in sim.calls("PUT", "/api/v0/asks/")]
+    return list(sim.calls("PUT", "/api/v0/asks/"))
 
 
 def _assert_no_secret(sim, *outputs):

@@ -28,8 +28,10 @@ NOW = 1_780_000_000.0
 CFG = resolve("zeb", {"max_dph": 0.10, "gpus": ("RTX 3070",)}, {})
 T = CFG.thresholds
 
-NO_CUDA_TAIL = ("=== Setup started at Thu Feb  6 12:00:00 UTC 2026 ===\ngit installed\nrepo cloned\ndeps installed\n"
-                "Traceback (most recent call last):\n  File \"<string>\", line 1, in <module>\nAssertionError: No CUDA\n")
+NO_CUDA_TAIL = ("=== Setup started at Thu Feb  6 12:00:00 UTC 2026 ===\n"
+                "git installed\nrepo cloned\ndeps installed\n"
+                "Traceback (most recent call last):\n  File \"<string>\", line 1, in <module>\n"
+                "AssertionError: No CUDA\n")
 PREEMPTED_TAIL = "[worker-vast-0] batch 7: 7168 examples, 2.2 games/s, step=142, total_games=1792\n"
 BAD_REPO_TAIL = ("=== Setup started at Thu Feb  6 12:00:00 UTC 2026 ===\ngit installed\n"
                  "fatal: repository 'https://github.com/x/nope.git/' not found\n"
@@ -45,7 +47,8 @@ def inst(i, status="running", age=3600.0, machine=None):
 
 
 def rec(i, state, *, since=60.0, age=3600.0, fatal=None, evidence="", produced=True, machine=None):
-    return WorkerRecord(instance_id=i, label=label_for("zeb", i), machine_id=machine if machine is not None else 1000 + i,
+    return WorkerRecord(instance_id=i, label=label_for("zeb", i),
+                        machine_id=machine if machine is not None else 1000 + i,
                         gpu_name="RTX 3070", dph_total=0.08, created_at=NOW - age, state=state,
                         state_since=NOW - since, first_seen=NOW - age, last_progress_at=NOW - 60 if produced else None,
                         first_batch_at=NOW - age + 300 if produced else None, last_batch=5 if produced else None,

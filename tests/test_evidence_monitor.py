@@ -87,7 +87,8 @@ def test_examples_silent_on_hf_are_flagged_then_replaced_without_a_strike(sim_fa
     mon = Monitor(cfg, 2, app.market, app.store, HF_TOKEN, clock=clock.now, hub_env=sim.env)
     first = mon.cycle()
     assert not any("flagged" in a for a in first.actions)            # just seen producing: exempt
-    tree_calls = lambda: [c for c in sim.hub.calls if "/tree/" in c["path"]]
+    def tree_calls():
+        return [c for c in sim.hub.calls if "/tree/" in c["path"]]
     assert len(tree_calls()) == 1
     clock.advance(60)
     mon.cycle()
@@ -95,7 +96,8 @@ def test_examples_silent_on_hf_are_flagged_then_replaced_without_a_strike(sim_fa
     clock.advance(3 * 240 + 300)
     report = mon.cycle()
     assert [a for a in report.actions if a.startswith("flagged zeb-worker-vast-1")], report.actions
-    assert [r["state"] for r in report.rows if r["label"] == "zeb-worker-vast-1"] == ["producing (no examples)"], report.rows
+    states = [r["state"] for r in report.rows if r["label"] == "zeb-worker-vast-1"]
+    assert states == ["producing (no examples)"], report.rows
     assert quiet not in _destroyed(sim)
     sim.hub.fail_next(503, times=1)                                   # a failed listing replaces nobody
     clock.advance(cfg.thresholds.examples_replace_s)

@@ -101,7 +101,7 @@ def test_launch_observe_destroy_round_trip(tmp_path):
 
 def test_dry_run_plan_is_what_launch_tries_first(tmp_path):
     # Machine 11 already runs a worker: neither the plan nor the launch may put a second one there.
-    fleet, market = service(tmp_path, [offer(1, 11, 0.04), offer(2, 11, 0.05), offer(3, 12, 0.06), offer(4, 13, 0.09)])
+    fleet, _market = service(tmp_path, [offer(1, 11, 0.04), offer(2, 11, 0.05), offer(3, 12, 0.06), offer(4, 13, 0.09)])
     first = fleet.launch(fleet.observe(), ["zeb-worker-vast-0"], fleet.offers(fleet.observe()), "tok", target=3)
     assert first[0].offer.offer.machine_id == 11
     view = fleet.observe()
@@ -123,7 +123,7 @@ def test_a_taken_offer_falls_through_to_the_next(tmp_path):
 
 
 def test_the_label_rule_skips_launches_in_flight_and_reserved_labels(tmp_path):
-    fleet, market = service(tmp_path, [offer(1, 11, 0.04)])
+    fleet, _market = service(tmp_path, [offer(1, 11, 0.04)])
     fleet.launch(fleet.observe(), ["zeb-worker-vast-0"], fleet.offers(fleet.observe()), "tok", target=3)
     update_inflight(fleet.store, FLEET, lambda cur: [*cur, InFlight("zeb-worker-vast-1", 9, 99, NOW)])
     view = fleet.observe()
@@ -147,7 +147,7 @@ def test_blocked_machines_are_never_searched_nor_ranked(tmp_path):
 
 
 def test_destroy_drops_the_launch_from_the_ledger(tmp_path):
-    fleet, market = service(tmp_path, [offer(1, 11, 0.04)])
+    fleet, _market = service(tmp_path, [offer(1, 11, 0.04)])
     [outcome] = fleet.launch(fleet.observe(prune=False), ["zeb-worker-vast-0"],
                              fleet.offers(fleet.observe(prune=False)), "tok", target=1)
     assert [e.instance_id for e in load_inflight(fleet.store, FLEET)] == [outcome.instance_id]

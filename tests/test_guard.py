@@ -77,9 +77,8 @@ def test_parse_pidfile(text, want):
 def test_a_second_monitor_from_another_home_is_refused_naming_the_first(tmp_path, runtime):
     first, second = tmp_path / "home-a", tmp_path / "home-b"
     with lock_held_elsewhere(first, "monitor_guard('zeb-large')") as pid:
-        with pytest.raises(LockHeld) as info:
-            with Store(second).monitor_guard("zeb-large"):
-                pass
+        with pytest.raises(LockHeld) as info, Store(second).monitor_guard("zeb-large"):
+            pass
         assert str(info.value) == (f"a monitor for fleet zeb-large is already running (pid {pid}, "
                                    f"ZEB_HOME {first.resolve()}); stop it first: kill {pid}")
         assert info.value.pid == pid
@@ -94,10 +93,9 @@ def test_a_second_monitor_from_another_home_is_refused_naming_the_first(tmp_path
 
 def test_the_same_home_still_has_its_own_lock(tmp_path):
     # An older zeb holding only the store's monitor lock still keeps a second monitor out.
-    with lock_held_elsewhere(tmp_path, "monitor_lock('zeb')") as pid:
-        with pytest.raises(LockHeld, match=f"pid {pid}"):
-            with Store(tmp_path).monitor_guard("zeb"):
-                pass
+    with lock_held_elsewhere(tmp_path, "monitor_lock('zeb')") as pid, pytest.raises(LockHeld, match=f"pid {pid}"), \
+            Store(tmp_path).monitor_guard("zeb"):
+        pass
 
 
 def test_files_left_by_a_dead_monitor_never_block(tmp_path, runtime):
@@ -119,9 +117,8 @@ def test_a_running_scripts_monitor_is_honoured(tmp_path, runtime):
     scripts = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(60)"])
     try:
         pidfile = _scripts_pidfile(runtime, "zeb", scripts.pid)
-        with pytest.raises(LockHeld) as info:
-            with Store(tmp_path).monitor_guard("zeb"):
-                pass
+        with pytest.raises(LockHeld) as info, Store(tmp_path).monitor_guard("zeb"):
+            pass
         assert str(info.value) == scripts_message("zeb", scripts.pid, pidfile) and info.value.pid == scripts.pid
     finally:
         scripts.kill()
@@ -136,10 +133,10 @@ def test_the_scripts_root_can_be_passed_in(tmp_path):
         _scripts_pidfile(tmp_path / "elsewhere", "zeb", scripts.pid)
         with Store(tmp_path / "h").monitor_guard("zeb"):     # not where the env says to look
             pass
-        with pytest.raises(LockHeld, match="vast_monitor.sh"):
-            with Store(tmp_path / "h").monitor_guard("zeb", runtime=tmp_path / "rt",
-                                                     scripts_root=tmp_path / "elsewhere"):
-                pass
+        with pytest.raises(LockHeld, match=r"vast_monitor\.sh"), \
+                Store(tmp_path / "h").monitor_guard("zeb", runtime=tmp_path / "rt",
+                                                    scripts_root=tmp_path / "elsewhere"):
+            pass
     finally:
         scripts.kill()
         scripts.wait()
@@ -162,12 +159,11 @@ def test_a_runtime_dir_that_is_a_symlink_is_refused(tmp_path):
     real = tmp_path / "real"
     real.mkdir()
     (tmp_path / "link").symlink_to(real)
-    with pytest.raises(StoreError, match="not a directory of yours"):
-        with Store(tmp_path / "h").monitor_guard("zeb", runtime=tmp_path / "link"):
-            pass
+    with pytest.raises(StoreError, match="not a directory of yours"), \
+            Store(tmp_path / "h").monitor_guard("zeb", runtime=tmp_path / "link"):
+        pass
 
 
 def test_a_bad_fleet_name_never_reaches_a_file_name(tmp_path):
-    with pytest.raises(UsageError):
-        with Store(tmp_path).monitor_guard("../x"):
-            pass
+    with pytest.raises(UsageError), Store(tmp_path).monitor_guard("../x"):
+        pass

@@ -167,12 +167,12 @@ def test_a_hub_that_never_answers_times_out():
     with socket.socket() as silent:  # accepts connections (backlog) but never reads or answers
         silent.bind(("127.0.0.1", 0))
         silent.listen(8)
-        env = {"HF_ENDPOINT": "http://127.0.0.1:%d" % silent.getsockname()[1]}
+        env = {"HF_ENDPOINT": f"http://127.0.0.1:{silent.getsockname()[1]}"}
         started = time.monotonic()
         with pytest.raises(HubError) as err:
             hub.weights_exist(REPO, "large", SECRET, env, timeout=0.2)
         assert "did not answer within 0.2 s" in assert_clean(err)
-        with pytest.raises(HubError, match="did not answer within 0.2 s"):
+        with pytest.raises(HubError, match=r"did not answer within 0\.2 s"):
             hub.list_examples(EXAMPLES, "large", SECRET, env, timeout=0.2)
         assert time.monotonic() - started < 2.0
 
@@ -262,7 +262,7 @@ def test_examples_lister_times_out_as_not_seen():
     with socket.socket() as silent:
         silent.bind(("127.0.0.1", 0))
         silent.listen(8)
-        env = {"HF_ENDPOINT": "http://127.0.0.1:%d" % silent.getsockname()[1]}
+        env = {"HF_ENDPOINT": f"http://127.0.0.1:{silent.getsockname()[1]}"}
         started = time.monotonic()
         assert hub.examples_lister(EXAMPLES, "large", SECRET, env, timeout=0.2)() is None
         assert time.monotonic() - started < 2.0

@@ -127,7 +127,7 @@ def test_the_prebuilt_image_updates_the_code_instead_of_cloning(cfg):
 
 def test_every_env_name_the_scripts_set_is_set(cfg):
     env = launch_env(cfg, LABEL, HF_TOKEN)
-    assert ENV_NAMES <= set(env)
+    assert set(env) >= ENV_NAMES
     assert (env["ZEB_GIT_REPO"], env["ZEB_GIT_BRANCH"]) == (REPOSITORY, BRANCH)
 
 
@@ -135,10 +135,10 @@ def test_the_create_body_zeb_sends(sim):
     """Through the real SDK to the simulated Vast: what a create call carries on the wire."""
     res = sim.run("up", "1")
     assert res.exit_code == 0, res.stderr
-    (create,) = [c for c in sim.market.calls_to("PUT", "/api/v0/asks/")]
+    (create,) = list(sim.market.calls_to("PUT", "/api/v0/asks/"))
     body = create["body"]
     assert (body["image"], body["disk"], body["label"]) == (BASE_IMAGE, DISK_GB, "zeb-worker-vast-0")
-    assert ENV_NAMES <= set(body["env"]) and body["env"]["HF_TOKEN"] == HF_TOKEN
+    assert set(body["env"]) >= ENV_NAMES and body["env"]["HF_TOKEN"] == HF_TOKEN
     module, flags = worker_invocation(body["onstart"], body["env"])
     assert module == SELFPLAY_MODULE
     cfg = resolve(None, {}, sim.env)     # the test harness points the fleet at its own HF repos

@@ -171,7 +171,7 @@ def test_random_observations_never_leave_the_table(seq):
 
 
 def test_reachability():
-    assert REACHABLE == set(S)
+    assert set(S) == REACHABLE
     for state in S:
         assert S.GONE in _reachable(state), f"{state} has no way out"
     assert _reachable(S.GONE) == {S.GONE}

@@ -160,7 +160,7 @@ def test_hosts_from_json_reads_sparse_records():
 @pytest.mark.parametrize("data", [[1, 2], {"abc": {}}, {"5": "oops"}, {"5": {"strikes": ["x"]}},
                                   {"5": {"strikes": [{"time": "soon"}]}}, {"5": {"games_per_s": "fast"}}])
 def test_hosts_from_json_refuses_a_wrong_shape_with_one_line(data):
-    with pytest.raises(StoreError, match="^hosts.json"):
+    with pytest.raises(StoreError, match=r"^hosts\.json"):
         hosts_from_json(data)
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 import random
 
 import pytest
@@ -80,7 +81,7 @@ def test_rank_properties(rows, blocked, max_dph, speeds):
     hosts = {m: HostRecord(m, games_per_s=s) for m, s in speeds.items()}
     ranked = rank(offers, max_dph=max_dph, blocked=blocked, hosts=hosts)
     values = [r.dollars_per_gps for r in ranked]
-    assert all(a <= b + 1e-9 for a, b in zip(values, values[1:]))
+    assert all(a <= b + 1e-9 for a, b in itertools.pairwise(values))
     assert all(r.offer.machine_id not in blocked and r.offer.dph_total <= max_dph and r.offer.gpu_name in GPUS
                for r in ranked)
     eligible = [o for o in offers if o.gpu_name in GPUS and o.dph_total <= max_dph and o.machine_id not in blocked]

@@ -20,7 +20,8 @@ BATCH = "[worker-vast-0] batch {n}: 7168 examples, 2.6 games/s, step=142, total_
 
 
 def test_batch_line_is_ok_with_the_last_batch():
-    tail = "\n".join(["GPU OK: RTX 3080", BATCH.format(n=3), BATCH.format(n=4), "[worker-vast-0] Upload complete (4 batches)"])
+    tail = "\n".join(["GPU OK: RTX 3080", BATCH.format(n=3), BATCH.format(n=4),
+                      "[worker-vast-0] Upload complete (4 batches)"])
     assert sp.check_worker(tail) == "OK:batch 4: 7168 examples, 2.6 games/s"
 
 
@@ -110,7 +111,8 @@ def test_downscale_order_not_running_then_young_then_worst_value():
     rows = [{"id": 1, "gpu_name": "RTX 3080", "dph_total": 0.08, "actual_status": "running", "start_date": now - 5000},
             {"id": 2, "gpu_name": "RTX 3060", "dph_total": 0.08, "actual_status": "running", "start_date": now - 5000},
             {"id": 3, "gpu_name": "RTX 4070 Ti", "dph_total": 0.07, "actual_status": "running", "start_date": now - 60},
-            {"id": 4, "gpu_name": "RTX 4070 Ti", "dph_total": 0.07, "actual_status": "loading", "start_date": now - 900}]
+            {"id": 4, "gpu_name": "RTX 4070 Ti", "dph_total": 0.07, "actual_status": "loading",
+             "start_date": now - 900}]
     assert [r["id"] for r in sp.downscale_order(rows, {}, now)] == [4, 3, 2, 1]
     assert sp.worst_value(rows, exclude=2)[1]["id"] == 1
 

@@ -63,7 +63,7 @@ def test_the_real_vastai_cli_works_against_the_sim(served):
 def test_sdk_calls_and_auth(served):
     from vastai import VastAI
 
-    market, url = served
+    _market, url = served
     sdk = VastAI(api_key="sim-key", server_url=url)
     offer = sdk.search_offers(query="gpu_name=RTX_4070_Ti num_gpus=1", order="dph_total", limit=3)[0]
     sdk.create_instance(offer["id"], image="img", disk=10, label="x")
@@ -73,7 +73,7 @@ def test_sdk_calls_and_auth(served):
 
 
 def test_search_operators(served):
-    market, url = served
+    _market, url = served
 
     def search(q):
         r = requests.post(f"{url}/api/v0/bundles/", json=q, headers={"Authorization": "Bearer sim-key"}, timeout=5)
@@ -149,7 +149,7 @@ def test_flaky_ssh_loses_some_log_requests(served):
 
 
 def test_logs_honour_tail_and_are_deterministic(served):
-    market, url = served
+    market, _url = served
     iid = market.adopt("RTX 3070", "zeb-worker-vast-0", age_s=86400)
     a = market.logs(iid, 50)
     assert len(a.splitlines()) == 50 and a == market.logs(iid, 50)

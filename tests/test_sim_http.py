@@ -38,7 +38,7 @@ def _exchange(addr, raw: bytes, answers: int = 1) -> tuple[list[int], bool]:
         try:
             while chunk := s.recv(65536):
                 data += chunk
-        except (TimeoutError, socket.timeout):
+        except TimeoutError:
             still_open = True
         return [int(code) for code in re.findall(rb"HTTP/1\.[01] (\d{3})", data)], still_open
 

@@ -224,7 +224,7 @@ def test_credit_drains_by_dph_and_creates_fail_at_zero_until_a_top_up():
 
 
 def test_creating_rents_the_offer_and_destroying_frees_it():
-    m, clock, iid = _one()
+    m, _clock, iid = _one()
     offer = m.instances[iid].offer_id
     assert m.offers[offer].rented
     with pytest.raises(KeyError):

@@ -38,7 +38,7 @@ def test_serve_prints_the_export_line_and_stops_cleanly(sig):
         assert requests.post(env["VAST_URL"] + "/_sim/advance", json={"seconds": 60}, timeout=5).ok
     finally:
         proc.send_signal(sig)
-        out, err = proc.communicate(timeout=20)
+        _out, err = proc.communicate(timeout=20)
     assert proc.returncode == 0, err
     assert "Traceback" not in err and f"VAST_URL={env['VAST_URL']}" in err and "stopped after 1 API calls" in err
     assert "k2" not in err

@@ -187,7 +187,7 @@ def test_create_failures_taken_absent_raced_and_no_credit(served):
 
 
 def test_auth(served):
-    market, url = served
+    _market, url = served
     assert requests.get(f"{url}/api/v0/users/current", timeout=5).status_code == 401
     wrong = requests.get(f"{url}/api/v0/users/current", headers={"Authorization": "Bearer nope"}, timeout=5)
     assert wrong.status_code == 401 and wrong.json()["msg"]

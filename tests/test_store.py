@@ -11,7 +11,6 @@ import subprocess
 import sys
 import textwrap
 import time
-from pathlib import Path
 
 import pytest
 
@@ -119,9 +118,8 @@ def test_mutation_lock_times_out_across_processes(tmp_path):
     """, str(tmp_path), stdout=subprocess.PIPE, text=True)
     try:
         assert holder.stdout.readline().strip() == "held"
-        with pytest.raises(LockHeld):
-            with Store(tmp_path).mutation_lock("zeb", timeout=0.2):
-                pass
+        with pytest.raises(LockHeld), Store(tmp_path).mutation_lock("zeb", timeout=0.2):
+            pass
     finally:
         holder.kill()
         holder.wait()
@@ -140,9 +138,8 @@ def test_monitor_lock_names_the_holding_pid(tmp_path):
     """, str(tmp_path), stdout=subprocess.PIPE, text=True)
     try:
         assert holder.stdout.readline().strip() == "held"
-        with pytest.raises(LockHeld) as info:
-            with Store(tmp_path).monitor_lock("zeb"):
-                pass
+        with pytest.raises(LockHeld) as info, Store(tmp_path).monitor_lock("zeb"):
+            pass
         assert info.value.pid == holder.pid
         assert str(holder.pid) in str(info.value)
     finally:

@@ -16,7 +16,7 @@ from __future__ import annotations
 import dataclasses
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, TypeGuard
 
 from zeb.errors import StoreError
 from zeb.lifecycle import Event as LifecycleEvent
@@ -51,7 +51,7 @@ class NewerFormat(StoreError):
         self.known = known
 
 
-def _is_int(value: Any) -> bool:
+def _is_int(value: Any) -> TypeGuard[int]:
     return isinstance(value, int) and not isinstance(value, bool)
 
 
@@ -129,7 +129,7 @@ def check_fields(obj, where: str) -> None:
             continue
         if (isinstance(value, bool) and bool not in kinds) or not isinstance(value, kinds):
             raise BadDocument(f"{where}: {f.name} is {type(value).__name__}, not {base}")
-        if kinds == (dict,) and base.endswith("float]") and not all(
+        if isinstance(value, dict) and kinds == (dict,) and base.endswith("float]") and not all(
                 isinstance(v, (int, float)) and not isinstance(v, bool) for v in value.values()):
             raise BadDocument(f"{where}: {f.name} holds a value that is not a number")
 

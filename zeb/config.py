@@ -9,11 +9,11 @@ import math
 import os
 import re
 import sys
-from collections.abc import Callable
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from types import MappingProxyType
-from typing import Mapping
+from typing import cast
 
 from zeb.domain import gpu_cli_name, gpu_name
 from zeb.errors import ConfigError, UsageError
@@ -161,7 +161,7 @@ huggingface-cli login --token "$HF_TOKEN" --add-to-git-credential 2>/dev/null ||
 python -c "import torch; assert torch.cuda.is_available(), 'No CUDA'; print('GPU OK:', torch.cuda.get_device_name(0))"
 echo "=== Starting worker $WORKER_ID ($ZEB_WORKER_MODE) at $(date) ==="
 exec {worker_command}
-"""
+"""  # noqa: E501 -- a shell script, kept line for line as it runs on the instance
 
 # The worker commands with every flag the scripts pass. Values that vary per fleet come from the
 # instance env (the scripts' names), so one rendered script serves every worker of a fleet.
@@ -446,7 +446,7 @@ def resolve(fleet: str | None = None, flags: Mapping[str, object] | None = None,
                          "starting with a letter or digit (at most 64)")
     fleets = data.get("fleets", {})
     values: dict[str, object] = dict(BUILT_IN)
-    sources = {k: "built-in" for k in BUILT_IN}
+    sources = dict.fromkeys(BUILT_IN, "built-in")
     thresholds: dict[str, float] = {}
     t_sources = {}
     for label, table in ((f"{path.name} [defaults]", data.get("defaults", {})),
@@ -468,7 +468,7 @@ def resolve(fleet: str | None = None, flags: Mapping[str, object] | None = None,
             sources[key] = f"env {var}"
     for key, value in flags.items():
         if key == "gpus":
-            value = tuple(gpu_name(g) for g in value)
+            value = tuple(gpu_name(g) for g in cast("Iterable[str]", value))   # the CLI passes a list of names
         values[key] = value
         sources[key] = f"flag --{key.replace('_', '-')}"
     if not isinstance(values["target_workers"], int) or not 0 <= values["target_workers"] <= MAX_WORKERS:
@@ -499,8 +499,9 @@ def _check_gpus(gpus, expected: Mapping[str, float], source: str) -> None:
             raise ConfigError(f"an empty GPU name (from {source}); name one, e.g. RTX_3080")
         if gpu not in expected:
             known = ", ".join(gpu_cli_name(g) for g in expected)
-            raise ConfigError(f"unknown GPU {gpu_cli_name(gpu)!r} (from {source}): zeb has no games/s figure for it; "
-                              f"fix the name or add expected_gps.{gpu_cli_name(gpu)} = N to fleets.toml (known: {known})")
+            name = gpu_cli_name(gpu)
+            raise ConfigError(f"unknown GPU {name!r} (from {source}): zeb has no games/s figure for it; "
+                              f"fix the name or add expected_gps.{name} = N to fleets.toml (known: {known})")
 
 
 def _cast_threshold(name: str, value):

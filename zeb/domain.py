@@ -8,8 +8,9 @@ carry the creator's env, HF_TOKEN included)."""
 
 from __future__ import annotations
 
+from collections.abc import Collection, Sequence
 from dataclasses import dataclass
-from typing import Collection, Protocol, Sequence, runtime_checkable
+from typing import Protocol, runtime_checkable
 
 # -- instance status ------------------------------------------------------------------------------
 # An instance's `status` is one of these words (Vast's own, which zeb adopted), or None while the

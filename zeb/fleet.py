@@ -8,9 +8,9 @@ for Vast) and the state store, and knows nothing of the command line."""
 from __future__ import annotations
 
 import time
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
-from typing import Callable, Iterable, Mapping, Sequence
 
 from zeb import hub, state
 from zeb.config import FleetConfig
@@ -120,7 +120,8 @@ class Fleet:
         return rank_offers(found, gpus=cfg.gpus, max_dph=cfg.max_dph, blocked=set(blocked), hosts=view.hosts,
                            observed_gpu=observed_gpu_means(view.hosts), config_table=cfg.expected_gps, now=view.now)
 
-    def plan(self, view: FleetView, labels: Sequence[str], ranked: Sequence[RankedOffer]) -> list[tuple[str, RankedOffer]]:
+    def plan(self, view: FleetView, labels: Sequence[str],
+             ranked: Sequence[RankedOffer]) -> list[tuple[str, RankedOffer]]:
         """The offer each label is launched on first: what `launch` tries and `up --dry-run` shows."""
         return list(zip(labels, pick_offers(ranked, len(labels), exclude_machines=view.used_machines())))
 

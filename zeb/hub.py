@@ -8,8 +8,8 @@ the caller's loop is the retry. Failures become one-line HubErrors that never ca
 from __future__ import annotations
 
 import os
+from collections.abc import Callable, Mapping
 from pathlib import Path
-from typing import Callable, Mapping
 from urllib.parse import quote, urlsplit, urlunsplit
 
 from zeb.errors import HubError

@@ -375,13 +375,11 @@ def _stopped(vast_says: str, tail: str) -> Observation:
     inner = _classify_running("running", tail) if tail.strip() else None
     if inner is None:
         return Observation(S.STOPPED, evidence=f"{vast_says}; no log output")
-    progress = dict(batch=inner.batch, games_per_s=inner.games_per_s, step=inner.step,
-                    total_games=inner.total_games)
+    stopped = Observation(S.STOPPED, batch=inner.batch, games_per_s=inner.games_per_s, step=inner.step,
+                          total_games=inner.total_games)
     if inner.fatal_kind:
-        return Observation(S.STOPPED, evidence=f"{vast_says}; {inner.evidence}", fatal_kind=inner.fatal_kind,
-                           **progress)
-    return Observation(S.STOPPED, evidence=f"{vast_says}; no fault in its last log (last: {inner.evidence})",
-                       **progress)
+        return dataclasses.replace(stopped, evidence=f"{vast_says}; {inner.evidence}", fatal_kind=inner.fatal_kind)
+    return dataclasses.replace(stopped, evidence=f"{vast_says}; no fault in its last log (last: {inner.evidence})")
 
 
 def _classify_running(status: str | None, tail: str) -> Observation:
@@ -463,12 +461,13 @@ def _producing_or_failed(batch: re.Match, scan: _Scan, lines: list[str], uploadi
     """A log with batches: producing, unless a fatal line is newer than the newest batch."""
     fatal = scan.fatal
     step = scan.weights_step if scan.weights_step is not None else (int(batch["step"]) if batch["step"] else None)
-    base = dict(batch=int(batch["batch"]), games_per_s=float(batch["gps"]), step=step,
-                total_games=int(batch["total"]) if batch["total"] else None, uploading=uploading)
+    producing = Observation(S.PRODUCING, evidence=batch.string.strip(), batch=int(batch["batch"]),
+                            games_per_s=float(batch["gps"]), step=step,
+                            total_games=int(batch["total"]) if batch["total"] else None, uploading=uploading)
     if fatal is not None:
-        return Observation(S.ERROR, evidence=fatal[1], fatal_kind=fatal[2], final=_ends_the_log(lines, fatal[1]),
-                           **base)
-    return Observation(S.PRODUCING, evidence=batch.string.strip(), **base)
+        return dataclasses.replace(producing, state=S.ERROR, evidence=fatal[1], fatal_kind=fatal[2],
+                                   final=_ends_the_log(lines, fatal[1]))
+    return producing
 
 
 def _before_first_batch(status: str, tail: str, lines: list[str], scan: _Scan, uploading: bool) -> Observation:
@@ -518,7 +517,7 @@ def _accrue(rec: WorkerRecord, now: float) -> WorkerRecord:
 
 
 def _event(rec: WorkerRecord, now: float, to: WorkerState, reason: str, evidence: str, kind: str = "transition",
-           code: str = ""):
+           code: str = "") -> Event:
     return Event(time=now, instance_id=rec.instance_id, label=rec.label, machine_id=rec.machine_id,
                  from_state=rec.state, to_state=to, reason=reason, evidence=evidence[:300], kind=kind, code=code)
 

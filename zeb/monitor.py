@@ -11,17 +11,18 @@ from __future__ import annotations
 import dataclasses
 import random
 import time
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Callable, Mapping, Sequence
 
 from zeb import state as st
 from zeb.codec import encode_events, event_row
 from zeb.config import FleetConfig
-from zeb.domain import NOT_STARTED
+from zeb.domain import NOT_STARTED, Account
 from zeb.errors import MarketError
 from zeb.fleet import Fleet, FleetView
 from zeb.hub import examples_lister as make_lister
 from zeb.lifecycle import (
+    Event,
     Observation,
     WorkerState,
     apply_observation,
@@ -113,7 +114,7 @@ class Monitor:
         self.records = st.load_records(store, cfg.name)
         self.policy = PolicyState.from_dict(store.fleet_doc(cfg.name, st.POLICY_DOC).read({}))
         self.destroying = st.load_destroying(store, cfg.name)
-        self.account = None
+        self.account: Account | None = None
         self.started = clock()
         self.counters = Counters()
         self.consecutive_errors = 0
@@ -136,7 +137,7 @@ class Monitor:
         self._fresh: set[int] = set()        # workers whose log was read this cycle
         fleet = view.members
         listed = {i.id for i in fleet}
-        events = []
+        events: list[Event | dict] = []      # lifecycle events and rows already built
         for instance_id, rec in list(self.records.items()):
             if instance_id not in listed:
                 rec, evs = mark_gone(rec, now, "no longer listed by Vast")
@@ -179,7 +180,7 @@ class Monitor:
                 self.counters.poll_failures += 1
                 obs = Observation(state=rec.state, poll_failed=True, evidence=f"poll failed: {polled.error}")
             else:
-                obs = classify(inst.status, polled.text if polled else "", intended_status=inst.intended_status)
+                obs = classify(inst.status, (polled.text or "") if polled else "", intended_status=inst.intended_status)
             rec, evs = apply_observation(rec, obs, now, stall_polls=t.stall_polls)
             rec = dataclasses.replace(rec, dph_total=inst.dph_total, extra={**rec.extra, "observed_at": now})
             self.records[inst.id] = rec
@@ -358,8 +359,8 @@ class Monitor:
                 _tally(report, outcome.ok)
                 if outcome.ok:
                     self.counters.launches += 1
-                    live_machines.add(outcome.offer.offer.machine_id)
-                    o = outcome.offer.offer
+                    live_machines.add(offer.machine_id)
+                    o = offer
                     report.actions.append(f"launched {action.label}{' (trial)' if action.trial else ''}: "
                                           f"{o.gpu_name} @ ${o.dph_total:.3f}/hr -> instance {outcome.instance_id}")
                     if action.trial:
@@ -449,7 +450,7 @@ def _tally(report: CycleReport, ok: bool) -> None:
     report.failed += not ok
 
 
-def _with_trial_instance(policy, label: str, instance_id: int):
+def _with_trial_instance(policy, label: str, instance_id: int | None):
     trial = policy.trial
     if trial is None or trial.label != label:
         return policy

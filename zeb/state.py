@@ -206,7 +206,8 @@ def load_inflight(store, fleet: str) -> tuple[InFlight, ...]:
     return inflight_from_json(store.fleet_doc(fleet, INFLIGHT_DOC).read([]))
 
 
-def update_inflight(store, fleet: str, fn: Callable[[tuple[InFlight, ...]], Iterable[InFlight]]) -> tuple[InFlight, ...]:
+def update_inflight(store, fleet: str,
+                    fn: Callable[[tuple[InFlight, ...]], Iterable[InFlight]]) -> tuple[InFlight, ...]:
     new = store.fleet_doc(fleet, INFLIGHT_DOC).update(
         lambda data: inflight_to_json(fn(inflight_from_json(data))), []
     )

@@ -149,7 +149,8 @@ class Chaos:
         return sorted({label for label in labels if labels.count(label) > 1})
 
     def creates_since(self, n_calls: int) -> list[dict]:
-        return [c for c in self.market.calls[n_calls:] if c["method"] == "PUT" and c["path"].startswith("/api/v0/asks/")]
+        return [c for c in self.market.calls[n_calls:]
+                if c["method"] == "PUT" and c["path"].startswith("/api/v0/asks/")]
 
 
 def traceback_free(ran: Ran) -> bool:

@@ -21,7 +21,8 @@ ENDPOINTS = {
     "request_logs": ("PUT", "/api/v0/instances/request_logs/", ("logs", "monitor")),
     "log_fetch": ("GET", "/_logs/", ("logs", "monitor")),
 }
-ARGS = {"status": ("status",), "up": ("up", "1"), "replenish": ("replenish", "2"), "down": ("down", "--force", "--wait", "5"),
+ARGS = {"status": ("status",), "up": ("up", "1"), "replenish": ("replenish", "2"),
+        "down": ("down", "--force", "--wait", "5"),
         "logs": ("logs", "zeb-worker-vast-0", "--tail", "5"), "monitor": ("monitor", "2", "--once"),
         "rank-offers": ("rank-offers",)}
 

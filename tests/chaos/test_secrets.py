@@ -30,7 +30,12 @@ def test_no_secret_in_any_output_or_file(chaos):
     found = [f"output of `{cmd}`" for cmd, text in harness.OUTPUTS if any(s in text for s in SECRETS)]
     files = 0
     for root in sorted(harness.WRITTEN):
-        paths = [root] if root.is_file() else (sorted(p for p in root.rglob("*") if p.is_file()) if root.exists() else [])
+        if root.is_file():
+            paths = [root]
+        elif root.exists():
+            paths = sorted(p for p in root.rglob("*") if p.is_file())
+        else:
+            paths = []
         for path in paths:
             files += 1
             data = path.read_bytes()

@@ -4,7 +4,6 @@ bad-hosts.txt (ZEB_BLACKLIST), with the scripts."""
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Optional
 
 import typer
 
@@ -129,7 +128,7 @@ def _n(x: float) -> str:
 
 @blacklist_app.command("list")
 @zeb_command("blacklist list")
-def list_(ctx: typer.Context, fleet: Optional[str] = FLEET_OPTION,
+def list_(ctx: typer.Context, fleet: str | None = FLEET_OPTION,
           everyone: bool = typer.Option(False, "--all", help="Every machine zeb has rented, struck or not."),
           json_out: bool = JSON_OPTION) -> Result:
     """List machines with strikes, which are blocked (and until when), and their reputation: boots,
@@ -151,7 +150,7 @@ def add(
     machine: int = typer.Argument(..., min=1, max=MAX_MACHINE_ID, help="Vast machine id."),
     reason: str = typer.Option("manual", "--reason", "-r", help="Why (kept with the strike)."),
     block: bool = typer.Option(False, "--block", help="Add enough strikes to block it now."),
-    fleet: Optional[str] = FLEET_OPTION,
+    fleet: str | None = FLEET_OPTION,
     json_out: bool = JSON_OPTION,
 ) -> Result:
     """Give MACHINE a strike (or block it outright with --block).
@@ -178,7 +177,7 @@ def add(
 @blacklist_app.command("remove")
 @zeb_command("blacklist remove")
 def remove(ctx: typer.Context, machine: int = typer.Argument(..., min=1, max=MAX_MACHINE_ID, help="Vast machine id."),
-           fleet: Optional[str] = FLEET_OPTION, json_out: bool = JSON_OPTION) -> Result:
+           fleet: str | None = FLEET_OPTION, json_out: bool = JSON_OPTION) -> Result:
     """Forget every strike of MACHINE, and its lines in the scripts' bad-hosts.txt.
 
     Example: zeb blacklist remove 12345
@@ -197,7 +196,7 @@ def remove(ctx: typer.Context, machine: int = typer.Argument(..., min=1, max=MAX
 
 @blacklist_app.command("clear")
 @zeb_command("blacklist clear")
-def clear_(ctx: typer.Context, fleet: Optional[str] = FLEET_OPTION, json_out: bool = JSON_OPTION) -> Result:
+def clear_(ctx: typer.Context, fleet: str | None = FLEET_OPTION, json_out: bool = JSON_OPTION) -> Result:
     """Forget every strike of every machine, in zeb and in bad-hosts.txt (observed games/s are kept).
 
     Example: zeb blacklist clear
@@ -213,7 +212,7 @@ def clear_(ctx: typer.Context, fleet: Optional[str] = FLEET_OPTION, json_out: bo
 @blacklist_app.command("import")
 @zeb_command("blacklist import")
 def import_(ctx: typer.Context, path: Path = typer.Argument(..., help="A scripts-style bad-hosts.txt."),
-            fleet: Optional[str] = FLEET_OPTION, json_out: bool = JSON_OPTION) -> Result:
+            fleet: str | None = FLEET_OPTION, json_out: bool = JSON_OPTION) -> Result:
     """Import another scripts-style bad-hosts.txt: one machine id per strike per line. Its strikes are
     added to the shared one too. The shared file itself (ZEB_BLACKLIST) is always honoured: importing
     it changes nothing.

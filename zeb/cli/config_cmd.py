@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Optional
+from typing import Any
 
 import typer
 
@@ -24,7 +24,7 @@ config_app = typer.Typer(help="Show, create and validate fleets.toml.\n\nExample
 
 @config_app.command("show")
 @zeb_command("config show")
-def show(ctx: typer.Context, fleet: Optional[str] = FLEET_OPTION, json_out: bool = JSON_OPTION) -> Result:
+def show(ctx: typer.Context, fleet: str | None = FLEET_OPTION, json_out: bool = JSON_OPTION) -> Result:
     """Print the resolved config and where each value came from.
 
     Example: zeb config show --fleet zeb-large --json
@@ -33,7 +33,7 @@ def show(ctx: typer.Context, fleet: Optional[str] = FLEET_OPTION, json_out: bool
 
     app = app_of(ctx)
     cfg = app.config(fleet)
-    values = {}
+    values: dict[str, Any] = {}
     for f in dataclasses.fields(cfg):
         if f.name in ("sources", "thresholds"):
             continue
@@ -71,7 +71,7 @@ def show(ctx: typer.Context, fleet: Optional[str] = FLEET_OPTION, json_out: bool
 @zeb_command("config init")
 def init(
     ctx: typer.Context,
-    path: Optional[Path] = typer.Option(None, "--path", help="Where to write (default: $ZEB_CONFIG, else the user "
+    path: Path | None = typer.Option(None, "--path", help="Where to write (default: $ZEB_CONFIG, else the user "
                                         "config dir)."),
     force: bool = typer.Option(False, "--force", help="Overwrite an existing file."),
     json_out: bool = JSON_OPTION,

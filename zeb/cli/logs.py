@@ -2,15 +2,11 @@
 
 from __future__ import annotations
 
-from typing import Optional
-
 import typer
 
 from zeb.cli._base import FLEET_OPTION, JSON_OPTION, app_of, zeb_command
 from zeb.cli.output import Result
 from zeb.errors import NotFound, UsageError
-from zeb.lifecycle import CONFIG_FAULTS, WorkerState, classify
-from zeb.plan.monitor import config_hint, stop_cause
 
 
 @zeb_command("logs")
@@ -20,13 +16,15 @@ def logs(
     tail: int = typer.Option(50, "--tail", "-n", min=1, max=10000, help="How many lines."),
     follow: bool = typer.Option(False, "--follow", "-F", help="Keep printing new lines until Ctrl-C."),
     interval: float = typer.Option(15.0, "--interval", min=1.0, help="Seconds between polls with --follow."),
-    fleet: Optional[str] = FLEET_OPTION,
+    fleet: str | None = FLEET_OPTION,
     json_out: bool = JSON_OPTION,
 ) -> Result:
     """Print a worker's log tail and its classified state.
 
     Example: zeb logs zeb-worker-vast-2 --tail 50
     """
+    # deferred: zeb's planners and store cost ~100 ms that `--help` does not need (benchmarks/bench_help.py)
+    from zeb.lifecycle import classify
 
     app = app_of(ctx)
     if follow and json_out:
@@ -50,7 +48,8 @@ def logs(
             if not lines:
                 console.print("(no log output yet: normal while the instance boots)")
         console.rule(style="dim")
-        console.print(f"{instance.label or instance.id}: {obs.state}" + (f"  <- {obs.evidence}" if obs.evidence else ""),
+        console.print(f"{instance.label or instance.id}: {obs.state}"
+                      + (f"  <- {obs.evidence}" if obs.evidence else ""),
                       markup=False)
         if blame:
             console.print(blame, markup=False)
@@ -60,6 +59,9 @@ def logs(
 
 def whose_fault(obs) -> str | None:
     """One line on what the evidence means for the machine, for faults and stops."""
+    # deferred: zeb's planners and store cost ~100 ms that `--help` does not need (benchmarks/bench_help.py)
+    from zeb.lifecycle import CONFIG_FAULTS, WorkerState
+    from zeb.plan.monitor import config_hint, stop_cause
 
     kind = obs.fatal_kind
     if kind in CONFIG_FAULTS:

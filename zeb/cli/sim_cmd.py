@@ -4,18 +4,15 @@ from __future__ import annotations
 
 import signal
 import time
-from typing import Optional
 
 import typer
 
 from zeb.cli._base import app_of, zeb_command
 from zeb.cli.output import Result
 from zeb.errors import UsageError
-from zeb.sim.clock import RealClock, ScaledClock
-from zeb.sim.scenarios import load_scenario
-from zeb.sim.server import SimServer
 
-sim_app = typer.Typer(help="The simulated Vast marketplace.\n\nExample: zeb sim serve --port 8765 --scenario sick-fleet",
+sim_app = typer.Typer(help="The simulated Vast marketplace.\n\n"
+                      "Example: zeb sim serve --port 8765 --scenario sick-fleet",
                       no_args_is_help=True)
 
 
@@ -25,7 +22,7 @@ def serve(
     ctx: typer.Context,
     port: int = typer.Option(8765, "--port", "-p", min=0, max=65535, help="Port on 127.0.0.1 (0: any free port)."),
     scenario: str = typer.Option("default", "--scenario", "-s", help="Scenario name or path to a .toml file."),
-    seed: Optional[int] = typer.Option(None, "--seed", help="Seed (default: the scenario's)."),
+    seed: int | None = typer.Option(None, "--seed", help="Seed (default: the scenario's)."),
     api_key: str = typer.Option("sim-key", "--api-key", help="The Bearer key the server accepts."),
     speed: float = typer.Option(1.0, "--speed", min=0.001, help="Virtual seconds per real second."),
 ) -> Result:
@@ -33,6 +30,10 @@ def serve(
 
     Example: zeb sim serve --port 8765 --scenario sick-fleet --speed 60
     """
+    # deferred: zeb's planners and store cost ~100 ms that `--help` does not need (benchmarks/bench_help.py)
+    from zeb.sim.clock import RealClock, ScaledClock
+    from zeb.sim.scenarios import load_scenario
+    from zeb.sim.server import SimServer
 
     app = app_of(ctx)
     # At x1 the sim runs on wall time; faster, virtual time starts now so log stamps look current.

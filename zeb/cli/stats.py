@@ -3,15 +3,12 @@
 from __future__ import annotations
 
 import re
-from typing import Optional
 
 import typer
 
-from zeb import state
 from zeb.cli._base import FLEET_OPTION, JSON_OPTION, app_of, zeb_command
 from zeb.cli.output import Result
 from zeb.errors import UsageError
-from zeb.plan.stats import fleet_stats, gpu_stats
 
 _SINCE = re.compile(r"^(\d+(?:\.\d+)?)([smhdw])$")
 _UNIT = {"s": 1, "m": 60, "h": 3600, "d": 86400, "w": 604800}
@@ -30,7 +27,7 @@ def parse_since(text: str) -> float:
 @zeb_command("stats")
 def stats(
     ctx: typer.Context,
-    fleet: Optional[str] = FLEET_OPTION,
+    fleet: str | None = FLEET_OPTION,
     since: str = typer.Option("24h", "--since", help="Window: 90m, 24h, 7d ..."),
     json_out: bool = JSON_OPTION,
 ) -> Result:
@@ -38,6 +35,9 @@ def stats(
 
     Example: zeb stats --fleet zeb-large --since 24h
     """
+    # deferred: zeb's planners and store cost ~100 ms that `--help` does not need (benchmarks/bench_help.py)
+    from zeb import state
+    from zeb.plan.stats import fleet_stats, gpu_stats
 
     app = app_of(ctx)
     cfg = app.config(fleet)

@@ -2,16 +2,11 @@
 
 from __future__ import annotations
 
-from typing import Optional
-
 import typer
 
-from zeb import state
 from zeb.cli._base import FLEET_OPTION, JSON_OPTION, app_of, zeb_command
 from zeb.cli.output import Result
 from zeb.errors import NotFound
-from zeb.plan.timeline import instance_for
-from zeb.plan.timeline import timeline as build
 from zeb.timefmt import hms, when
 
 
@@ -19,13 +14,17 @@ from zeb.timefmt import hms, when
 def timeline(
     ctx: typer.Context,
     worker: str = typer.Argument(..., help="Instance id or label (the newest instance that carried it)."),
-    fleet: Optional[str] = FLEET_OPTION,
+    fleet: str | None = FLEET_OPTION,
     json_out: bool = JSON_OPTION,
 ) -> Result:
     """Every state change of one worker, with durations and its cost split.
 
     Example: zeb timeline zeb-worker-vast-2
     """
+    # deferred: zeb's planners and store cost ~100 ms that `--help` does not need (benchmarks/bench_help.py)
+    from zeb import state
+    from zeb.plan.timeline import instance_for
+    from zeb.plan.timeline import timeline as build
     app = app_of(ctx)
     cfg = app.config(fleet)
     events = state.read_events(app.store, cfg.name)

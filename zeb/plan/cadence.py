@@ -4,7 +4,7 @@ the whole fleet is producing and nothing is in flight; and the backoff after API
 from __future__ import annotations
 
 import random
-from typing import Iterable
+from collections.abc import Iterable
 
 from zeb.domain import ENDED, NOT_STARTED
 from zeb.lifecycle import WorkerRecord, WorkerState, batch_period
@@ -50,8 +50,9 @@ def next_poll_at(rec: WorkerRecord | None, status: str | None, *, flux_s: float,
     read when its next evidence is due, not every worker every cycle: in flux (starting, erroring) every
     `flux_s`; a failed read is retried after `retry_s`; a stopped instance's last log once. A producing
     worker: when its examples keep arriving on HF (at the last look, `checked_at`, its newest upload
-    `last_upload` was under UPLOADS_LATE upload intervals `upload_s` old), every `healthy_s` only; otherwise at the slow pace, or as soon
-    as two sightings could confirm a stall (2.5 of its own batch periods after its last new batch)."""
+    `last_upload` was under UPLOADS_LATE upload intervals `upload_s` old), every `healthy_s` only;
+    otherwise at the slow pace, or as soon as two sightings could confirm a stall (2.5 of its own batch
+    periods after its last new batch)."""
     if status in NOT_STARTED:
         return None
     if rec is None or rec.polled_at is None:

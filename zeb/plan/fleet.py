@@ -6,8 +6,8 @@ Membership is an exact match of `{fleet}-worker-vast-{i}`: fleet `zeb` never see
 from __future__ import annotations
 
 import re
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
-from typing import Iterable, Sequence
 
 from zeb.domain import LOADING, Instance, created_before
 from zeb.plan.types import InFlight
@@ -94,8 +94,9 @@ def prune_inflight(inflight: Iterable[InFlight], instances: Sequence[Instance], 
                    expiry_s: float) -> tuple[InFlight, ...]:
     """Drop entries Vast now lists, entries older than `expiry_s`, and entries whose instance the
     listing has caught up with and does not show: Vast's ids grow, so a listed instance with a larger
-    id was created later (for an entry whose id was never learnt: a listed instance started later). The listing may show a newer instance before an older one for a moment,
-    so the rule applies only past CAUGHT_UP_GRACE_S; before that the entry still counts (a held
+    id was created later (for an entry whose id was never learnt: a listed instance started later).
+    The listing may show a newer instance before an older one for a moment, so the rule applies only
+    past CAUGHT_UP_GRACE_S; before that the entry still counts (a held
     label costs a little time, a forgotten launch costs a double launch)."""
     newest = max((i.id for i in instances), default=None)
     latest_start = max((i.start_date for i in instances if i.start_date), default=None)

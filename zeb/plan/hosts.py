@@ -10,7 +10,8 @@ import dataclasses
 import math
 import re
 from collections import Counter
-from typing import Any, Iterable, Mapping
+from collections.abc import Iterable, Mapping
+from typing import Any
 
 from zeb.errors import StoreError
 from zeb.plan.types import Decayed, HostRecord, Reputation, Strike
@@ -361,7 +362,9 @@ def hosts_from_json(data: Mapping[str, Any] | None) -> dict[int, HostRecord]:
             gpu = row.get("gpu_name")
             samples = row.get("gps_samples")
             boot_s = row.get("boot_s")
-            counts = {name: _decayed_from_json(row[name]) for name in _COUNTS if row.get(name) is not None}
+            # Any: each name is one of HostRecord's Decayed fields, which mypy cannot see through **.
+            counts: dict[str, Any] = {name: _decayed_from_json(row[name]) for name in _COUNTS
+                                      if row.get(name) is not None}
             out[m] = HostRecord(
                 m, strikes, float(gps) if gps is not None else None, str(gpu) if gpu is not None else None,
                 gps_samples=int(samples) if samples is not None else None,
@@ -596,7 +599,7 @@ def rewrite_preferred(text: str, updates: Mapping[int, float]) -> str:
         item = line.split("#", 1)[0].strip()
         fields = item.split()
         machine_id = int(fields[0]) if fields and _MACHINE_ID.fullmatch(fields[0]) else None
-        if machine_id in updates:
+        if machine_id is not None and machine_id in updates:
             if machine_id not in done:
                 out.append(f"{machine_id}\t{format_gps(updates[machine_id])}\n")
                 done.add(machine_id)

@@ -6,7 +6,7 @@ from __future__ import annotations
 import math
 import re
 import shlex
-from typing import Sequence
+from collections.abc import Sequence
 
 from zeb.config import WORKER_COMMANDS, FleetConfig
 from zeb.domain import LaunchSpec

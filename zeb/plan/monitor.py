@@ -13,8 +13,9 @@ import hashlib
 import json
 import math
 import re
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import asdict, dataclass, field, replace
-from typing import Iterable, Mapping, Sequence
+from typing import Protocol
 
 from zeb.config import FleetConfig, Thresholds
 from zeb.domain import EXITED, STOPPED, Account, Instance
@@ -94,7 +95,7 @@ class PolicyState:
         return asdict(self)
 
     @classmethod
-    def from_dict(cls, data: Mapping | None) -> "PolicyState":
+    def from_dict(cls, data: Mapping | None) -> PolicyState:
         data = dict(data or {})
         trial = data.pop("trial", None)
         outcomes = tuple(Outcome(**o) for o in data.pop("outcomes", None) or ())
@@ -146,16 +147,30 @@ class CheckCredit:
     reason: str = "credit wait: is the balance back?"
 
 
+# What decide() asks the executor to do.
+Action = Launch | Destroy | CheckCredit
+
+
 @dataclass(frozen=True)
 class Decision:
-    actions: tuple = ()
+    actions: tuple[Action, ...] = ()
     state: PolicyState = field(default_factory=PolicyState)
     notes: tuple[str, ...] = ()
     # The snapshot had no offers and this decision would launch or trial: search, then decide again.
     wants_offers: bool = False
 
 
-def cycle_exit_code(report) -> int:
+class CycleOutcome(Protocol):
+    """What cycle_exit_code reads of a cycle's report (zeb.monitor.CycleReport)."""
+
+    error: str | None
+    done: int
+    failed: int
+    credit_wait: bool
+    short: int
+
+
+def cycle_exit_code(report: CycleOutcome) -> int:
     """What `monitor --once` exits with, so cron sees a failed cycle: 1 when the cycle could not observe
     the fleet or every action it tried failed; 3 when some went through and some did not, or the fleet
     stays short because the account lacks credit; 0 otherwise."""
@@ -166,7 +181,7 @@ def cycle_exit_code(report) -> int:
     return 0
 
 
-def credit_probe_due(state: PolicyState, t, now: float) -> bool:
+def credit_probe_due(state: PolicyState, t: Thresholds, now: float) -> bool:
     """While waiting for credit, the account (one cheap call) is checked every `credit_probe_s`."""
     return state.credit_wait and (state.credit_checked_at is None or now - state.credit_checked_at >= t.credit_probe_s)
 
@@ -301,7 +316,7 @@ def is_hardware_fault(rec: WorkerRecord) -> bool:
     return host_fault(rec)
 
 
-def _unseen(rec: WorkerRecord, inst: Instance, t, now: float) -> tuple[str, bool, str] | None:
+def _unseen(rec: WorkerRecord, inst: Instance, t: Thresholds, now: float) -> tuple[str, bool, str] | None:
     """A worker whose log could not be read is "not seen": its age is never taken for time spent booting
     and it earns no strike. Unseen for `unseen_replace_s`, it is judged from what Vast reports (it lists
     the instance as running, yet nothing can be read from it) and replaced without a strike."""
@@ -515,7 +530,7 @@ class _Cycle:
     target: int
     now: float
     state: PolicyState
-    actions: list = field(default_factory=list)
+    actions: list[Action] = field(default_factory=list)
     notes: list[str] = field(default_factory=list)
     doomed: set[int] = field(default_factory=set)
     trial_inst: Instance | None = None
@@ -530,8 +545,8 @@ class _Cycle:
     def is_trial(self, inst: Instance) -> bool:
         return self.trial_inst is not None and inst.id == self.trial_inst.id
 
-    def destroy(self, inst: Instance, reason: str, **kw) -> None:
-        self.actions.append(Destroy(inst.id, inst.label or "", inst.machine_id, reason, **kw))
+    def destroy(self, inst: Instance, reason: str, *, strike: bool = False, kind: str = "replace") -> None:
+        self.actions.append(Destroy(inst.id, inst.label or "", inst.machine_id, reason, strike=strike, kind=kind))
         self.doomed.add(inst.id)
 
     def decision(self, wants_offers: bool = False) -> Decision:
@@ -641,7 +656,7 @@ def _scale_down(c: _Cycle, survivors: list[Instance], pending: Sequence[InFlight
     if excess <= 0:
         return survivors
 
-    def order(i: Instance):
+    def order(i: Instance) -> tuple[int, float, float, int]:
         rec = c.record(i)
         not_running = rec.state in _NOT_RUNNING or rec.state is S.ERROR
         young = c.now - i.start_date < c.cfg.thresholds.young_s
@@ -695,7 +710,8 @@ def _upgrade_check(c: _Cycle, upgrade_due: bool, candidates: Sequence[RankedOffe
     if math.isfinite(worst) and best.expected_dollars_per_gps <= worst * (1 - c.cfg.thresholds.upgrade_margin):
         label = next_labels(c.snap.fleet, taken, 1)[0]
         c.actions.append(Launch(label, best, 0, trial=True,
-                                reason=f"upgrade trial: ${best.expected_dollars_per_gps:.4f} vs worst ${worst:.4f} per game/s"))
+                                reason=f"upgrade trial: ${best.expected_dollars_per_gps:.4f} "
+                                       f"vs worst ${worst:.4f} per game/s"))
         c.state = replace(c.state, trial=Trial(label, best.offer.id, best.offer.machine_id, c.now))
 
 
@@ -751,15 +767,15 @@ def learn(hosts: Mapping[int, HostRecord], facts: CycleFacts, now: float) -> dic
         if rec.state is S.PRODUCING and rec.games_per_s and rec.instance_id in facts.fresh:
             out = record_gps(out, rec.machine_id, rec.gpu_name, rec.games_per_s, 1.0, now=now)
     for ev in facts.transitions:
-        rec = facts.records.get(ev.instance_id)
-        if rec is None:
+        moved = facts.records.get(ev.instance_id)
+        if moved is None:
             continue
-        if ev.to_state is S.PRODUCING and rec.first_batch_at == ev.time and ev.from_state in _STARTING:
-            out = record_boot(out, rec.machine_id, rec.gpu_name, True, ev.time - rec.created_at, now)
+        if ev.to_state is S.PRODUCING and moved.first_batch_at == ev.time and ev.from_state in _STARTING:
+            out = record_boot(out, moved.machine_id, moved.gpu_name, True, ev.time - moved.created_at, now)
         elif ev.to_state is S.STALLED:
-            out = record_stall(out, rec.machine_id, now, END_WEIGHT)
-        elif ev.to_state in (S.ERROR, S.STOPPED) and rec.first_batch_at is not None and rec.fatal_kind:
-            out = record_error(out, rec.machine_id, rec.fatal_kind, now, END_WEIGHT)
+            out = record_stall(out, moved.machine_id, now, END_WEIGHT)
+        elif ev.to_state in (S.ERROR, S.STOPPED) and moved.first_batch_at is not None and moved.fatal_kind:
+            out = record_error(out, moved.machine_id, moved.fatal_kind, now, END_WEIGHT)
     for rec in facts.preempted:
         out = record_error(out, rec.machine_id, "unseen" if rec.failed_polls else "preempted", now, END_WEIGHT)
     for rec, reason in facts.given_up:

@@ -3,7 +3,7 @@ offers on distinct machines."""
 
 from __future__ import annotations
 
-from typing import Iterable, Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 
 from zeb.domain import Offer, gpu_name
 from zeb.plan import stats
@@ -20,7 +20,9 @@ def expected_gps(offer: Offer, hosts: Mapping[int, HostRecord], observed_gpu: Ma
     the scripts' 10% bonus."""
     host = hosts.get(offer.machine_id)
     # One or two samples may be a warm-up batch or a noisy neighbour: until then the GPU's figure is fairer.
-    by_machine = {offer.machine_id: host.games_per_s} if host is not None and host.games_per_s and gps_trusted(host) else {}
+    by_machine: dict[int, float] = {}
+    if host is not None and host.games_per_s and gps_trusted(host):
+        by_machine[offer.machine_id] = host.games_per_s
     if host is None or host.preferred_gps is None:
         return stats.expected_gps(offer.gpu_name, offer.machine_id, by_machine, observed_gpu, config_table)
     if not by_machine and host.preferred_gps > 0:

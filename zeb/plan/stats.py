@@ -6,7 +6,7 @@ Pure: worker records and event dicts in, plain dicts out; `now` and `since` are 
 from __future__ import annotations
 
 import statistics
-from typing import Iterable, Mapping
+from collections.abc import Iterable, Mapping
 
 from zeb.codec import upgrade_event
 from zeb.lifecycle import BILLING, Billing, WorkerRecord, WorkerState
@@ -36,14 +36,14 @@ def gpu_stats(workers: Iterable[WorkerRecord], *, since: float | None = None) ->
         gps = [w.games_per_s for w in ws if w.games_per_s]
         dph = [w.dph_total for w in ws]
         ttfb = [w.first_batch_at - w.created_at for w in ws if w.first_batch_at is not None]
-        med_gps, med_dph = _median(gps), _median(dph)
+        med_gps, med_dph, med_ttfb = _median(gps), _median(dph), _median(ttfb)
         rows.append({
             "gpu_name": gpu, "workers": len(ws), "producing_workers": len(gps),
             "mean_gps": round(statistics.fmean(gps), 3) if gps else None,
             "median_gps": round(med_gps, 3) if med_gps else None,
             "median_dph": round(med_dph, 4) if med_dph is not None else None,
             "dollars_per_gps": round(med_dph / med_gps, 5) if med_gps and med_dph is not None else None,
-            "median_time_to_first_batch_s": round(_median(ttfb), 1) if ttfb else None,
+            "median_time_to_first_batch_s": round(med_ttfb, 1) if med_ttfb is not None else None,
         })
     rows.sort(key=lambda r: (r["dollars_per_gps"] is None, r["dollars_per_gps"] or 0))
     return rows

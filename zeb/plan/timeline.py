@@ -6,8 +6,8 @@ durations always add up and the cost split is dph_total x billed time."""
 
 from __future__ import annotations
 
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
-from typing import Iterable, Mapping, Union
 
 from zeb.codec import transition_row, upgrade_event
 from zeb.lifecycle import BILLING, Billing, Event, WorkerState
@@ -15,7 +15,7 @@ from zeb.lifecycle import BILLING, Billing, Event, WorkerState
 # Event kinds that set a state; "anomaly" events record a refused transition and change nothing.
 STATE_KINDS = ("transition", "adopted")
 
-EventLike = Union[Mapping, Event]
+EventLike = Mapping | Event
 
 
 @dataclass(frozen=True)

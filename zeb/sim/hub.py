@@ -14,9 +14,10 @@ import hashlib
 import json
 import threading
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler
-from typing import Any, Callable
+from typing import Any
 from urllib.parse import parse_qs, quote, unquote, urlsplit
 
 from zeb.sim.serving import Background, LoopbackHTTPServer
@@ -268,8 +269,8 @@ class _HubHandler(BaseHTTPRequestHandler):
             return self._tree(repo_id, "/".join(rest[2:]), parse_qs(query))
         if method == "POST" and rest[0] == "paths-info":
             form = parse_qs(body.decode(errors="replace"))
-            expand = (form.get("expand") or ["false"])[0].lower() in ("1", "true")
-            return self._json(200, self.hub.paths_info(repo_id, form.get("paths", []), expand))
+            expanded = (form.get("expand") or ["false"])[0].lower() in ("1", "true")
+            return self._json(200, self.hub.paths_info(repo_id, form.get("paths", []), expanded))
         self._error(404, None, "Not found")
 
     def _tree(self, repo_id: str, path: str, params: dict) -> None:

@@ -6,10 +6,12 @@ from __future__ import annotations
 
 import random
 import threading
+from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any, Callable
+from typing import Any
 
 from zeb.sim import onstart, worker_log
+from zeb.sim.onstart import Plan as OnstartPlan  # the `onstart` field shadows the module in Instance's body
 
 # GPU -> (games/s of the real worker, low $/hr, high $/hr, VRAM MB). From the runbook's tables; the market's
 # prices span $0.055-0.15 with a good share above the scripts' $0.09 cap.
@@ -75,9 +77,10 @@ class SimInstance:
     # batch n -> its log lines, and them as text (a cache of worker_log.render's)
     log_blocks: dict[int, tuple[list[str], str]] = field(default_factory=dict, repr=False)
     timings: dict[str, float] = field(default_factory=dict)
-    plan: onstart.Plan | None = field(default=None, repr=False)        # what the onstart does this boot
+    plan: OnstartPlan | None = field(default=None, repr=False)        # what the onstart does this boot
     run: worker_log.Run | None = field(default=None, repr=False)       # ... laid out as the log shows it
-    past_uploads: list[tuple[str, float, str]] = field(default_factory=list, repr=False)  # earlier boots': repo, time, path
+    # earlier boots': repo, time, path
+    past_uploads: list[tuple[str, float, str]] = field(default_factory=list, repr=False)
 
 
 @dataclass
@@ -111,7 +114,7 @@ class Market:
         self._next_offer = 12_000_000
         self._next_machine = 40_000
         self._next_port = 20_000
-        self.schedule: list[tuple[float, Callable[["Market"], None]]] = []
+        self.schedule: list[tuple[float, Callable[[Market], None]]] = []
         # Real seconds each log fetch takes (benchmarks: Vast's log calls are slow); None = instant.
         self.log_latency: Callable[[], float] | None = None
         # Set when the server stops, so a "hang" fault never outlives it.
@@ -161,7 +164,7 @@ class Market:
             if after_s is not None:
                 m.fault_after_s = after_s
 
-    def at(self, when: float, action: Callable[["Market"], None]) -> None:
+    def at(self, when: float, action: Callable[[Market], None]) -> None:
         """Schedule a change of the market at virtual time `when` (applied on the next request)."""
         with self.lock:
             self.schedule.append((when, action))
@@ -231,7 +234,7 @@ class Market:
             self._next_port += self.rng.randint(1, 50)
             env = body.get("env") or {}
             if isinstance(env, list):
-                env = {k: v for k, v in env}
+                env = dict(env)
             inst = SimInstance(
                 id=self._next_instance, offer_id=offer_id, machine_id=offer.machine_id, label=body.get("label"),
                 env={str(k): str(v) for k, v in env.items()}, image=str(body.get("image") or ""),
@@ -325,7 +328,8 @@ class Market:
             "gpu_name": m.gpu_name, "num_gpus": 1, "dph_total": inst.dph_total, "machine_id": m.id,
             "host_id": m.host_id, "start_date": inst.created, "ssh_host": m.ssh_host, "ssh_port": inst.ssh_port,
             "ssh_idx": "5", "extra_env": [[k, v] for k, v in inst.env.items()], "image_uuid": inst.image,
-            "status_msg": worker_log.status_msg(status, inst.run.pull_error if inst.run else None), "geolocation": m.geolocation, "reliability2": m.reliability,
+            "status_msg": worker_log.status_msg(status, inst.run.pull_error if inst.run else None),
+            "geolocation": m.geolocation, "reliability2": m.reliability,
             "gpu_ram": GPUS[m.gpu_name][3], "disk_space": 20.0, "onstart": inst.onstart,
         }
 

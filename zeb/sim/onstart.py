@@ -867,8 +867,9 @@ class _Shell:
         if name in ("huggingface-cli", "hf"):
             return self.hf_login(argv)
         if name == "nvidia-smi" and not self.cuda:
-            self.emit(name, 9, 0.5, [(OUT, "NVIDIA-SMI has failed because it couldn't communicate with the NVIDIA "
-                                           "driver. Make sure that the latest NVIDIA driver is installed and running.")])
+            self.emit(name, 9, 0.5, [(OUT, "NVIDIA-SMI has failed because it couldn't communicate with the "
+                                           "NVIDIA driver. Make sure that the latest NVIDIA driver is installed "
+                                           "and running.")])
             return 9
         if name == "mkdir":
             for p in argv[1:]:
@@ -941,7 +942,8 @@ class _Shell:
             return self.git_fail("git " + sub, 1, [f"git: '{sub}' is not a git command. See 'git --help'."])
         found = self.checkout_of(cwd)
         if found is None:
-            return self.git_fail("git " + sub, 128, ["fatal: not a git repository (or any of the parent directories): .git"])
+            return self.git_fail("git " + sub, 128,
+                                 ["fatal: not a git repository (or any of the parent directories): .git"])
         _, co = found
         quiet = "-q" in rest or "--quiet" in rest
         if sub == "remote":
@@ -1032,8 +1034,8 @@ class _Shell:
         seconds = self.took("clone")
         repo = self.world.repos.get(repo_key(url))
         if repo is None:
-            return self.git_fail("git clone", 128, head + ["remote: Repository not found.",
-                                                           f"fatal: repository '{url.rstrip('/')}/' not found"], seconds)
+            missing = ["remote: Repository not found.", f"fatal: repository '{url.rstrip('/')}/' not found"]
+            return self.git_fail("git clone", 128, head + missing, seconds)
         branch = branch or repo.default
         if branch not in repo.branches:
             return self.git_fail("git clone", 128, head + [f"warning: Could not find remote branch {branch} to clone.",
@@ -1080,7 +1082,8 @@ class _Shell:
                     text = (f"ERROR: file://{where} does not appear to be a Python project: neither 'setup.py' nor "
                             "'pyproject.toml' found.")
                     if not self.is_dir(where):
-                        text = f"ERROR: Invalid requirement: '{target}': Expected package name at the start of dependency specifier"
+                        text = (f"ERROR: Invalid requirement: '{target}': Expected package name at the start of "
+                                "dependency specifier")
                     self.emit("pip install", 1, 2.0, [(ERR, text)])
                     return 1
         names = [re.split(r"[\[<>=!~ ]", t)[0].lower().replace("-", "_") for t in targets]

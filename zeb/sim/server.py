@@ -8,7 +8,7 @@ import functools
 import json
 import secrets
 import time
-from typing import Any
+from typing import Any, cast
 from urllib.parse import parse_qsl, urlsplit
 
 from zeb.sim.market import LACKS_CREDIT, Market
@@ -139,7 +139,11 @@ def list_instances(market: Market, query: dict) -> dict:
         else:   # the SDK's default listing: order by id without building rows that are not on the page
             rows = [{"id": i.id, "_inst": i} for i in insts]
         keyed = [([r.get(col) for col, _ in spec], r) for r in rows]
-        keyed.sort(key=functools.cmp_to_key(lambda a, b: _cmp_keys(spec, a[0], b[0])))
+
+        def by_spec(a: tuple[list, dict], b: tuple[list, dict]) -> int:
+            return _cmp_keys(spec, a[0], b[0])
+
+        keyed.sort(key=functools.cmp_to_key(by_spec))
         if after_key is not None:
             keyed = [kr for kr in keyed if _cmp_keys(spec, kr[0], after_key) > 0]
         page = keyed[:limit]
@@ -159,7 +163,13 @@ def _delay(market: Market, fault) -> None:
     market.unhang.wait(fault.delay if fault.kind == "slow" else max(fault.delay, 3600.0))
 
 
+class _SimHTTPServer(LoopbackHTTPServer):
+    market: Market
+    pending_logs: dict[str, tuple[int, int | None]]     # request_logs token -> (instance id, tail), until read
+
+
 class _Handler(QuickHandler):
+    server: _SimHTTPServer
     server_version = "zeb-sim/1"
 
     def log_message(self, *args) -> None:  # quiet; the call log is the record
@@ -167,7 +177,7 @@ class _Handler(QuickHandler):
 
     @property
     def market(self) -> Market:
-        return self.server.market  # type: ignore[attr-defined]
+        return self.server.market
 
     # -- plumbing -----------------------------------------------------------------------------------
 
@@ -313,9 +323,9 @@ class _Handler(QuickHandler):
             if m.log_request_fails(instance_id):
                 return self._send(500, {"success": False, "msg": "ssh: connect to host: Connection refused"})
             token = secrets.token_hex(8)
-            tail = body.get("tail")
-            self.server.pending_logs[token] = (instance_id, int(tail) if str(tail or "").isdigit() else None)
-            host, port = self.server.server_address[:2]
+            tail = str(body.get("tail") or "")
+            self.server.pending_logs[token] = (instance_id, int(tail) if tail.isdigit() else None)
+            host, port = cast("tuple[str, int]", self.server.server_address[:2])   # an AF_INET server
             return self._send(200, {"success": True, "result_url": f"http://{host}:{port}/_logs/{token}"})
         if len(rest) == 1 and rest[0].isdigit():
             instance_id = int(rest[0])
@@ -410,9 +420,10 @@ class SimServer(Background):
 
     def __init__(self, market: Market, host: str = "127.0.0.1", port: int = 0) -> None:
         self.market = market
-        self._httpd = LoopbackHTTPServer((host, port), _Handler)
-        self._httpd.market = market  # type: ignore[attr-defined]
-        self._httpd.pending_logs = {}  # type: ignore[attr-defined]
+        httpd = _SimHTTPServer((host, port), _Handler)
+        httpd.market = market
+        httpd.pending_logs = {}
+        self._httpd = httpd
         market.unhang.clear()
 
     def stop(self) -> None:

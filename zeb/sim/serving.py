@@ -8,6 +8,7 @@ import socket
 import sys
 import threading
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import cast
 
 
 class LoopbackHTTPServer(ThreadingHTTPServer):
@@ -49,6 +50,7 @@ class QuickHandler(BaseHTTPRequestHandler):
     the model. Here plain HTTP/1.x requests are parsed directly (anything unusual goes the stdlib's way),
     and an answer is buffered and sent in one write when the request is done."""
 
+    raw_requestline: bytes      # set by handle_one_request() before parse_request()
     protocol_version = "HTTP/1.1"
     # Answers are buffered up to this size; handle_one_request() flushes after each request.
     wbufsize = 1 << 16
@@ -102,11 +104,12 @@ class Background:
     """Mixin: `self._httpd` is served on a daemon thread between start() and stop()."""
 
     _httpd: ThreadingHTTPServer
+    _thread: threading.Thread | None
     thread_name = "zeb-loopback"
 
     @property
     def url(self) -> str:
-        host, port = self._httpd.server_address[:2]
+        host, port = cast("tuple[str, int]", self._httpd.server_address[:2])   # an AF_INET server
         return f"http://{host}:{port}"
 
     def start(self) -> str:

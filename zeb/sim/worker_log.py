@@ -1,7 +1,7 @@
 """What a simulated instance shows: its Vast status over time and its container log, in the real
 worker's formats (runbook section 3). The log is what the instance's onstart script really does (the
-onstart model runs it once per boot) and then, only if the worker starts, the worker's own lines. Logs are computed from (instance, now), tail-first, so a day-old
-worker's tail costs O(tail), not O(day)."""
+onstart model runs it once per boot) and then, only if the worker starts, the worker's own lines. Logs
+are computed from (instance, now), tail-first, so a day-old worker's tail costs O(tail), not O(day)."""
 
 from __future__ import annotations
 
