@@ -15,6 +15,7 @@ from dataclasses import dataclass
 from zeb import hub, state
 from zeb.config import FleetConfig
 from zeb.domain import Instance, Marketplace
+from zeb.market_history import record_quietly
 from zeb.ops import DestroyOutcome, LaunchOutcome, destroy_all, launch_labels
 from zeb.plan.fleet import (
     duplicate_extras,
@@ -25,6 +26,7 @@ from zeb.plan.fleet import (
 )
 from zeb.plan.hosts import as_of, observed_gpu_means
 from zeb.plan.launch import launch_specs
+from zeb.plan.market import sample_from_ranked
 from zeb.plan.offers import blocked_machines, pick_offers, rank_offers
 from zeb.plan.types import HostRecord, InFlight, RankedOffer
 
@@ -117,8 +119,12 @@ class Fleet:
         cfg = self.cfg
         blocked = frozenset() if include_blocked else view.blocked
         found = self.market.search_offers(cfg.gpus, max_dph=cfg.max_dph, exclude_machines=blocked)
-        return rank_offers(found, gpus=cfg.gpus, max_dph=cfg.max_dph, blocked=set(blocked), hosts=view.hosts,
-                           observed_gpu=observed_gpu_means(view.hosts), config_table=cfg.expected_gps, now=view.now)
+        ranked = rank_offers(found, gpus=cfg.gpus, max_dph=cfg.max_dph, blocked=set(blocked), hosts=view.hosts,
+                             observed_gpu=observed_gpu_means(view.hosts), config_table=cfg.expected_gps,
+                             now=view.now)
+        # Every search leaves a price sample per GPU type (zeb market); a failure is a warning, never the search's.
+        record_quietly(self.store, sample_from_ranked(ranked, view.now, blocked=view.blocked), view.now)
+        return ranked
 
     def plan(self, view: FleetView, labels: Sequence[str],
              ranked: Sequence[RankedOffer]) -> list[tuple[str, RankedOffer]]:

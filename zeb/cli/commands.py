@@ -29,6 +29,8 @@ COMMANDS: dict[str, tuple[str, str]] = {
                                     "(ZEB_PREFERRED) are starred and get its 10% bonus.")),
     "timeline": ("timeline", "Every state change of one worker, with durations and its cost split."),
     "stats": ("stats", "Games/s and $/game/s by GPU type, and the fleet's $ productive vs overhead."),
+    "market": ("market", "Offer prices per GPU type over time, from every offer search zeb makes (and `market "
+                         "scan`)."),
     "demo": ("demo", "Run the self-healing monitor against the built-in simulated marketplace (about a minute)."),
     "blacklist": ("blacklist", "Host strikes and blocks (3 strikes block a machine from offer search)."),
     "config": ("config_cmd", "Show, create and validate fleets.toml."),
