@@ -83,6 +83,7 @@ class CycleReport:
     done: int = 0            # actions that went through (destroys, launches)
     failed: int = 0          # actions Vast refused or that could not be sent
     short: int = 0           # workers missing from the target after this cycle (live + launching)
+    duration_s: float = 0.0  # how long the cycle took (time.monotonic: a duration, not a time of day)
 
 
 class Monitor:
@@ -204,6 +205,7 @@ class Monitor:
     # -- one cycle -------------------------------------------------------------------------
 
     def cycle(self) -> CycleReport:
+        started = time.monotonic()
         self.counters.cycles += 1
         now = self.clock()
         report = CycleReport(self.counters.cycles, now)
@@ -245,6 +247,7 @@ class Monitor:
             self.consecutive_errors += 1
             report.error = str(exc)
         self._summarise(report)
+        report.duration_s = time.monotonic() - started
         return report
 
     def _check_examples(self, now: float, report: CycleReport) -> tuple[dict[int, str], list]:

@@ -10,9 +10,9 @@ import sys
 import threading
 import time
 from collections.abc import Callable, Collection, Mapping, Sequence
-from functools import partial
+from functools import partial, wraps
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar, cast
 
 from zeb.domain import Account, Instance, LaunchSpec, Offer, gpu_name
 from zeb.errors import (
@@ -196,6 +196,28 @@ def _never_sent(exc: Exception) -> bool:
     return isinstance(getattr(reason, "reason", reason), ConnectTimeoutError)
 
 
+_F = TypeVar("_F", bound=Callable[..., Any])
+
+
+def _endpoint(name: str) -> Callable[[_F], _F]:
+    """Count each logical call of a VastClient method (retries and pages included) in `calls[name]`, and
+    in `call_errors[name]` when it raises; the method itself is unchanged."""
+
+    def wrap(method: _F) -> _F:
+        @wraps(method)
+        def counted(self, *args, **kwargs):
+            self._tally(self.calls, name)
+            try:
+                return method(self, *args, **kwargs)
+            except Exception:
+                self._tally(self.call_errors, name)
+                raise
+
+        return cast(_F, counted)
+
+    return wrap
+
+
 class VastClient:
     """Every Vast call zeb makes, through the official `vastai` SDK (imported on construction only).
 
@@ -235,6 +257,10 @@ class VastClient:
         self.max_wait = float(max_wait)
         self.base_wait = float(base_wait)
         self.requests_made = 0
+        # Logical calls and failed ones per endpoint (list_instances, logs, ...), for `zeb monitor`'s metrics.
+        self.calls: dict[str, int] = {}
+        self.call_errors: dict[str, int] = {}
+        self._tally_lock = threading.Lock()   # logs() is called from a pool of threads
         self._sleep = sleep
         self._rng = rng or random.Random()
         self.on_retry = on_retry
@@ -270,6 +296,10 @@ class VastClient:
             return send(*args, **kwargs)
 
         sdk_client._request = counted
+
+    def _tally(self, counts: dict[str, int], name: str) -> None:
+        with self._tally_lock:
+            counts[name] = counts.get(name, 0) + 1
 
     def _scrub(self, text: str) -> str:
         key = self._sdk.client.api_key
@@ -387,6 +417,7 @@ class VastClient:
 
     # -- calls ------------------------------------------------------------------------------------
 
+    @_endpoint("list_instances")
     def list_instances(self) -> list[Instance]:
         """Every instance on the account, 25 per request. Pages are fetched one SDK call
         (show_instances_v1) at a time so a failure retries one page, not the whole listing, and a
@@ -412,6 +443,7 @@ class VastClient:
         # A partial listing would look like missing workers and start a double launch: refuse it.
         raise Unreachable(f"list instances: the Vast API at {self.server_url} kept paging without end")
 
+    @_endpoint("get_instance")
     def get_instance(self, instance_id: int) -> Instance | None:
         """One instance, or None when the account has no such instance."""
         iid = int(instance_id)
@@ -423,6 +455,7 @@ class VastClient:
         row = data.get("instances") if isinstance(data, dict) else None
         return instance_from_row(row) if isinstance(row, dict) and row.get("id") is not None else None
 
+    @_endpoint("search_offers")
     def search_offers(self, gpus: Sequence[str], *, max_dph: float | None = None, num_gpus: int = 1,
                       limit: int = 500, exclude_machines: Collection[int] = ()) -> list[Offer]:
         """ONE search for the whole GPU list, cheapest first. Values go as strings, as the SDK's query
@@ -443,6 +476,7 @@ class VastClient:
         offers = [offer_from_row(r) for r in rows or [] if isinstance(r, dict)]
         return sorted((o for o in offers if o.machine_id not in excluded), key=lambda o: o.dph_total)
 
+    @_endpoint("create_instance")
     def create_instance(self, spec: LaunchSpec) -> int:
         """Rent `spec.offer_id`; returns the new instance id (Vast's new_contract)."""
         what = f"create {spec.label} on offer {spec.offer_id}"
@@ -461,6 +495,7 @@ class VastClient:
             raise NoCredit(f"{what}: the Vast account lacks credit ({message})")
         raise OfferUnavailable(f"{what}: Vast did not rent it ({message or 'no new instance in the answer'})")
 
+    @_endpoint("destroy_instance")
     def destroy_instance(self, instance_id: int) -> bool:
         """True when it was destroyed now, False when it was already gone. Safe to repeat."""
         iid = int(instance_id)
@@ -475,10 +510,12 @@ class VastClient:
             raise MarketError(f"destroy instance {iid}: Vast refused ({message or 'no message'})")
         return True
 
+    @_endpoint("label_instance")
     def label_instance(self, instance_id: int, label: str) -> None:
         iid = int(instance_id)
         self._call(f"label instance {iid}", lambda _t: self._sdk.label_instance(iid, label))
 
+    @_endpoint("account")
     def account(self) -> Account:
         row = self._call("show account", lambda _t: self._sdk.show_user())
         if not isinstance(row, dict):
@@ -486,6 +523,7 @@ class VastClient:
         return Account(id=row.get("id"), email=row.get("email"), credit=_float(row.get("credit")),
                        balance=_float(row.get("balance")))
 
+    @_endpoint("logs")
     def logs(self, instance_id: int, tail: int = 200, timeout: float | None = None) -> str:
         """The container's last `tail` lines; "" while it has written nothing. The whole call (the
         request, its retries and the polls of the result_url) ends within `timeout` (default: the
