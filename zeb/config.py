@@ -17,6 +17,9 @@ from typing import cast
 
 from zeb.domain import gpu_cli_name, gpu_name
 from zeb.errors import ConfigError, UsageError
+from zeb.plan.notify import EVENTS as NOTIFY_EVENTS
+from zeb.plan.notify import FORMATS as NOTIFY_FORMATS
+from zeb.plan.notify import NotifySettings
 
 if sys.version_info >= (3, 11):
     import tomllib
@@ -66,6 +69,33 @@ class Thresholds:
     upgrade_check_s: float = 1800.0
 
 
+def mask_url(url: str) -> str:
+    """scheme://host/... : a webhook's path is its secret, so only the scheme and host are ever shown."""
+    from urllib.parse import urlsplit
+
+    try:
+        parts = urlsplit(url)
+        host = parts.hostname or "?"
+    except ValueError:
+        return "***"
+    return f"{parts.scheme}://{host}/***"
+
+
+@dataclass(frozen=True, repr=False)
+class Notify(NotifySettings):
+    """[notify]: alerts to a webhook (README "Alerts"); no webhook, no alerts."""
+
+    webhook: str | None = None
+    format: str = "slack"
+
+    def __repr__(self) -> str:
+        # `zeb config show` prints str(cfg.notify): the webhook masked like a token.
+        hook = mask_url(self.webhook) if self.webhook else None
+        return (f"Notify(webhook={hook}, events={list(self.events)}, "
+                f"below_target_minutes={self.below_target_minutes:g}, cooldown_minutes={self.cooldown_minutes:g}, "
+                f"format={self.format})")
+
+
 @dataclass(frozen=True)
 class FleetConfig:
     name: str
@@ -99,6 +129,7 @@ class FleetConfig:
     declared: bool = True                  # the fleet has a [fleets.NAME] section
     config_file: str | None = None         # the fleets.toml read; None: none exists, built-ins apply
     thresholds: Thresholds = field(default_factory=Thresholds)
+    notify: Notify = field(default_factory=Notify)
     sources: Mapping[str, str] = field(default_factory=lambda: MappingProxyType({}))
 
 
@@ -107,6 +138,7 @@ class FleetConfig:
 
 ENV_CONFIG = "ZEB_CONFIG"
 ENV_FLEET = "ZEB_FLEET"
+ENV_NOTIFY_WEBHOOK = "ZEB_NOTIFY_WEBHOOK"
 # Legacy variables of the scripts, by the FleetConfig field they set.
 ENV_FIELDS = {
     "weights_name": "ZEB_WEIGHTS_NAME",
@@ -224,7 +256,7 @@ _STR_KEYS = {"image", "repo_id", "examples_repo_id", "weights_name", "git_repo",
 # Whole numbers and their lowest allowed value.
 _INT_KEYS = {"target_workers": 0, "upload_interval": 1, "eq_n_samples": 1, "eq_games_per_batch": 1,
              "eq_batch_size": 0}
-_KEYS = set(BUILT_IN) | {"thresholds"}
+_KEYS = set(BUILT_IN) | {"thresholds", "notify"}
 _ENV_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
 # Env the launch itself sets: a fleet's worker_env may not replace the worker's identity or its token.
 RESERVED_ENV = frozenset({"HF_TOKEN", "WORKER_ID"})
@@ -303,8 +335,60 @@ def _check_value(path: Path, dotted: str, key: str, value) -> None:
             raise bad("must be a table")
         for name, v in value.items():
             _check_threshold(f"{path}: {dotted}.{name}", name, v)
+    elif key == "notify":
+        if not isinstance(value, dict):
+            raise bad("must be a table")
+        for name, v in value.items():
+            _check_notify(f"{path}: {dotted}.{name}", name, v)
     else:
         _check_flat(key, value, bad)
+
+
+_NOTIFY_KEYS = ("webhook", "events", "below_target_minutes", "cooldown_minutes", "format")
+
+
+def _check_webhook(value: object) -> bool:
+    from urllib.parse import urlsplit
+
+    if not isinstance(value, str):
+        return False
+    try:
+        parts = urlsplit(value.strip())
+        return parts.scheme in ("http", "https") and bool(parts.hostname)
+    except ValueError:
+        return False
+
+
+def _check_notify(where: str, name: str, value) -> None:
+    # Never quote a webhook in an error: its path is the secret.
+    if name not in _NOTIFY_KEYS:
+        raise ConfigError(f"{where}: unknown key (known: {', '.join(_NOTIFY_KEYS)})")
+    if name == "webhook" and not _check_webhook(value):
+        raise ConfigError(f"{where}: must be an http:// or https:// URL")
+    if name == "events":
+        if not isinstance(value, list) or not all(isinstance(e, str) for e in value):
+            raise ConfigError(f"{where}: must be a list of event names ({', '.join(NOTIFY_EVENTS)})")
+        unknown = [e for e in value if e not in NOTIFY_EVENTS]
+        if unknown:
+            raise ConfigError(f"{where}: unknown event {unknown[0]!r} (known: {', '.join(NOTIFY_EVENTS)})")
+    if name in ("below_target_minutes", "cooldown_minutes") and (not _is_number(value) or value < 0):
+        raise ConfigError(f"{where}: must be a number of minutes, 0 or more")
+    if name == "format" and value not in NOTIFY_FORMATS:
+        raise ConfigError(f"{where}: must be one of {', '.join(NOTIFY_FORMATS)}")
+
+
+def _build_notify(table: Mapping[str, object]) -> Notify:
+    kwargs: dict[str, object] = {}
+    for name, value in table.items():
+        if name == "events":
+            kwargs[name] = tuple(cast("list[str]", value))
+        elif name in ("below_target_minutes", "cooldown_minutes"):
+            kwargs[name] = float(cast("float", value))
+        elif name == "webhook":
+            kwargs[name] = cast("str", value).strip()
+        else:
+            kwargs[name] = value
+    return Notify(**kwargs)  # type: ignore[arg-type]
 
 
 def _check_flat(key: str, value, bad: Callable[[str], ConfigError]) -> None:
@@ -449,6 +533,7 @@ def resolve(fleet: str | None = None, flags: Mapping[str, object] | None = None,
     sources = dict.fromkeys(BUILT_IN, "built-in")
     thresholds: dict[str, float] = {}
     t_sources = {}
+    notify: dict[str, object] = {}
     for label, table in ((f"{path.name} [defaults]", data.get("defaults", {})),
                          (f"{path.name} [fleets.{name}]", fleets.get(name, {}))):
         for key, value in table.items():
@@ -456,12 +541,22 @@ def resolve(fleet: str | None = None, flags: Mapping[str, object] | None = None,
                 thresholds.update(value)
                 t_sources.update({f"thresholds.{k}": label for k in value})
                 continue
+            if key == "notify":
+                # Per key, as thresholds: a fleet's [notify] changes what it names; [defaults.notify] the rest.
+                notify.update(value)
+                t_sources.update({f"notify.{k}": label for k in value})
+                continue
             if key == "expected_gps":
                 # Per GPU: a table names the figures it changes; the others keep theirs.
                 values[key] = {**values[key], **_normalise(key, value)}  # type: ignore[dict-item]
             else:
                 values[key] = _normalise(key, value)
             sources[key] = label
+    if env.get(ENV_NOTIFY_WEBHOOK, "").strip():
+        if not _check_webhook(env[ENV_NOTIFY_WEBHOOK]):
+            raise ConfigError(f"environment {ENV_NOTIFY_WEBHOOK}: must be an http:// or https:// URL")
+        notify["webhook"] = env[ENV_NOTIFY_WEBHOOK]
+        t_sources["notify.webhook"] = f"env {ENV_NOTIFY_WEBHOOK}"
     for key, var in ENV_FIELDS.items():
         if env.get(var, "").strip():
             values[key] = _from_env(key, env[var], var)
@@ -484,7 +579,7 @@ def resolve(fleet: str | None = None, flags: Mapping[str, object] | None = None,
                        (f"env {ENV_FLEET}" if (env.get(ENV_FLEET) or "").strip() else "built-in"))
     sources.update(t_sources)
     t = Thresholds(**{k: _cast_threshold(k, v) for k, v in thresholds.items()})
-    return FleetConfig(name=name, thresholds=t, sources=MappingProxyType(sources),
+    return FleetConfig(name=name, thresholds=t, notify=_build_notify(notify), sources=MappingProxyType(sources),
                        expected_gps=MappingProxyType(dict(values.pop("expected_gps"))),  # type: ignore[call-overload]
                        worker_env=MappingProxyType(dict(values.pop("worker_env"))),  # type: ignore[call-overload]
                        declared=name in fleets, config_file=str(path) if path.exists() else None,

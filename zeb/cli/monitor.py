@@ -28,6 +28,9 @@ def monitor(
                                              "(default: fast while in flux, slow when healthy)."),
     log_file: Path | None = typer.Option(None, "--log-file", help="Append every event as a JSON line."),
     max_cycles: int | None = typer.Option(None, "--max-cycles", min=1, help="Stop after this many cycles."),
+    metrics_port: int | None = typer.Option(None, "--metrics-port", min=0, max=65535, help="Serve Prometheus "
+                                            "metrics on this port (0: any free one). Off by default."),
+    metrics_addr: str = typer.Option("127.0.0.1", "--metrics-addr", help="Address the metrics are served on."),
 ) -> Result:
     """Keep COUNT healthy workers producing; replace what fails. Ctrl-C leaves the fleet running.
 
@@ -48,22 +51,50 @@ def monitor(
     app.stderr.print("  checks    HF token present, weights found", markup=False)
     lock = app.store.monitor_guard(cfg.name, env=app.env)
     with lock:
-        mon = Monitor(cfg, count, app.market, app.store, token, clock=app.clock, emit_event=sink.write,
+        metrics, server = _start_metrics(app, cfg.name, metrics_port, metrics_addr)  # a port in use: one line
+        emit = sink.write if metrics is None else _tee(sink.write, metrics.event)
+        mon = Monitor(cfg, count, app.market, app.store, token, clock=app.clock, emit_event=emit,
                       dry_run=dry_run, hub_env=app.env)
-        out = _Reporter(app, cfg, count, mon, dashboard, check_line, interval=interval, once=once)
+        out = _Reporter(app, cfg, count, mon, dashboard, check_line, interval=interval, once=once,
+                        metrics=metrics)
+        notifier = _notifier(app, cfg, token, dry_run)
+
+        def on_report(report) -> None:
+            out.show(report)
+            notifier.on_report(report, mon)
+
         previous = _sigterm_as_interrupt()
+        stop_error: str | None = None
         try:
-            run(mon, sleep=app.sleep, on_report=out.show, once=once or dry_run, max_cycles=max_cycles,
+            run(mon, sleep=app.sleep, on_report=on_report, once=once or dry_run, max_cycles=max_cycles,
                 interval_override=interval)
         except KeyboardInterrupt:
             app.stderr.print("interrupted: saving state; the fleet keeps running")
+        except Exception as exc:  # recorded for the "monitor stopped" alert, then re-raised unchanged
+            stop_error = str(exc) or type(exc).__name__
+            raise
         finally:
+            notifier.on_stop(stop_error)
             out.close()
             _restore_sigterm(previous)
             sink.close()
+            if server is not None:
+                server.shutdown()
+                server.server_close()
         now = app.clock()
         lines = summary(mon, now)
     return _result(cfg.name, count, mon, lines, out.last if once else None, dry_run, stamp(now) if once else "")
+
+
+def _notifier(app, cfg, token: str, dry_run: bool):
+    """Alerts to the fleet's [notify] webhook; --dry-run changes nothing, so it sends nothing."""
+    import dataclasses
+
+    from zeb.notify import Notifier  # deferred with the planners: --help does not need it
+
+    notify_cfg = dataclasses.replace(cfg.notify, webhook=None) if dry_run else cfg.notify
+    return Notifier(notify_cfg, cfg.name, app.clock, store=app.store, env=app.env, secrets=[token],
+                    warn=lambda line: app.stderr.print(line, markup=False))
 
 
 def _result(fleet: str, count: int, mon, lines: list[str], last, dry_run: bool, prefix: str = "") -> Result:
@@ -98,12 +129,13 @@ class _Reporter:
     per action, each stamped with the cycle's wall-clock time (under --once every line is: cron keeps them)."""
 
     def __init__(self, app, cfg, target, mon, dashboard, check_line, *, interval: float | None = None,
-                 once: bool = False) -> None:
+                 once: bool = False, metrics=None) -> None:
         # deferred: zeb's planners and store cost ~100 ms that `--help` does not need (benchmarks/bench_help.py)
         from zeb.report import check_line, dashboard
         self.app, self.cfg, self.target, self.mon = app, cfg, target, mon
         self._dashboard, self._check_line = dashboard, check_line
         self._interval, self._once = interval, once
+        self._metrics = metrics
         self._live = None
         self.last = None
         if app.stdout.is_terminal:
@@ -117,6 +149,8 @@ class _Reporter:
         # deferred: zeb's planners and store cost ~100 ms that `--help` does not need (benchmarks/bench_help.py)
         from zeb.report import stamp, summary
         self.last = report
+        if self._metrics is not None:
+            self._metrics.observe(report, self.mon)
         if report.error and not self.mon.should_log_error(report.now):
             return
         if self._live is not None:
@@ -140,6 +174,27 @@ class _Reporter:
     def close(self) -> None:
         if self._live is not None:
             self._live.stop()
+
+
+def _start_metrics(app, fleet: str, port: int | None, addr: str):
+    """(FleetMetrics, its HTTP server) when --metrics-port is given, else (None, None)."""
+    if port is None:
+        return None, None
+    from prometheus_client import CollectorRegistry
+
+    from zeb.metrics import FleetMetrics, serve
+    metrics = FleetMetrics(CollectorRegistry(), fleet)
+    host, bound, server = serve(metrics, port, addr)
+    app.stderr.print(f"  metrics   http://{host}:{bound}/metrics", markup=False)
+    return metrics, server
+
+
+def _tee(*writers):
+    def write(event: dict) -> None:
+        for w in writers:
+            w(event)
+
+    return write
 
 
 class _EventSink:
