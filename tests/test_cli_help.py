@@ -12,7 +12,7 @@ from zeb.cli import app
 from zeb.cli.commands import COMMANDS as TABLE
 
 COMMANDS = ["up", "status", "logs", "down", "replenish", "monitor", "rank-offers", "timeline", "stats",
-            "market", "demo", "blacklist", "config", "sim"]
+            "market", "report", "demo", "blacklist", "config", "sim"]
 
 
 def test_root_help_lists_every_command_in_order():

@@ -26,6 +26,6 @@ def test_help_lists_the_completion_options():
 
 def test_completion_completes_commands_and_options():
     words = _zeb(_ZEB_COMPLETE="complete_bash", COMP_WORDS="zeb re", COMP_CWORD="1")
-    assert words.returncode == 0 and words.stdout.split() == ["replenish"]
+    assert words.returncode == 0 and words.stdout.split() == ["replenish", "report"]
     options = _zeb(_ZEB_COMPLETE="complete_bash", COMP_WORDS="zeb down --f", COMP_CWORD="2")
     assert options.stdout.split() == ["--fleet", "--force"]

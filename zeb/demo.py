@@ -25,6 +25,7 @@ from zeb.timefmt import hms
 from zeb.vast import VastClient
 
 HOURS = 3600.0
+DEMO_REPORT = "zeb-demo-report.html"
 DEMO_FLEETS = """
 [fleets.demo]
 weights_name = "demo"
@@ -120,9 +121,10 @@ def build_market(clock, script: Script, say: Callable[[str], None], seed: int = 
 
 
 def run_demo(console, err, *, speed: float = 240.0, script: Script = Script(), interactive: bool = False,
-             clock=None):
+             clock=None, report: Path | None = None):
     """Returns (monitor, stats data) after the scripted run. `clock` defaults to a PacedClock(speed);
-    tests pass a ManualClock so the run is the same every time."""
+    tests pass a ManualClock so the run is the same every time. The HTML report of the run is written to
+    `report` (default: zeb-demo-report.html in the temp directory); data["report"] says where."""
     clock = clock or PacedClock(speed)
     printer = {"print": err.print}
 
@@ -147,9 +149,19 @@ def run_demo(console, err, *, speed: float = 240.0, script: Script = Script(), i
         now = clock.now()
         data = _stats(app.store, mon, cfg)
         data.update(simulated_s=now - start, api_calls=market.count_calls(), requests_made=client.requests_made)
+        # Now, while the demo's state directory (a temp dir discarded below) still exists.
+        data["report"] = str(write_demo_report(app.store, cfg, report, now=now, since=start))
         for instance in market.live_instances():       # leave nothing behind, even in a simulation
             market.destroy(instance.id)
         return mon, data
+
+
+def write_demo_report(store, cfg: FleetConfig, path: Path | None, *, now: float, since: float) -> Path:
+    from zeb.cli.report_cmd import write_report  # matplotlib: only when the run is over
+
+    path = Path(path) if path is not None else Path(tempfile.gettempdir()) / DEMO_REPORT
+    write_report(store, cfg, path, now=now, since=since)
+    return path
 
 
 def _demo_env(tmp: Path, url: str, hub_url: str, api_key: str) -> dict[str, str]:

@@ -31,6 +31,8 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "stats": ("stats", "Games/s and $/game/s by GPU type, and the fleet's $ productive vs overhead."),
     "market": ("market", "Offer prices per GPU type over time, from every offer search zeb makes (and `market "
                          "scan`)."),
+    "report": ("report_cmd", "Write one self-contained HTML report: workers, games/s, $, market prices, events, "
+                             "machines."),
     "demo": ("demo", "Run the self-healing monitor against the built-in simulated marketplace (about a minute)."),
     "blacklist": ("blacklist", "Host strikes and blocks (3 strikes block a machine from offer search)."),
     "config": ("config_cmd", "Show, create and validate fleets.toml."),

@@ -18,7 +18,8 @@ def demo(
     """Run the self-healing monitor against the built-in simulated marketplace (about a minute).
 
     No Vast account, no network: a dud host, a crash, a preemption, an upgrade trial and credit
-    running out all happen on a fast virtual clock, then the stats table is printed.
+    running out all happen on a fast virtual clock, then the stats table is printed and an HTML
+    report written (its path is the last line).
 
     Example: zeb demo --speed 240
     """
@@ -46,6 +47,7 @@ def demo(
                       f"{data['api_calls']} Vast API calls", markup=False)
         console.print("Next: `zeb sim serve` in one shell, then point zeb at it with the printed export line.",
                       markup=False)
+        console.print(f"report: {data['report']} (open it in a browser)", markup=False)
 
     return Result("demo", data=data, human=human)
 

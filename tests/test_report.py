@@ -1,0 +1,171 @@
+"""`zeb report`: the pure assembly from a hand-made event log, the HTML (every section, inline SVG, nothing
+fetched, parseable), its totals equal to `zeb stats --since`, the demo's report, and a headless browser."""
+
+from __future__ import annotations
+
+import re
+import shutil
+import subprocess
+from html.parser import HTMLParser
+from pathlib import Path
+
+import pytest
+
+from zeb.codec import event_row
+from zeb.html_report import SECTIONS, render_html
+from zeb.lifecycle import WorkerRecord, WorkerState
+from zeb.plan.market import Sample
+from zeb.plan.report import Point, assemble, fleet_series, markers
+
+T0 = 1_000_000.0
+NOW = T0 + 4 * 3600
+
+
+def _rec(iid: int, state: WorkerState, since: float, gps: float | None, dph: float,
+         gpu: str = "RTX 3060") -> WorkerRecord:
+    return WorkerRecord(instance_id=iid, label=f"w-{iid}", machine_id=100 + iid, gpu_name=gpu, dph_total=dph,
+                        created_at=T0, state=state, state_since=since, first_seen=T0, games_per_s=gps)
+
+
+def _to(t: float, iid: int, before: str | None, to: str, code: str | None = None, kind: str = "transition") -> dict:
+    return event_row(t, kind, code or to, "", instance_id=iid, label=f"w-{iid}", from_state=before, to=to)
+
+
+# Worker 1 produces from T0+1h and is replaced (stalled) at T0+3h; worker 2 boots at T0+2h and produces
+# from T0+2.5h; worker 3 was producing before the window and has no row in it.
+EVENTS = [
+    _to(T0 + 0.5 * 3600, 1, None, "booting", kind="adopted"),
+    _to(T0 + 3600, 1, "booting", "producing"),
+    _to(T0 + 2 * 3600, 2, None, "pending"),
+    _to(T0 + 2.5 * 3600, 2, "pending", "producing"),
+    _to(T0 + 3 * 3600, 1, "producing", "destroying", code="replace"),
+    event_row(T0 + 3 * 3600, "action", "replace", "stalled at batch 9", instance_id=1, label="w-1", machine_id=101,
+              action="destroy", ok=True, strike=True),
+    _to(T0 + 3.1 * 3600, 1, "destroying", "gone"),
+    _to(T0 + 3.2 * 3600, 4, None, "destroying", code="downscale"),     # not a replacement
+]
+LIVE = [_rec(2, WorkerState.PRODUCING, T0 + 2.5 * 3600, 2.0, 0.10, "RTX 4070"),
+        _rec(3, WorkerState.PRODUCING, T0 - 3600, 1.5, 0.06)]
+RETIRED = [_rec(1, WorkerState.GONE, T0 + 3.1 * 3600, 1.0, 0.05)]
+
+
+def _at(points: tuple[Point, ...], t: float) -> Point:
+    return [p for p in points if p.time <= t][-1]
+
+
+def test_series_is_rebuilt_from_the_state_rows():
+    points = fleet_series(EVENTS, LIVE + RETIRED, T0, NOW)
+    assert points[0] == Point(T0, 1, 1.5, 0.06)                     # only worker 3, before any row
+    assert _at(points, T0 + 0.75 * 3600) == Point(T0 + 0.5 * 3600, 1, 1.5, 0.11)      # worker 1 booting: billed
+    assert _at(points, T0 + 1.5 * 3600).producing == 2 and _at(points, T0 + 1.5 * 3600).games_per_s == 2.5
+    assert _at(points, T0 + 2.75 * 3600) == Point(T0 + 2.5 * 3600, 3, 4.5, 0.21)
+    after = _at(points, T0 + 3.5 * 3600)
+    assert (after.producing, after.games_per_s, after.dph) == (2, 3.5, 0.16)       # worker 1 gone
+    assert points[-1].time == NOW
+
+
+def test_markers_are_replacements_and_strikes_only():
+    found = markers(EVENTS, T0, NOW)
+    assert [(m.time, m.kind, m.label) for m in found] == [(T0 + 3 * 3600, "replacement", "w-1"),
+                                                         (T0 + 3 * 3600, "strike", "w-1")]
+    assert markers(EVENTS, T0 + 3.5 * 3600, NOW) == ()
+
+
+def _data():
+    samples = [Sample(T0 + n * 600, gpu, 0.05 + n / 1000, 0.07 + n / 1000, 12, 0.03)
+               for n in range(20) for gpu in ("RTX 3060", "RTX 4070")]
+    return assemble("zeb", 3, EVENTS, LIVE, RETIRED, samples, {}, 1, 3, now=NOW, since=T0)
+
+
+class _Doc(HTMLParser):
+    def __init__(self) -> None:
+        super().__init__()
+        self.ids: list[str] = []
+        self.tags: list[str] = []
+        self.refs: list[str] = []
+
+    def handle_starttag(self, tag, attrs):
+        self.tags.append(tag)
+        for name, value in attrs:
+            if name == "id":
+                self.ids.append(value or "")
+            if name in ("src", "href", "xlink:href", "action") or (name == "rel"):
+                self.refs.append(value or "")
+
+
+def _check_html(html: str) -> _Doc:
+    doc = _Doc()
+    doc.feed(html)
+    doc.close()
+    assert html.startswith("<!DOCTYPE html>") and "html" in doc.tags and "svg" in doc.tags
+    assert [key for key, _ in SECTIONS if key not in doc.ids] == []
+    assert len(SECTIONS) == 7
+    assert not [r for r in doc.refs if not r.startswith("#")], "only in-document references"
+    assert "<script" not in html and "<link" not in html and "@import" not in html
+    assert not re.search(r"url\((?!#)", html), "only in-document url(#...)"
+    for scheme in ("http://", "https://"):
+        assert f'src="{scheme}' not in html and f'href="{scheme}' not in html
+    return doc
+
+
+def test_html_has_every_section_inline_and_fetches_nothing():
+    data = _data()
+    assert data.totals["replacements"] == 1 and data.gpus[0]["gpu_name"] == "RTX 3060"
+    doc = _check_html(render_html(data))
+    assert doc.tags.count("svg") >= 5     # workers, throughput, value, market, events
+
+
+def test_html_of_an_empty_fleet():
+    data = assemble("zeb", 2, [], [], [], [], {}, 0, 3, now=NOW, since=T0)
+    html = render_html(data)
+    _check_html(html)
+    assert "No producing worker" in html and "nothing of any machine" in html
+
+
+def test_report_totals_match_stats_on_the_same_store(sim, tmp_path):
+    assert sim.run("monitor", "2", "--max-cycles", "5").exit_code == 0
+    sim.clock.advance(600)
+    out = tmp_path / "report.html"
+    doc = sim.json("report", "--fleet", "zeb", "--since", "24h", "--out", str(out))
+    assert doc["status"] == "success" and doc["data"]["bytes"] == out.stat().st_size
+    _check_html(out.read_text())
+    stats = sim.json("stats", "--fleet", "zeb", "--since", "24h")["data"]["fleet_stats"]
+
+    from zeb.cli.report_cmd import gather
+    app = sim.app()
+    cfg = app.config("zeb")
+    now = sim.clock.now()
+    data = gather(app.store, cfg, now=now, since=now - 24 * 3600)
+    assert data.totals == stats and stats["spent"] > 0
+    html = out.read_text()
+    assert f"${stats['spent_productive']:.2f}" in html and f"${stats['spent_overhead']:.2f}" in html
+
+
+def test_demo_writes_its_report(tmp_path):
+    from io import StringIO
+
+    from rich.console import Console
+
+    from zeb.demo import HOURS, Script, run_demo
+    from zeb.sim.clock import ManualClock
+
+    report = tmp_path / "demo.html"
+    quiet = Console(file=StringIO(), width=200)
+    _, data = run_demo(quiet, quiet, script=Script(duration_s=0.75 * HOURS), clock=ManualClock(), report=report)
+    assert data["report"] == str(report)
+    html = report.read_text()
+    _check_html(html)
+    assert "fleet demo" in html
+
+
+def test_report_renders_in_a_headless_browser(tmp_path):
+    chromium = shutil.which("chromium") or ("/usr/bin/chromium" if Path("/usr/bin/chromium").exists() else None)
+    if chromium is None:
+        pytest.skip("no chromium: install it (apt-get install chromium) to screenshot the report")
+    page = tmp_path / "report.html"
+    page.write_text(render_html(_data()))
+    shot = tmp_path / "report.png"
+    subprocess.run([chromium, "--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
+                    f"--screenshot={shot}", "--window-size=1200,2000", page.as_uri()],
+                   check=False, capture_output=True, timeout=120)
+    assert shot.exists() and shot.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"

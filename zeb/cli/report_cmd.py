@@ -1,0 +1,69 @@
+"""`zeb report`: one self-contained HTML file of the fleet over a window."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import typer
+
+from zeb.cli._base import FLEET_OPTION, JSON_OPTION, app_of, zeb_command
+from zeb.cli.output import Result
+
+
+@zeb_command("report")
+def report(
+    ctx: typer.Context,
+    fleet: str | None = FLEET_OPTION,
+    since: str = typer.Option("24h", "--since", help="Window: 90m, 24h, 7d ..."),
+    out: Path = typer.Option(Path("report.html"), "--out", help="The HTML file to write."),
+    json_out: bool = JSON_OPTION,
+) -> Result:
+    """Write one self-contained HTML report: workers, games/s, $, market prices, events, machines.
+
+    Example: zeb report --fleet zeb-large --since 7d --out week.html
+    """
+    # deferred: the planners, the store and matplotlib cost far more than --help start-up may pay
+    # (benchmarks/bench_help.py)
+    from zeb.cli.stats import parse_since
+
+    app = app_of(ctx)
+    cfg = app.config(fleet)
+    now = app.clock()
+    size = write_report(app.store, cfg, out, now=now, since=now - parse_since(since))
+    data = {"fleet": cfg.name, "since_s": parse_since(since), "path": str(out), "bytes": size}
+    return Result("report", data=data,
+                  human=lambda c: c.print(f"report: {out} ({size / 1024:.0f} KiB)", markup=False))
+
+
+def gather(store, cfg, *, now: float, since: float):
+    """The report's data from the state directory: what `zeb stats --since` reads, plus market history."""
+    from zeb import state
+    from zeb.domain import gpu_name
+    from zeb.market_history import MarketHistory
+    from zeb.plan.report import assemble
+
+    events = state.read_events(store, cfg.name, since=since)
+    live = list(state.load_records(store, cfg.name).values())
+    retired = state.retired_records(events)
+    hosts = state.load_hosts(store, state.HostFiles.of(cfg))
+    strikes = sum(1 for h in hosts.values() for s in h.strikes if s.fleet == cfg.name and s.time >= since)
+    with MarketHistory.of(store) as history:
+        samples = history.samples(since, gpus={gpu_name(g) for g in cfg.gpus})
+    return assemble(cfg.name, cfg.target_workers, events, live, retired, samples, hosts, strikes,
+                    cfg.thresholds.strikes_to_block, now=now, since=since)
+
+
+def write_report(store, cfg, out: Path, *, now: float, since: float) -> int:
+    """Write the report to `out` atomically; returns its size in bytes."""
+    from zeb.html_report import render_html
+    from zeb.store import atomic_write_bytes
+
+    body = render_html(gather(store, cfg, now=now, since=since)).encode()
+    out = Path(out)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    atomic_write_bytes(out, body, mode=0o644)
+    return len(body)
+
+
+def register(app: typer.Typer) -> None:
+    app.command("report")(report)

@@ -1,0 +1,152 @@
+"""What `zeb report` shows, as plain data: the fleet over time rebuilt from the event log's state rows,
+the replacement and strike markers, $/game/s per GPU type, market prices, machine reputations and the
+cost totals (the same numbers as `zeb stats --since`).
+
+Pure: event rows, worker records, market samples and host records in, `now` and `since` passed in."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass
+
+from zeb.codec import upgrade_event
+from zeb.lifecycle import BILLING, Billing, WorkerRecord, WorkerState
+from zeb.plan.hosts import has_reputation, is_blocked, reputation
+from zeb.plan.market import Sample
+from zeb.plan.stats import fleet_stats, gpu_stats
+from zeb.plan.timeline import STATE_KINDS
+from zeb.plan.types import REPLACEMENT_KINDS, HostRecord
+
+
+@dataclass(frozen=True)
+class Point:
+    """The fleet from `time` until the next point: producing workers, their games/s, and $/hr billed."""
+
+    time: float
+    producing: int
+    games_per_s: float
+    dph: float
+
+
+@dataclass(frozen=True)
+class Marker:
+    time: float
+    kind: str            # "replacement" | "strike"
+    label: str
+    detail: str
+
+
+@dataclass(frozen=True)
+class ReportData:
+    fleet: str
+    since: float
+    now: float
+    target: int
+    points: tuple[Point, ...]
+    markers: tuple[Marker, ...]
+    gpus: list[dict]
+    market: dict[str, list[Sample]]
+    machines: list[dict]
+    totals: dict
+
+
+def _billed(state: WorkerState) -> bool:
+    return BILLING[state] is not Billing.NOT_BILLED
+
+
+def fleet_series(events: Iterable[Mapping], records: Iterable[WorkerRecord], since: float,
+                 now: float) -> tuple[Point, ...]:
+    """One point at `since`, one at every state change in (since, now], one at `now`.
+
+    As zeb.plan.stats.window_spend reads the window: the state before a worker's first row in the window
+    is that row's `from`; a worker with no row in it was in its record's state all along (if that state
+    began before the window). Games/s and $/hr per worker are its record's."""
+    by_id = {w.instance_id: w for w in records}
+    rows: dict[int, list[Mapping]] = {}
+    for e in (upgrade_event(row) for row in events):
+        if e.get("kind", "transition") in STATE_KINDS and e.get("to") and e.get("instance_id") is not None \
+                and since <= float(e["time"]) <= now:
+            rows.setdefault(int(e["instance_id"]), []).append(e)
+    state: dict[int, WorkerState] = {iid: w.state for iid, w in by_id.items()
+                                     if w.state_since <= since and iid not in rows}
+    changes: list[tuple[float, int, WorkerState]] = []
+    for iid, mine in rows.items():
+        mine.sort(key=lambda e: float(e["time"]))
+        before = mine[0].get("from")
+        if before:
+            state[iid] = WorkerState(before)
+        changes += [(float(row["time"]), iid, WorkerState(row["to"])) for row in mine]
+    changes.sort(key=lambda c: c[0])
+
+    def point(t: float) -> Point:
+        producing = [iid for iid, s in state.items() if s is WorkerState.PRODUCING]
+        gps = sum((by_id[i].games_per_s or 0.0) for i in producing if i in by_id)
+        dph = sum(by_id[i].dph_total for i, s in state.items() if i in by_id and _billed(s))
+        return Point(t, len(producing), round(gps, 4), round(dph, 5))
+
+    points = [point(since)]
+    n = 0
+    while n < len(changes):
+        t = changes[n][0]
+        while n < len(changes) and changes[n][0] == t:     # simultaneous changes make one point
+            _, iid, to = changes[n]
+            state[iid] = to
+            n += 1
+        points.append(point(t))
+    points.append(point(now))
+    return tuple(points)
+
+
+def markers(events: Iterable[Mapping], since: float, now: float) -> tuple[Marker, ...]:
+    """Replacements (destroy transitions whose code is a replacement kind) and strikes (action rows)."""
+    out = []
+    for e in (upgrade_event(row) for row in events):
+        t = float(e.get("time", 0.0))
+        if not since <= t <= now:
+            continue
+        label = str(e.get("label") or e.get("instance_id") or "")
+        if e.get("kind", "transition") == "transition" and e.get("to") == WorkerState.DESTROYING.value \
+                and e.get("code") in REPLACEMENT_KINDS:
+            out.append(Marker(t, "replacement", label, e.get("detail", "")))
+        elif e.get("kind") == "action" and e.get("strike"):
+            out.append(Marker(t, "strike", label, f"machine {e.get('machine_id', '?')}: {e.get('detail', '')}"))
+    return tuple(sorted(out, key=lambda m: m.time))
+
+
+def machine_rows(hosts: Mapping[int, HostRecord], threshold: int, now: float) -> list[dict]:
+    """The reputation table, as `zeb blacklist --all` lists it: machines with strikes or a reputation."""
+    rows: list[dict] = []
+    for machine_id, rec in sorted(hosts.items()):
+        if not (rec.strikes or has_reputation(rec)):
+            continue
+        rep = reputation(rec, now)
+        rows.append({"machine_id": machine_id, "gpu_name": rec.gpu_name, "strikes": len(rec.strikes),
+                     "blocked": is_blocked(rec, threshold, now), "p_produce": round(rep.p_produce, 3),
+                     "boots_ok": round(rep.boots_ok, 2), "boots_failed": round(rep.boots_failed, 2),
+                     "stalls": round(rep.stalls, 2), "errors": round(rep.errors, 2),
+                     "games_per_s": rep.games_per_s, "last_error": rep.last_error or ""})
+    rows.sort(key=lambda r: (-r["p_produce"], r["machine_id"]))
+    return rows
+
+
+def market_by_gpu(samples: Sequence[Sample]) -> dict[str, list[Sample]]:
+    out: dict[str, list[Sample]] = {}
+    for s in sorted(samples, key=lambda s: s.time):
+        out.setdefault(s.gpu_name, []).append(s)
+    return dict(sorted(out.items()))
+
+
+def assemble(fleet: str, target: int, events: Sequence[Mapping], live: Sequence[WorkerRecord],
+             retired: Sequence[WorkerRecord], samples: Sequence[Sample], hosts: Mapping[int, HostRecord],
+             strikes: int, threshold: int, *, now: float, since: float) -> ReportData:
+    """Everything the report draws. `events` are the rows since `since` (what `zeb stats` reads)."""
+    everyone = list(live) + list(retired)
+    return ReportData(
+        fleet=fleet, since=since, now=now, target=target,
+        points=fleet_series(events, everyone, since, now),
+        markers=markers(events, since, now),
+        gpus=gpu_stats(everyone, since=since),
+        market=market_by_gpu(samples),
+        machines=machine_rows(hosts, threshold, now),
+        totals=fleet_stats(live, retired, events, strikes, now=now, since=since),
+    )
