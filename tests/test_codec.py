@@ -40,9 +40,12 @@ DOCS = {
     "policy.json": (True, {"credit_wait": False, "replacements": 2, "config_halt": None,
                            "examples_seen": {"w-1": 5.0}}, {"credit_wait": False, "replacements": "many"}),
     "destroying.json": (True, {"12": 1.0, "13": 2.5}, {"12": "soon"}),
+    "notify.json": (True, {"sent": {"credit_exhausted": 5.0}, "credit_wait": True, "credit_alerted": True,
+                           "below_since": None, "below_alerted": False, "blocked": ["7"]},
+                    {"sent": {"credit_exhausted": "noon"}}),
 }
 FORMATS = {"hosts.json": "zeb.hosts", "inflight.json": "zeb.inflight", "workers.json": "zeb.workers",
-           "policy.json": "zeb.policy", "destroying.json": "zeb.destroying"}
+           "policy.json": "zeb.policy", "destroying.json": "zeb.destroying", "notify.json": "zeb.notify"}
 
 
 def _doc(store: Store, name: str):

@@ -322,6 +322,13 @@ def test_state_is_kept_in_the_store(receiver, tmp_path):
     again = _notifier(url, store=store)       # a restarted monitor: the credit wait is not news
     again.on_report(_report(T0 + 60, credit_wait=True), _Monitor())
     assert again.flush(5) and len(receiver.got) == 1
+    # A cycle that changes nothing writes nothing: the document is not rewritten every cycle.
+    path = store.fleet_doc("zeb-large", NOTIFY_DOC).path
+    before = path.stat().st_mtime_ns
+    again.on_report(_report(T0 + 120, credit_wait=True), _Monitor())
+    assert path.stat().st_mtime_ns == before and again.warnings == []
+    on_disk = json.loads(path.read_text())
+    assert on_disk["format"] == "zeb.notify" and on_disk["version"] == 1
 
 
 def test_without_a_webhook_nothing_happens(tmp_path):

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import time
 
-from zeb.timefmt import DATE_SECOND, age, hms, when
+from zeb.timefmt import DATE_SECOND, age, countdown, hms, when
 
 
 def test_hms_is_a_clock_and_never_negative():
@@ -22,3 +22,7 @@ def test_when_is_local_time_in_the_given_format():
     t = 1_800_000_000.0
     assert when(t) == time.strftime("%Y-%m-%d %H:%M", time.localtime(t))
     assert when(t, DATE_SECOND).endswith(time.strftime(":%S", time.localtime(t)))
+
+
+def test_countdown_shows_seconds_until_an_hour_then_the_age():
+    assert [countdown(s) for s in (0, 45, 90, 3599, 3720)] == ["0s", "45s", "1m30s", "59m59s", "1h02m"]

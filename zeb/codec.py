@@ -23,6 +23,7 @@ from zeb.lifecycle import Event as LifecycleEvent
 from zeb.lifecycle import WorkerState, check_record
 from zeb.plan.hosts import hosts_from_json
 from zeb.plan.monitor import PolicyState
+from zeb.plan.notify import NotifyState
 from zeb.plan.types import InFlight
 
 HOSTS_DOC = "hosts.json"
@@ -30,6 +31,7 @@ INFLIGHT_DOC = "inflight.json"
 WORKERS_DOC = "workers.json"
 POLICY_DOC = "policy.json"
 DESTROYING_DOC = "destroying.json"
+NOTIFY_DOC = "notify.json"
 GUARD_SIDECAR = "monitor-{fleet}.json"     # in the runtime dir, see zeb.guard
 
 Check = Callable[[Any], None]
@@ -211,6 +213,14 @@ def check_guard(data) -> None:
         raise BadDocument(f"{GUARD_SIDECAR}: expected an object, found {type(data).__name__}")
 
 
+def check_notify(data) -> None:
+    """notify.json: the alerts' memory (zeb.plan.notify.NotifyState)."""
+    try:
+        NotifyState.from_dict(data)
+    except ValueError as exc:
+        raise BadDocument(f"{NOTIFY_DOC}: {exc}") from None
+
+
 # -- the registry ----------------------------------------------------------------------------------
 
 DOCS: dict[str, DocFormat] = {d.name: d for d in (
@@ -221,6 +231,7 @@ DOCS: dict[str, DocFormat] = {d.name: d for d in (
     DocFormat(WORKERS_DOC, "zeb.workers", 1, check_workers, {0: _bare_to_v1}),
     DocFormat(POLICY_DOC, "zeb.policy", 1, check_policy, {0: _bare_to_v1}),
     DocFormat(DESTROYING_DOC, "zeb.destroying", 1, check_destroying, {0: _bare_to_v1}),
+    DocFormat(NOTIFY_DOC, "zeb.notify", 1, check_notify, {0: _bare_to_v1}),
 )}
 # Not a store document: it lives in the runtime dir and is written only by the guard's holder.
 GUARD = DocFormat(GUARD_SIDECAR, "zeb.monitor-guard", 1, check_guard, {0: _bare_to_v1})

@@ -14,13 +14,13 @@ from __future__ import annotations
 import contextlib
 import os
 import sqlite3
-import time
 from collections.abc import Collection, Iterable, Iterator, Sequence
 from pathlib import Path
 
 from zeb.codec import NewerFormat
 from zeb.errors import StoreError
 from zeb.plan.market import HOUR, KEEP_ALL_S, Sample, rows_to_keep
+from zeb.store import set_aside
 
 SCHEMA_VERSION = 1
 FILE_NAME = "market.sqlite"
@@ -84,16 +84,11 @@ class MarketHistory:
         return db
 
     def _set_aside(self, why: str) -> None:
-        aside = self.path.with_name(f"{self.path.name}.corrupt-{time.strftime('%Y%m%d-%H%M%S')}")
-        try:
-            os.replace(self.path, aside)
-        except OSError as exc:
-            raise StoreError(f"{self.path} is unreadable ({why}) and cannot be moved aside: {exc.strerror}") from None
+        """The store's own set-aside (never deleted), then the SQLite side files of the old database."""
+        set_aside(self.path, f"unreadable ({why})", self._warnings, then="started a new market history")
         for suffix in ("-wal", "-shm"):
             with contextlib.suppress(FileNotFoundError):
                 os.remove(f"{self.path}{suffix}")
-        self._warnings.append(f"{self.path} was unreadable ({why}); moved it aside to {aside.name} and started "
-                              "a new market history")
 
     def close(self) -> None:
         self._db.close()

@@ -1,5 +1,5 @@
 """Alerts to a webhook: the shell around zeb.plan.notify. It builds the facts from each monitor cycle,
-keeps the planner's state in the store (notify.json, plain JSON), and POSTs each alert from one
+keeps the planner's state in the store (notify.json, a versioned document of zeb.codec), and POSTs each alert from one
 background thread with a bounded timeout, so a slow or hanging receiver never holds up a cycle. A send
 that fails is one warning line; nothing here raises into the monitor."""
 
@@ -16,11 +16,11 @@ from collections.abc import Callable, Iterable, Mapping
 from http.client import HTTPException
 from typing import Any
 
+from zeb.codec import NOTIFY_DOC
 from zeb.config import Notify, mask_url
 from zeb.errors import ZebError
 from zeb.plan.notify import Alert, Facts, NotifyState, alerts
 
-NOTIFY_DOC = "notify.json"
 # Values that must never leave in an alert, whatever text carried them in (an error, a strike reason).
 SECRET_ENV = ("HF_TOKEN", "HUGGING_FACE_HUB_TOKEN", "VAST_API_KEY", "ZEB_NOTIFY_WEBHOOK")
 ALERT_VERSION = 1
@@ -94,8 +94,10 @@ class Notifier:
     # -- deciding -----------------------------------------------------------------------------------
 
     def _decide(self, facts: Facts, now: float) -> None:
-        self.state, found = alerts(self.state, facts, self.cfg, now)
-        self._save()
+        state, found = alerts(self.state, facts, self.cfg, now)
+        if state != self.state:          # most cycles change nothing: no write, no fsync
+            self.state = state
+            self._save()
         for alert in found:
             self._enqueue(alert, now)
 

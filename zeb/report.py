@@ -8,7 +8,7 @@ from collections.abc import Callable
 
 from zeb.config import FleetConfig
 from zeb.plan.launch import upload_banner
-from zeb.timefmt import DATE_SECOND, age, hms, when
+from zeb.timefmt import DATE_SECOND, age, countdown, hms, when
 
 
 def banner(cfg: FleetConfig, target: int, blacklist_size: int) -> list[str]:
@@ -84,7 +84,7 @@ class Dashboard:
         if self.next_check_at is None or self.clock is None:
             return ""
         left = self.next_check_at - self.clock()
-        return "next check now" if left < 1 else f"next check in {_countdown(left)}"
+        return "next check now" if left < 1 else f"next check in {countdown(left)}"
 
     def __rich__(self):
         from rich.console import Group
@@ -104,11 +104,3 @@ class Dashboard:
         return Group(Text(first), Text(second), FitTable(_DASHBOARD_COLUMNS, rows), *lines)
 
 
-def _countdown(seconds: float) -> str:
-    """Time left in its two largest units: 45s, 1m30s, then age()'s 1h02m."""
-    seconds = int(seconds)
-    if seconds < 60:
-        return f"{seconds}s"
-    if seconds < 3600:
-        return f"{seconds // 60}m{seconds % 60:02d}s"
-    return age(seconds)

@@ -72,7 +72,7 @@ def _stamp() -> str:
     return f"{time.strftime('%Y%m%d-%H%M%S')}-{os.getpid()}"
 
 
-def _set_aside(path: Path, why: str, warnings: list[str], then: str = "started afresh") -> None:
+def set_aside(path: Path, why: str, warnings: list[str], then: str = "started afresh") -> None:
     """Move a file zeb cannot use out of the way (never delete it: the user may want it back)."""
     aside = path.with_name(f"{path.name}.corrupt-{_stamp()}")
     n = 0
@@ -129,10 +129,10 @@ class Doc:
             return data
         saved = self._backup()
         if saved is None:
-            _set_aside(self.path, why, self._warnings)
+            set_aside(self.path, why, self._warnings)
             return default
         assert self.backup_path is not None
-        _set_aside(self.path, why, self._warnings, then=f"recovered it from {self.backup_path.name}")
+        set_aside(self.path, why, self._warnings, then=f"recovered it from {self.backup_path.name}")
         self._write_unlocked(saved)
         return saved
 
@@ -164,7 +164,7 @@ class Doc:
         stored = self._fmt.encode(data) if self._fmt is not None else data
         payload = json.dumps(stored, indent=1, sort_keys=True).encode()
         if self.path.is_dir():     # a directory where the file belongs would fail every replace
-            _set_aside(self.path, "not a file", self._warnings)
+            set_aside(self.path, "not a file", self._warnings)
         try:
             atomic_write_bytes(self.path, payload)
             if self.backup_path is not None:
@@ -210,7 +210,7 @@ class EventLog:
         data = "".join(json.dumps(r, sort_keys=True, default=str) + "\n" for r in rows).encode()
         with _lock(self._lock_path):
             if self.path.is_dir():
-                _set_aside(self.path, "not a file", self._warnings)
+                set_aside(self.path, "not a file", self._warnings)
             try:
                 with contextlib.suppress(FileNotFoundError):
                     if self.path.stat().st_size + len(data) > self.limit:
@@ -235,7 +235,7 @@ class EventLog:
         except FileNotFoundError:
             return []
         except OSError as exc:
-            _set_aside(path, f"unreadable ({exc.strerror})", self._warnings)
+            set_aside(path, f"unreadable ({exc.strerror})", self._warnings)
             return []
         rows: list[dict] = []
         kept: list[bytes] = []

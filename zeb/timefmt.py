@@ -1,4 +1,4 @@
-"""zeb's one way of writing times: elapsed time as a clock (`1:02:03`), an age in its largest units
+"""zeb's one way of writing times: elapsed time as a clock (`1:02:03`), an age or a countdown in its largest units
 (`12m`, `3h04m`, `2d05h`), and a wall-clock moment in local time (`2026-11-23 14:05`)."""
 
 from __future__ import annotations
@@ -23,6 +23,16 @@ def age(seconds: float) -> str:
     if seconds < 86400:
         return f"{seconds // 3600}h{(seconds % 3600) // 60:02d}m"
     return f"{seconds // 86400}d{(seconds % 86400) // 3600:02d}h"
+
+
+def countdown(seconds: float) -> str:
+    """Time left in its two largest units: 45s, 1m30s, then age()'s 1h02m."""
+    seconds = int(seconds)
+    if seconds < 60:
+        return f"{seconds}s"
+    if seconds < 3600:
+        return f"{seconds // 60}m{seconds % 60:02d}s"
+    return age(seconds)
 
 
 def when(t: float, fmt: str = DATE_MINUTE) -> str:
