@@ -10,6 +10,7 @@ from zeb.domain import Instance, Offer
 from zeb.lifecycle import WorkerRecord, apply_observation, classify, new_record
 from zeb.lifecycle import WorkerState as S
 from zeb.plan.fleet import label_for
+from zeb.plan.fleetfault import HubCheck
 from zeb.plan.monitor import (
     Destroy,
     Launch,
@@ -61,6 +62,7 @@ def offers(n=6):
 
 
 def snap(instances, records, **kw):
+    kw.setdefault("hub", HubCheck(ok=True))
     return Snapshot("zeb", tuple(instances), {r.instance_id: r for r in records}, kw.pop("offers_", offers()), {},
                     frozenset(), None, (), {}, **kw)
 

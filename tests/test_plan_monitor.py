@@ -13,6 +13,7 @@ from zeb.domain import Account, Instance, Offer
 from zeb.lifecycle import WorkerRecord
 from zeb.lifecycle import WorkerState as S
 from zeb.plan.fleet import label_for, parse_label
+from zeb.plan.fleetfault import HubCheck
 from zeb.plan.monitor import (
     CheckCredit,
     Destroy,
@@ -54,12 +55,14 @@ def offers(*specs):
     return tuple(sorted(out, key=lambda r: r.dollars_per_gps))
 
 
+HUB_OK = HubCheck(ok=True)   # the controller's weights check answered this cycle
 OFFERS = offers(("RTX 3070", 0.08, 2.2), ("RTX 3070", 0.085, 2.2), ("RTX 3070", 0.09, 2.2), ("RTX 3070", 0.095, 2.2))
 
 
-def snap(instances, records, *, offers_=OFFERS, inflight=(), destroying=None, account=None, blocked=frozenset()):
+def snap(instances, records, *, offers_=OFFERS, inflight=(), destroying=None, account=None, blocked=frozenset(),
+         hub=HUB_OK):
     return Snapshot("zeb", tuple(instances), {r.instance_id: r for r in records}, offers_, {}, blocked, account,
-                    tuple(inflight), destroying or {})
+                    tuple(inflight), destroying or {}, hub=hub)
 
 
 def healthy(n):

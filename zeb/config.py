@@ -67,6 +67,10 @@ class Thresholds:
     healthy_poll_s: float = 1200.0
     # Upgrade trials: how often a full, healthy fleet looks for a clearly better offer (one offer search).
     upgrade_check_s: float = 1800.0
+    # Fleet-level faults (zeb.plan.fleetfault): the same failure on two machines within this window is the
+    # fleet's, not the hosts'; while a code or image fault holds the fleet, one canary per probe interval.
+    fleet_fault_window_s: float = 3600.0
+    probe_interval_s: float = 900.0
 
 
 def mask_url(url: str) -> str:
@@ -126,6 +130,11 @@ class FleetConfig:
     eq_policy_targets: bool = False
     worker_env: Mapping[str, str] = field(default_factory=lambda: MappingProxyType({}))  # extra instance env
     worker_args: tuple[str, ...] = ()      # extra worker arguments, appended (argparse: the last one wins)
+    # A fleet pinned to one commit of git_branch (a full 40-hex sha): every worker runs exactly that code.
+    git_commit: str | None = None
+    # "last-good": while the branch head crashes on every machine, replacements run the newest commit that
+    # produced, until a canary on the head produces. None: replacements wait (one canary per probe interval).
+    pin: str | None = None
     declared: bool = True                  # the fleet has a [fleets.NAME] section
     config_file: str | None = None         # the fleets.toml read; None: none exists, built-ins apply
     thresholds: Thresholds = field(default_factory=Thresholds)
@@ -249,7 +258,11 @@ BUILT_IN: dict[str, object] = {
     "eq_policy_targets": False,
     "worker_env": {},
     "worker_args": (),
+    "git_commit": None,
+    "pin": None,
 }
+PIN_MODES = ("last-good",)
+_SHA = re.compile(r"[0-9a-f]{40}")
 
 _STR_KEYS = {"image", "repo_id", "examples_repo_id", "weights_name", "git_repo", "git_branch", "onstart",
              "worker_command", "blacklist_file", "preferred_file", "oracle_checkpoint"}
@@ -417,6 +430,12 @@ def _check_flat(key: str, value, bad: Callable[[str], ConfigError]) -> None:
     elif key == "worker_mode":
         if value not in WORKER_MODES:
             raise bad(f"must be one of {', '.join(WORKER_MODES)} (got {value!r})")
+    elif key == "git_commit":
+        if not isinstance(value, str) or not _SHA.fullmatch(value.strip().lower()):
+            raise bad("must be a full 40-character commit id (git rev-parse HEAD): a short id cannot be fetched")
+    elif key == "pin":
+        if value not in PIN_MODES:
+            raise bad(f"must be one of {', '.join(repr(m) for m in PIN_MODES)} (got {value!r})")
     elif key == "worker_args":
         if not isinstance(value, list) or not all(isinstance(a, str) and a for a in value):
             raise bad('must be a list of strings, e.g. ["--temperature", "0.8"]')
@@ -462,6 +481,8 @@ def _normalise(key: str, value):
         return {k: _env_text(v) for k, v in value.items()}
     if key == "worker_args":
         return tuple(value)
+    if key == "git_commit":
+        return value.strip().lower()
     return value
 
 

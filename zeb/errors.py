@@ -73,3 +73,6 @@ class Unreachable(MarketError):
 
 class HubError(ZebError):
     """Hugging Face: missing token, missing weights, hub unreachable."""
+
+    # What a fleet held for it waits on (zeb.plan.fleetfault): "hub_auth" or "hub_unreachable".
+    cause: str = "hub_unreachable"

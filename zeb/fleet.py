@@ -135,14 +135,16 @@ class Fleet:
 
     def launch(self, view: FleetView, labels: Sequence[str], ranked: Sequence[RankedOffer], token: str, *,
                target: int, used_machines: Iterable[int] | None = None,
-               on_outcome: Callable[[LaunchOutcome], None] | None = None) -> list[LaunchOutcome]:
+               on_outcome: Callable[[LaunchOutcome], None] | None = None,
+               commit: str | None = None) -> list[LaunchOutcome]:
         """Launch each label on the best remaining offer, one machine per worker, with the in-flight
         ledger written before each create. `target` is the size the command takes the fleet to: every
-        worker gets the one upload interval for it (zeb.plan.launch.fleet_upload_interval)."""
+        worker gets the one upload interval for it (zeb.plan.launch.fleet_upload_interval). `commit` pins
+        the workers' code (else the fleet's git_commit, else the branch head)."""
         used = view.used_machines() if used_machines is None else used_machines
 
         def build(label: str, offer: RankedOffer):
-            return launch_specs(self.cfg, [label], [offer], token, target)[0]
+            return launch_specs(self.cfg, [label], [offer], token, target, commit)[0]
 
         return launch_labels(self.market, state.StoreLedger(self.store, self.cfg.name), build, labels, ranked,
                              self.clock, used_machines=used, on_outcome=on_outcome)

@@ -80,6 +80,22 @@ def require_weights(repo_id: str, weights_name: str, examples_repo_id: str, toke
                    f"{learner_command(repo_id, examples_repo_id, weights_name)}")
 
 
+def probe_weights(repo_id: str, weights_name: str, token: str, env: Mapping[str, str], *,
+                  timeout: float = DEFAULT_TIMEOUT_S) -> tuple[str | None, str]:
+    """The start-up weights check as the monitor's probe: (None, "") when the file is there, else (cause,
+    one line): "weights_missing", "hub_auth" (the token refused, or the repo hidden from it) or
+    "hub_unreachable" (no answer, a timeout, a server error). Never raises; the line never holds the token."""
+    try:
+        state = _file_state(repo_id, f"{weights_name}.pt", token, env, timeout)
+    except HubError as exc:
+        return exc.cause, str(exc)
+    if state == "present":
+        return None, ""
+    if state == "missing":
+        return "weights_missing", f"{weights_name}.pt is not in {repo_id}"
+    return "hub_auth", (f"{repo_id} was not found at {_shown(endpoint(env))}, or the token cannot read it")
+
+
 def list_examples(examples_repo_id: str, folder: str, token: str, env: Mapping[str, str], *,
                   timeout: float = DEFAULT_TIMEOUT_S) -> list[str]:
     """Paths of the files directly in `folder` ("" = the repo root) of the examples repo: one listing for
@@ -168,6 +184,16 @@ def _http_errors() -> tuple[type[BaseException], ...]:
 
 
 def _hub_failure(what: str, exc: BaseException, env: Mapping[str, str], timeout: float) -> HubError:
+    """The one line for a failed call, with its cause (`.cause`, zeb.plan.fleetfault's words) attached."""
+    err = _failure_line(what, exc, env, timeout)
+    status = getattr(getattr(exc, "response", None), "status_code", None)
+    from huggingface_hub.errors import GatedRepoError
+
+    err.cause = "hub_auth" if status in (401, 403) or isinstance(exc, GatedRepoError) else "hub_unreachable"
+    return err
+
+
+def _failure_line(what: str, exc: BaseException, env: Mapping[str, str], timeout: float) -> HubError:
     from huggingface_hub.errors import GatedRepoError, OfflineModeIsEnabled
 
     where = _shown(endpoint(env))

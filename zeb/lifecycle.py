@@ -50,14 +50,21 @@ class Observation:
     total_games: int | None = None
     uploading: bool = False
     poll_failed: bool = False        # the log fetch failed; state is then the previous one
-    # "no_cuda", "oom", "size_mismatch", "killed", "segfault", "traceback", "hf_auth" (HF refused the
-    # token), "hf_upload" (an upload crashed: 412, timeouts), "broken_launch", and the configuration
-    # faults of CONFIG_FAULTS ("bad_repo", "bad_branch", "bad_package", "bad_args", "missing_module",
-    # "missing_file")
+    # "no_cuda", "oom", "size_mismatch", "killed", "segfault", "traceback", the Hugging Face faults of
+    # HUB_FAULTS ("hf_auth": HF refused the token; "hub_unreachable": a download found no hub;
+    # "weights_missing": the hub has no such file; "hf_upload": an upload crashed: 412, timeouts),
+    # "image_pull" (Docker could not pull the image), "broken_launch", and the configuration faults of
+    # CONFIG_FAULTS ("bad_repo", "bad_branch", "bad_package", "bad_args", "missing_module", "missing_file",
+    # "bad_commit")
     fatal_kind: str | None = None
     # The fatal lines are the last thing in the log: the worker process ended on them (Python printed the
     # traceback and exited; nothing restarted it), so waiting cannot help.
     final: bool = False
+    # The commit the worker's code is at (the onstart's "code at <sha> (<branch>)" line), when the tail shows it.
+    commit: str | None = None
+    # The deepest frame of a traceback in the user's own code ("forge/zeb/selfplay/pipeline.py:64 in __init__"):
+    # with the exception line, what tells one bug on many machines from many machines failing.
+    frame: str = ""
 
 
 @dataclass(frozen=True)
@@ -105,6 +112,8 @@ class WorkerRecord:
     cost_overhead: float = 0.0       # $ accrued in billed non-producing states
     last_accrued_at: float | None = None
     extra: dict = field(default_factory=dict)
+    commit: str | None = None        # the commit its code runs (learnt from its setup lines)
+    fault_frame: str = ""            # the failing frame in the user's code, with fatal_kind "traceback"
 
 
 # -- the transition table -------------------------------------------------------------------------
@@ -211,6 +220,8 @@ _CONFIG_MARKERS: tuple[tuple[str, str], ...] = (
     ("does not appear to be a Python project", "bad_package"),
     ("error: unrecognized arguments", "bad_args"),
     ("error: the following arguments are required", "bad_args"),
+    # git fetch of a pinned commit the repository does not have (git_commit, or a last good commit rewritten away)
+    ("upload-pack: not our ref", "bad_commit"),
 )
 # Anchored to the interpreter or argparse saying it, so a library's "No module named 'triton'" warning
 # in a healthy log is not a launch fault.
@@ -220,7 +231,7 @@ _CONFIG_PATTERNS: tuple[tuple[re.Pattern[str], str], ...] = (
                 r"python[\d.]*: No module named"), "missing_module"),
     (re.compile(r"python[\d.]*: can't open file"), "missing_file"),
 )
-_CONFIG_HINTS = ("fatal: ", "Python project", "error: ", "invalid int", "odule", "can't open")
+_CONFIG_HINTS = ("fatal: ", "Python project", "error: ", "invalid int", "odule", "can't open", "our ref")
 _GIT_REPO_MISSING = re.compile(r"fatal: repository '[^']*' not found")
 # What the user must fix for each configuration fault (fleets.toml keys).
 CONFIG_FAULTS: dict[str, str] = {
@@ -230,6 +241,7 @@ CONFIG_FAULTS: dict[str, str] = {
     "bad_args": "worker_command (the worker's flags)",
     "missing_module": "image / worker_command (a module the worker needs is missing)",
     "missing_file": "worker_command / onstart (a script path that does not exist)",
+    "bad_commit": "git_commit (a commit the repository does not have)",
 }
 # Faults of the launch itself: configuration faults, and the shell loop whose cause (host or script)
 # the policy tells apart by the rest of the fleet.
@@ -314,9 +326,10 @@ def _fatal_kind(line: str) -> str | None:
 _CHAINED = ("Traceback", "During handling", "The above exception")
 
 
-def _explain_traceback(lines: list[str], index: int) -> tuple[str, str]:
-    """(evidence, kind) for a Python traceback: its exception line, and whether it is really Hugging Face
-    refusing the token (hf_auth) or failing an upload (412, timeouts: hf_upload)."""
+def _explain_traceback(lines: list[str], index: int) -> tuple[str, str, str]:
+    """(evidence, kind, frame) for a Python traceback: its exception line; whether it is really Hugging Face
+    refusing the token (hf_auth), not answering a download (hub_unreachable), not having the file
+    (weights_missing) or failing an upload (hf_upload); and its deepest frame in the user's own code."""
     if lines[index].lstrip().startswith("Traceback"):
         header, exc = index, index
         for j in range(index + 1, min(len(lines), index + 80)):
@@ -331,11 +344,49 @@ def _explain_traceback(lines: list[str], index: int) -> tuple[str, str]:
                 header = j
                 break
     evidence = lines[exc][:_LINE_CAP].strip()
+    frame = _user_frame(lines[header:exc])
     block = "\n".join(line[:_LINE_CAP] for line in lines[header:exc + 3])
     if not _HF.search(block):
-        return evidence, "traceback"
-    message = "\n".join(line[:_LINE_CAP] for line in lines[exc:exc + 3])
-    return evidence, "hf_auth" if _HF_AUTH.search(message) else "hf_upload"
+        return evidence, "traceback", frame
+    return evidence, hub_fault_kind("\n".join(line[:_LINE_CAP] for line in lines[exc:exc + 3]), block), frame
+
+
+_HF_MISSING = re.compile(r"EntryNotFound|Entry Not Found|\b404\b")
+_HF_DOWNLOADING = ("hf_hub_download", "pull_weights", "snapshot_download", "EntryNotFound", "Entry Not Found")
+# Hugging Face faults: none is the host's. Which of them the hub itself can be asked about (zeb.hub's weights
+# check) decides how the fleet waits them out (zeb.plan.fleetfault).
+HUB_FAULTS = ("hf_auth", "hub_unreachable", "weights_missing", "hf_upload")
+
+
+def hub_fault_kind(message: str, block: str = "") -> str:
+    """What a Hugging Face error says happened, read from its message (and the traceback around it): the
+    token refused, a download that found no hub, the file not there, or (anything else: an upload, a
+    commit) hf_upload."""
+    if _HF_AUTH.search(message) and "404" not in message:
+        return "hf_auth"
+    if "LocalEntryNotFound" in message or "local cache" in message:
+        return "hub_unreachable"    # huggingface_hub's words for a download that found no hub to ask
+    if any(marker in block or marker in message for marker in _HF_DOWNLOADING):
+        return "weights_missing" if _HF_MISSING.search(message) else "hub_unreachable"
+    return "hf_upload"
+
+
+_FILE_LINE = re.compile(r'^\s*File "(?P<path>[^"]+)", line (?P<line>\d+), in (?P<func>\S+)')
+_NOT_USER_CODE = ("site-packages", "dist-packages", "<frozen", "/lib/python", "<string>")
+
+
+def _user_frame(frames: list[str]) -> str:
+    """The deepest `File "...", line N, in f` of a traceback outside Python and its installed packages, as
+    "path:N in f" with the checkout's /root/code/ prefix dropped; "" when there is none."""
+    for line in reversed(frames):
+        if "File \"" not in line:
+            continue
+        m = _FILE_LINE.match(line[:_LINE_CAP])
+        if m is None or any(marker in m["path"] for marker in _NOT_USER_CODE):
+            continue
+        path = m["path"].removeprefix("/root/code/")
+        return f"{path}:{m['line']} in {m['func']}"
+    return ""
 
 
 _FRAME = re.compile(r"^\s|^During handling|^The above exception")
@@ -354,7 +405,8 @@ def _ends_the_log(lines: list[str], evidence: str) -> bool:
     return False
 
 
-def classify(status: str | None, tail: str, *, intended_status: str | None = None) -> Observation:
+def classify(status: str | None, tail: str, *, intended_status: str | None = None,
+             status_msg: str | None = None) -> Observation:
     """(Vast's actual_status, log tail) -> what the worker is doing, with the line that shows it.
 
     The newest evidence wins: an error the worker logged and then recovered from (batches after it,
@@ -366,6 +418,9 @@ def classify(status: str | None, tail: str, *, intended_status: str | None = Non
     if intended_status == STOPPED:
         # Stopped by someone (zeb never stops, it destroys) before Vast's actual_status caught up.
         return _stopped(f"vast: {status or 'no status'}, intended stopped", tail)
+    if status == LOADING and status_msg and not tail.strip() and _PULL_FAILED.search(status_msg):
+        # The image cannot be pulled, here or anywhere: waiting out the boot timeout only pays for the wait.
+        return Observation(S.ERROR, evidence=f"vast: {status_msg.strip()[:300]}", fatal_kind="image_pull", final=True)
     return _classify_running(status, tail)
 
 
@@ -376,7 +431,7 @@ def _stopped(vast_says: str, tail: str) -> Observation:
     if inner is None:
         return Observation(S.STOPPED, evidence=f"{vast_says}; no log output")
     stopped = Observation(S.STOPPED, batch=inner.batch, games_per_s=inner.games_per_s, step=inner.step,
-                          total_games=inner.total_games)
+                          total_games=inner.total_games, commit=inner.commit, frame=inner.frame)
     if inner.fatal_kind:
         return dataclasses.replace(stopped, evidence=f"{vast_says}; {inner.evidence}", fatal_kind=inner.fatal_kind)
     return dataclasses.replace(stopped, evidence=f"{vast_says}; no fault in its last log (last: {inner.evidence})")
@@ -389,12 +444,37 @@ def _classify_running(status: str | None, tail: str) -> Observation:
         tail = tail[-_TAIL_CAP:]
     lines = tail.splitlines()
     scan = _scan(lines, may_produce="] batch " in tail)
+    frame = ""
     if scan.fatal is not None and scan.fatal[2] == "traceback":
-        scan.fatal = (scan.fatal[0], *_explain_traceback(lines, scan.fatal[0]))
+        evidence, kind, frame = _explain_traceback(lines, scan.fatal[0])
+        scan.fatal = (scan.fatal[0], evidence, kind)
     uploading = _uploading(tail)
     if scan.batch is not None:
-        return _producing_or_failed(scan.batch, scan, lines, uploading)
-    return _before_first_batch(status, tail, lines, scan, uploading)
+        obs = _producing_or_failed(scan.batch, scan, lines, uploading)
+    else:
+        obs = _before_first_batch(status, tail, lines, scan, uploading)
+    commit = _commit(tail)
+    if commit is not None or frame:
+        obs = dataclasses.replace(obs, commit=commit, frame=frame if obs.fatal_kind == "traceback" else "")
+    return obs
+
+
+_CODE_AT = re.compile(r"code at (?P<sha>[0-9a-f]{7,40}) \(")
+
+
+def _commit(tail: str) -> str | None:
+    """The commit of the newest "code at <sha> (<branch>)" line the onstart printed, if the tail holds one."""
+    at = tail.rfind("code at ")
+    if at < 0:
+        return None
+    m = _CODE_AT.match(tail, at)
+    return m["sha"] if m else None
+
+
+# Docker's words for an image that cannot be pulled by anyone: it does not exist, or the registry refuses it.
+# (A full disk or a rate limit is the host's, and is left to the boot timeout.)
+_PULL_FAILED = re.compile(r"manifest unknown|not found: manifest|pull access denied|repository does not exist|"
+                          r"invalid reference format")
 
 
 @dataclass
@@ -574,10 +654,12 @@ def apply_observation(rec: WorkerRecord, obs: Observation, now: float, *,
             target = S.STALLED
     if target is S.PRODUCING and rec.state is S.STALLED and not progressed:
         target = S.STALLED
+    if obs.commit is not None and obs.commit != rec.commit:
+        rec = dataclasses.replace(rec, commit=obs.commit)
     if obs.fatal_kind:
-        rec = dataclasses.replace(rec, fatal_kind=obs.fatal_kind, fatal_final=obs.final)
+        rec = dataclasses.replace(rec, fatal_kind=obs.fatal_kind, fatal_final=obs.final, fault_frame=obs.frame)
     elif target is not S.ERROR:
-        rec = dataclasses.replace(rec, fatal_kind=None, fatal_final=False)
+        rec = dataclasses.replace(rec, fatal_kind=None, fatal_final=False, fault_frame="")
     reason = {
         S.STALLED: f"no new batch for {rec.polls_without_progress} polls "
                    f"({(now - (rec.last_progress_at or now)) / 60:.0f} min)",

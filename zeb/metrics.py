@@ -14,6 +14,7 @@ from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
 
 from zeb.errors import UsageError
 from zeb.lifecycle import WorkerState
+from zeb.plan.fleetfault import CAUSES as HOLD_CAUSES
 from zeb.plan.types import REPLACEMENT_KINDS
 
 # A cycle is usually well under a second; a slow Vast API stretches it towards minutes.
@@ -35,6 +36,8 @@ class FleetMetrics:
                          ["fleet"], registry=r)
         self.credit_wait = Gauge("zeb_credit_wait", "1 while launches wait for the account's credit, else 0.",
                                  ["fleet"], registry=r)
+        self.hold = Gauge("zeb_fleet_hold", "1 while launches are held for this fleet-level cause, else 0.",
+                          ["fleet", "cause"], registry=r)
         self.last_cycle = Gauge("zeb_last_cycle_timestamp_seconds", "Unix time of the last cycle.", ["fleet"],
                                 registry=r)
         self.cycle_seconds = Histogram("zeb_cycle_duration_seconds", "Seconds one monitor cycle took.", ["fleet"],
@@ -64,6 +67,7 @@ class FleetMetrics:
         self._counters = {c: c.labels(fleet=fleet) for c in (
             self.cycles, self.cycle_errors, self.launches, self.launch_failures)}
         self._cycle_seconds = self.cycle_seconds.labels(fleet=fleet)
+        self._holds = {cause: self.hold.labels(fleet=fleet, cause=cause) for cause in HOLD_CAUSES}
 
     def observe(self, report, monitor) -> None:
         """Update every metric from one cycle's zeb.monitor.CycleReport and its Monitor."""
@@ -79,6 +83,9 @@ class FleetMetrics:
         one[self.dph].set(report.dph)
         one[self.dpg].set(report.dph / report.games_per_s if report.games_per_s else float("nan"))
         one[self.credit_wait].set(1 if report.credit_wait else 0)
+        held = getattr(report, "hold", None)
+        for cause, child in self._holds.items():
+            child.set(1 if held == cause else 0)
         one[self.last_cycle].set(report.now)
         duration = getattr(report, "duration_s", None)
         if duration is not None:

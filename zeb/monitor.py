@@ -33,8 +33,9 @@ from zeb.lifecycle import (
     record_to_dict,
 )
 from zeb.ops import poll_pool_size, poll_tails
+from zeb.plan import fleetfault as ff
 from zeb.plan.cadence import error_backoff, is_due, next_interval, next_poll_at
-from zeb.plan.hosts import add_strike, block_now
+from zeb.plan.hosts import add_strike, block_now, withdraw_strikes
 from zeb.plan.launch import fleet_upload_interval, worker_id
 from zeb.plan.monitor import (
     CheckCredit,
@@ -43,6 +44,7 @@ from zeb.plan.monitor import (
     Launch,
     PolicyState,
     Snapshot,
+    WithdrawStrikes,
     check_examples,
     credit_probe_due,
     decide,
@@ -84,6 +86,10 @@ class CycleReport:
     failed: int = 0          # actions Vast refused or that could not be sent
     short: int = 0           # workers missing from the target after this cycle (live + launching)
     duration_s: float = 0.0  # how long the cycle took (time.monotonic: a duration, not a time of day)
+    hold: str | None = None  # the fleet-level cause launches are held for (zeb.plan.fleetfault), if any
+    hold_since: float | None = None
+    hold_line: str = ""      # its evidence, commit and what zeb does about it
+    hold_why: str = ""       # what the cause means and what zeb does, for the dashboard and status
 
 
 class Monitor:
@@ -128,7 +134,10 @@ class Monitor:
         # One listing of the examples repo per check for the whole fleet; None = the check is off.
         self.examples_lister = examples_lister
         self._halt_reported: str | None = None
+        self._hold_reported: tuple[str, float] | None = None
         self._statuses: dict[int, str | None] = {}
+        self.hub_env = hub_env
+        self._hub: ff.HubCheck | None = None     # this cycle's weights check (one per cycle at most)
 
     # -- observe ---------------------------------------------------------------------------
 
@@ -223,19 +232,21 @@ class Monitor:
                 self.account = self.client.account()
                 report.actions.append("credit check: " + ("still exhausted" if self.account.exhausted
                                                           else "credit is back"))
+            self._hub = None
+            hold = self.policy.hold
             snap = Snapshot(
                 fleet=self.cfg.name, instances=view.members, records=dict(self.records), offers=None, hosts=hosts,
                 blocked=view.blocked, account=self.account, inflight=view.inflight,
                 destroying=dict(self.destroying), examples_replace=examples_replace,
+                # While the hub holds the fleet, it is probed every cycle, so the cycle it answers resumes.
+                hub=self._hub_check(report) if hold is not None and hold.cause in ff.HUB_CAUSES else None,
+                pin_last_good=self.cfg.pin == "last-good",
             )
-            decision = decide(snap, self.policy, self.cfg, self.target, now)
-            if decision.wants_offers:
-                self._ranked = self.fleet.offers(view)
-                snap = dataclasses.replace(snap, offers=tuple(self._ranked))
-                decision = decide(snap, self.policy, self.cfg, self.target, now)
+            decision = self._decide(snap, view, report, now)
             self.account = None
             self.policy = decision.state
             events += self._report_halt(now, report)
+            events += self._report_hold(now, report)
             if not self.dry_run:
                 events += self._act(decision, now, report)
             else:
@@ -249,6 +260,40 @@ class Monitor:
         self._summarise(report)
         report.duration_s = time.monotonic() - started
         return report
+
+    def _decide(self, snap: Snapshot, view: FleetView, report: CycleReport, now: float):
+        """decide(), then again with what it asked for: the hub's answer before anything is launched, and
+        one offer search (skipped when the hub does not answer: nothing will be launched)."""
+        decision = decide(snap, self.policy, self.cfg, self.target, now)
+        for _ in range(2):
+            if not (decision.wants_hub or decision.wants_offers):
+                break
+            if decision.wants_hub and snap.hub is None:
+                snap = dataclasses.replace(snap, hub=self._hub_check(report))
+            if decision.wants_offers and snap.offers is None and (snap.hub is None or snap.hub.ok):
+                self._ranked = self.fleet.offers(view)
+                snap = dataclasses.replace(snap, offers=tuple(self._ranked))
+            decision = decide(snap, self.policy, self.cfg, self.target, now)
+        return decision
+
+    def _hub_check(self, report: CycleReport) -> ff.HubCheck:
+        """The start-up weights check, at most once a cycle: ok, or the cause it shows. The token is read
+        afresh each time (a rotated token in the HF token file is picked up without a restart)."""
+        if self._hub is not None:
+            return self._hub
+        if self.hub_env is None:
+            self._hub = ff.HubCheck(ok=True, detail="not checked (no hub configured)")
+            return self._hub
+        from zeb import hub
+
+        token = hub.find_token(self.hub_env) or self.token
+        cause, detail = hub.probe_weights(self.cfg.repo_id, self.cfg.weights_name, token, self.hub_env)
+        if cause is None and token != self.token:
+            self.token = token
+        self._hub = ff.HubCheck(ok=cause is None, cause=cause or "", detail=detail)
+        if self.policy.hold is not None and self.policy.hold.cause in ff.HUB_CAUSES:
+            report.actions.append("hub probe: " + ("Hugging Face answers" if cause is None else detail))
+        return self._hub
 
     def _check_examples(self, now: float, report: CycleReport) -> tuple[dict[int, str], list]:
         """On the slow cadence, one listing of the examples repo: flag producing workers whose uploads
@@ -293,6 +338,23 @@ class Monitor:
         report.actions.append(f"CONFIG ERROR: {line}")
         return [event_row(now, "config_halt", "config_halt", line)]
 
+    def _report_hold(self, now: float, report: CycleReport) -> list:
+        """Say once, in one line, that the fleet is held for a cause outside the hosts (and once when it lifts)."""
+        hold = self.policy.hold
+        key = None if hold is None else (hold.cause, hold.since)
+        if hold is not None:
+            report.hold, report.hold_since, report.hold_why = hold.cause, hold.since, hold.why()
+            report.hold_line = f"{hold.line}; {ff.DOING.get(hold.cause, 'launches held')}"
+        if key == self._hold_reported:
+            return []
+        previous, self._hold_reported = self._hold_reported, key
+        if hold is None:
+            report.actions.append("fleet hold lifted: launching again")
+            return [event_row(now, "fleet_hold_lifted", previous[0] if previous else "fleet_hold_lifted",
+                              "fleet hold lifted")]
+        report.actions.append(f"FLEET HOLD ({hold.cause}): {hold.line} -- {hold.why()}")
+        return [event_row(now, "fleet_hold", hold.cause, hold.line)]
+
     # -- act -------------------------------------------------------------------------------
 
     def _act(self, decision, now: float, report: CycleReport) -> list:
@@ -305,11 +367,25 @@ class Monitor:
             if launches:
                 events += self._launch_batches(launches, decision, now, report)
         for action in decision.actions:
+            if isinstance(action, WithdrawStrikes):
+                events += self._withdraw(action, now, report)
             if isinstance(action, CheckCredit):
                 self.account = self.client.account()
                 report.actions.append(
                     "credit check: " + ("still exhausted" if self.account.exhausted else "credit is back"))
         return events
+
+    def _withdraw(self, action: WithdrawStrikes, now: float, report: CycleReport) -> list:
+        """Take back the strikes given for failures that turned out to be the fleet's."""
+        ids = set(action.instance_ids)
+        struck = sorted({s.machine_id for rec in self.hosts.values() for s in rec.strikes if s.instance_id in ids})
+        if not struck:
+            return []
+        self.fleet.update_hosts(lambda hosts: withdraw_strikes(hosts, ids))
+        self.hosts = withdraw_strikes(self.hosts, ids)
+        machines = ", ".join(str(m) for m in struck)
+        report.actions.append(f"strikes withdrawn from machine(s) {machines}: {action.reason}")
+        return [event_row(now, "strikes_withdrawn", "strikes_withdrawn", f"{action.reason}: machine(s) {machines}")]
 
     def _destroyed(self, action, outcome, now: float, report: CycleReport) -> list:
         """Record one destroy sent: the worker's transition, the action's event, counters, the strike, and
@@ -343,7 +419,7 @@ class Monitor:
         events: list = []
         live_machines = {r.machine_id for r in self.records.values() if r.state is not WorkerState.GONE}
         batches = sorted({a.batch for a in launches})
-        if any(a.trial for a in launches) and not self.dry_run:
+        if any(a.trial or a.canary for a in launches) and not self.dry_run:
             # The trial is on record before its create is sent: a monitor killed mid-create must not leave
             # the next one an extra worker it takes for an ordinary member.
             self.store.fleet_doc(self.cfg.name, st.POLICY_DOC).write(self.policy.to_dict())
@@ -352,7 +428,7 @@ class Monitor:
                 # If the planned offer is taken meanwhile, the next best one this cycle saw is used.
                 spares = [o for o in self._ranked if o.offer.id != action.offer.offer.id]
                 outcome = self.fleet.launch(self._view, [action.label], [action.offer, *spares], self.token,
-                                            target=self.target, used_machines=live_machines)[0]
+                                            target=self.target, used_machines=live_machines, commit=action.commit)[0]
                 offer = outcome.offer.offer if outcome.offer else action.offer.offer
                 events.append(event_row(now, "action", "trial" if action.trial else "launch", action.reason,
                                         action="launch", instance_id=outcome.instance_id, label=action.label,
@@ -368,6 +444,8 @@ class Monitor:
                                           f"{o.gpu_name} @ ${o.dph_total:.3f}/hr -> instance {outcome.instance_id}")
                     if action.trial:
                         self.policy = _with_trial_instance(self.policy, action.label, outcome.instance_id)
+                    if action.canary:
+                        self.policy = _with_canary_instance(self.policy, action.label, outcome.instance_id)
                 else:
                     self.counters.launch_failures += 1
                     report.actions.append(f"launch of {action.label} failed: {outcome.error}")
@@ -408,6 +486,7 @@ class Monitor:
             fresh=frozenset(self._fresh), records=dict(self.records),
             transitions=tuple(e for e in events if not isinstance(e, dict) and e.kind == "transition"),
             given_up=tuple(given_up or ()), preempted=tuple(self._preempted),
+            excused=frozenset(self.policy.hold.instance_ids) if self.policy.hold else frozenset(),
         )
         if facts.anything() or any(s.certain for rec in hosts.values() for s in rec.strikes):
             self.fleet.update_hosts(lambda h: learn(h, facts, now))
@@ -458,6 +537,13 @@ def _with_trial_instance(policy, label: str, instance_id: int | None):
     if trial is None or trial.label != label:
         return policy
     return dataclasses.replace(policy, trial=dataclasses.replace(trial, instance_id=instance_id))
+
+
+def _with_canary_instance(policy, label: str, instance_id: int | None):
+    hold = policy.hold
+    if hold is None or hold.canary_label != label:
+        return policy
+    return dataclasses.replace(policy, hold=dataclasses.replace(hold, canary_instance=instance_id))
 
 
 def _describe(action) -> str:

@@ -44,8 +44,9 @@ def _check_parts(report, started: float, target: int) -> tuple[str, str]:
     if report.error:
         return head, f"API error: {report.error}"
     credit = " | CREDIT WAIT" if report.credit_wait else ""
+    hold = f" | HOLD ({report.hold})" if getattr(report, "hold", None) else ""
     return head, (f"{report.producing}/{target} producing, {report.live} up, {report.games_per_s:.1f} games/s, "
-                  f"${report.dph:.3f}/hr{credit}")
+                  f"${report.dph:.3f}/hr{credit}{hold}")
 
 
 def summary(monitor, now: float) -> list[str]:
@@ -101,6 +102,7 @@ class Dashboard:
                  f"{w['dph_total']:.3f}", f"{w['dollars_per_gps']:.4f}" if w["dollars_per_gps"] else "-",
                  str(self.strikes.get(w["machine_id"], 0))] for w in r.rows]
         lines = [Text(a) for a in r.actions[-8:]]
-        return Group(Text(first), Text(second), FitTable(_DASHBOARD_COLUMNS, rows), *lines)
+        hold = [Text(f"HOLD ({r.hold}): {r.hold_why}", overflow="fold")] if getattr(r, "hold", None) else []
+        return Group(Text(first), Text(second), *hold, FitTable(_DASHBOARD_COLUMNS, rows), *lines)
 
 

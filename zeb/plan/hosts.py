@@ -45,6 +45,18 @@ def add_strike(hosts: Mapping[int, HostRecord], strike: Strike) -> dict[int, Hos
     return out
 
 
+def withdraw_strikes(hosts: Mapping[int, HostRecord], instance_ids: Iterable[int]) -> dict[int, HostRecord]:
+    """Take back the strikes given for these instances' failures (they turned out to be the fleet's, not
+    their machines'); a block that rested on them lifts with them."""
+    ids = set(instance_ids)
+    out = dict(hosts)
+    for machine_id, rec in hosts.items():
+        kept = tuple(s for s in rec.strikes if s.instance_id is None or s.instance_id not in ids)
+        if len(kept) != len(rec.strikes):
+            out[machine_id] = dataclasses.replace(rec, strikes=kept)
+    return out
+
+
 def _forgiven(rec: HostRecord) -> HostRecord:
     # The user vouched for the machine: its strikes, its certain block and the failures that would
     # still rank it low go; what it did well (boots, games/s, boot times) stays.

@@ -56,10 +56,13 @@ def _check_member(cfg: FleetConfig, label: str) -> None:
         raise ValueError(f"{label!r} is not a worker label of fleet {cfg.name!r}")
 
 
-def launch_env(cfg: FleetConfig, label: str, hf_token: str, fleet_size: int = 0) -> dict[str, str]:
+def launch_env(cfg: FleetConfig, label: str, hf_token: str, fleet_size: int = 0,
+               commit: str | None = None) -> dict[str, str]:
     """The instance env, in the scripts' names (a worker launched by zeb or by the scripts looks the
-    same). The fleet's extra `worker_env` comes first so that it can never replace zeb's own values."""
+    same). The fleet's extra `worker_env` comes first so that it can never replace zeb's own values.
+    `commit` (else the fleet's git_commit) pins the worker's code: the onstart checks it out."""
     _check_member(cfg, label)
+    pinned = commit or cfg.git_commit
     return {
         **cfg.worker_env,
         "HF_TOKEN": hf_token,
@@ -78,6 +81,7 @@ def launch_env(cfg: FleetConfig, label: str, hf_token: str, fleet_size: int = 0)
         "ZEB_EQ_BATCH_SIZE": str(cfg.eq_batch_size),
         "ZEB_EQ_TEMPERATURE": f"{cfg.eq_temperature:g}",
         "ZEB_EQ_POLICY_TARGETS": "true" if cfg.eq_policy_targets else "false",
+        **({"ZEB_GIT_COMMIT": pinned} if pinned else {}),
     }
 
 
@@ -120,7 +124,7 @@ def render_onstart(cfg: FleetConfig, label: str) -> str:
 
 
 def launch_specs(cfg: FleetConfig, labels: Sequence[str], picked: Sequence[RankedOffer], hf_token: str,
-                 fleet_size: int = 0) -> list[LaunchSpec]:
+                 fleet_size: int = 0, commit: str | None = None) -> list[LaunchSpec]:
     """Label i on offer i (extra labels without an offer are not launched). The token goes to the env
     only: an onstart that would carry it (pasted into the config) is refused."""
     specs = []
@@ -132,6 +136,6 @@ def launch_specs(cfg: FleetConfig, labels: Sequence[str], picked: Sequence[Ranke
             raise ConfigError(f"the onstart script of fleet {cfg.name} contains the HF token; "
                               "remove it (workers get HF_TOKEN in their environment)")
         specs.append(LaunchSpec(offer_id=p.offer.id, label=label, image=cfg.image, disk_gb=cfg.disk_gb,
-                                env=launch_env(cfg, label, hf_token, fleet_size), onstart=onstart))
+                                env=launch_env(cfg, label, hf_token, fleet_size, commit), onstart=onstart))
     return specs
 

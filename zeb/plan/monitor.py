@@ -20,7 +20,8 @@ from typing import Protocol
 from zeb.config import FleetConfig, Thresholds
 from zeb.domain import EXITED, STOPPED, Account, Instance
 from zeb.errors import EXIT_FAILED, EXIT_PARTIAL
-from zeb.lifecycle import CONFIG_FAULTS, WorkerRecord, WorkerState
+from zeb.lifecycle import CONFIG_FAULTS, HUB_FAULTS, WorkerRecord, WorkerState
+from zeb.plan import fleetfault as ff
 from zeb.plan.fleet import (
     duplicate_extras,
     is_live,
@@ -39,10 +40,10 @@ from zeb.plan.types import REPLACEMENT_KINDS, HostRecord, InFlight, RankedOffer
 
 S = WorkerState
 DESTROY_RETRY_S = 120.0
-NOT_THE_HOSTS_FAULT = frozenset({"hf_auth", "hf_upload"}) | frozenset(CONFIG_FAULTS)
+NOT_THE_HOSTS_FAULT = frozenset(HUB_FAULTS) | {"image_pull"} | frozenset(CONFIG_FAULTS)
 # Faults so certain that waiting out the grace only burns money: the host has no usable GPU, or the launch
 # configuration is broken (nothing will recover).
-CERTAIN_FAULTS = frozenset({"no_cuda"}) | frozenset(CONFIG_FAULTS)
+CERTAIN_FAULTS = frozenset({"no_cuda", "image_pull"}) | frozenset(CONFIG_FAULTS)
 # A stopped worker whose last log ends on one of these crashed on its host: a strike. (Out of memory after
 # producing is the workload's, not the card's; a size mismatch is the weights'.)
 CRASHES = frozenset({"traceback", "segfault", "killed"})
@@ -90,6 +91,11 @@ class PolicyState:
     examples_seen: Mapping[str, float] = field(default_factory=dict)
     examples_flags: Mapping[str, float] = field(default_factory=dict)
     trial_checked_at: float | None = None      # the last time a full, healthy fleet looked for an upgrade
+    # Fleet-level faults (zeb.plan.fleetfault): the recent failures that could share a cause, the hold a
+    # shared cause puts on launches, and the commits seen producing (commit -> first seen producing).
+    failures: tuple[ff.Failure, ...] = ()
+    hold: ff.Hold | None = None
+    good_commits: Mapping[str, float] = field(default_factory=dict)
 
     def to_dict(self) -> dict:
         return asdict(self)
@@ -99,8 +105,11 @@ class PolicyState:
         data = dict(data or {})
         trial = data.pop("trial", None)
         outcomes = tuple(Outcome(**o) for o in data.pop("outcomes", None) or ())
+        failures = tuple(ff.failure_from_dict(f) for f in data.pop("failures", None) or ())
+        hold = data.pop("hold", None)
         known = {k: v for k, v in data.items() if k in cls.__dataclass_fields__}
-        return cls(trial=Trial(**trial) if trial else None, outcomes=outcomes, **known)
+        return cls(trial=Trial(**trial) if trial else None, outcomes=outcomes, failures=failures,
+                   hold=ff.Hold.from_dict(hold) if hold else None, **known)
 
 
 @dataclass(frozen=True)
@@ -116,6 +125,9 @@ class Snapshot:
     destroying: Mapping[int, float]
     # Workers the examples check (check_examples) found silent on HF for too long: instance id -> reason.
     examples_replace: Mapping[int, str] = field(default_factory=dict)
+    # The controller's weights check this cycle (None: not made; decide() says when it wants one).
+    hub: ff.HubCheck | None = None
+    pin_last_good: bool = False     # `zeb monitor --pin-last-good`, or pin = "last-good"
 
 
 @dataclass(frozen=True)
@@ -125,6 +137,8 @@ class Launch:
     batch: int
     trial: bool = False
     reason: str = ""
+    commit: str | None = None       # pinned code (the last good commit); None: the fleet's git_commit or head
+    canary: bool = False            # the one launch that tests whether a fleet-level cause has cleared
 
 
 @dataclass(frozen=True)
@@ -134,7 +148,8 @@ class Destroy:
     machine_id: int
     reason: str
     strike: bool = False
-    kind: str = "replace"   # replace | dedup | downscale | cost | trial_failed | upgrade | retry_destroy
+    # replace | dedup | downscale | cost | trial_failed | upgrade | retry_destroy | fleet_fault
+    kind: str = "replace"
 
     @property
     def replaces(self) -> bool:
@@ -147,8 +162,16 @@ class CheckCredit:
     reason: str = "credit wait: is the balance back?"
 
 
+@dataclass(frozen=True)
+class WithdrawStrikes:
+    """Strikes given for failures that turned out to be the fleet's: taken back (bad-hosts.txt too)."""
+
+    instance_ids: tuple[int, ...]
+    reason: str
+
+
 # What decide() asks the executor to do.
-Action = Launch | Destroy | CheckCredit
+Action = Launch | Destroy | CheckCredit | WithdrawStrikes
 
 
 @dataclass(frozen=True)
@@ -158,6 +181,8 @@ class Decision:
     notes: tuple[str, ...] = ()
     # The snapshot had no offers and this decision would launch or trial: search, then decide again.
     wants_offers: bool = False
+    # The snapshot had no hub check and this decision would launch (or hold for the hub): check, decide again.
+    wants_hub: bool = False
 
 
 class CycleOutcome(Protocol):
@@ -501,6 +526,9 @@ def decide(snap: Snapshot, state: PolicyState, cfg: FleetConfig, target: int, no
     _trial_in_progress(c, kept)
     fingerprint = config_fingerprint(cfg)
     _lift_config_halt(c, fingerprint)
+    if _fleet_judgement(c, kept):
+        # Many workers failed on the hub: ask the hub (one cheap call) before holding the fleet for it.
+        return c.decision(wants_hub=True)
     _replacement_triggers(c, kept, fingerprint)
     survivors = [i for i in kept if i.id not in c.doomed and not c.is_trial(i)]
     pending = _pending(c, members)
@@ -511,9 +539,11 @@ def decide(snap: Snapshot, state: PolicyState, cfg: FleetConfig, target: int, no
     missing = max(0, target - len(survivors) - len(pending))
     healthy = [i for i in survivors if c.record(i).state is S.PRODUCING]
     upgrade_due = _upgrade_due(c, missing, pending, healthy, survivors)
-    if snap.offers is None and ((missing and not c.halted and not c.state.credit_wait) or upgrade_due):
-        # One offer search costs an API call: made only when this cycle would launch or look for an upgrade.
-        return c.decision(wants_offers=True)
+    would_launch = (missing and not c.halted and not c.state.credit_wait and _hold_lets_launch(c)) or upgrade_due
+    if would_launch and (snap.offers is None or snap.hub is None):
+        # One offer search costs an API call: made only when this cycle would launch or look for an upgrade;
+        # and nothing is launched before the hub is known to answer (the start-up check, once a cycle).
+        return c.decision(wants_offers=snap.offers is None, wants_hub=snap.hub is None)
     used_machines = {i.machine_id for i in active if i.id not in c.doomed} | {e.machine_id for e in snap.inflight}
     candidates = _launch_missing(c, missing, _candidates(snap, cfg, used_machines), taken)
     _upgrade_check(c, upgrade_due, candidates, healthy, taken)
@@ -549,8 +579,9 @@ class _Cycle:
         self.actions.append(Destroy(inst.id, inst.label or "", inst.machine_id, reason, strike=strike, kind=kind))
         self.doomed.add(inst.id)
 
-    def decision(self, wants_offers: bool = False) -> Decision:
-        return Decision(tuple(self.actions), self.state, tuple(self.notes), wants_offers=wants_offers)
+    def decision(self, wants_offers: bool = False, wants_hub: bool = False) -> Decision:
+        return Decision(tuple(self.actions), self.state, tuple(self.notes), wants_offers=wants_offers,
+                        wants_hub=wants_hub)
 
 
 def _retry_destroys(members: Sequence[Instance], destroying: Mapping[int, float], now: float) -> list[Destroy]:
@@ -614,24 +645,134 @@ def _lift_config_halt(c: _Cycle, fingerprint: str) -> None:
         c.notes.append("launch configuration changed: launching again")
 
 
+# -- fleet-level faults: one cause outside the hosts --------------------------------------------------
+
+def _fleet_judgement(c: _Cycle, kept: Sequence[Instance]) -> bool:
+    """Remember this cycle's failures, then lift, keep or start a fleet hold (zeb.plan.fleetfault). True when
+    a hub cause stands and the hub has not been asked this cycle: decide() then asks for the check first."""
+    t = c.cfg.thresholds
+    records = [c.record(i) for i in kept]
+    new = [f for f in (ff.failure_of(r) for r in records) if f is not None]
+    c.state = replace(c.state, failures=ff.remember(c.state.failures, new, c.now, t.fleet_fault_window_s),
+                      good_commits=ff.learn_good_commits(c.state.good_commits, records, c.now))
+    hold = c.state.hold
+    if hold is not None:
+        _keep_or_lift(c, hold, records, new)
+        return False
+    verdict = (ff.judge(c.state.failures, records, c.now, t.fleet_fault_window_s,
+                        good_commits=c.state.good_commits) or ff.hub_verdict(c.snap.hub))
+    if verdict is None:
+        return False
+    if verdict.cause in ff.HUB_CAUSES and verdict.machines:
+        if c.snap.hub is None:
+            return True
+        if c.snap.hub.ok:
+            # The hub answers the controller: whatever the workers met is over, or is theirs alone.
+            c.notes.append(f"{len(verdict.machines)} workers failed on Hugging Face, but it answers now: "
+                           "replacing them")
+            c.state = replace(c.state, failures=tuple(f for f in c.state.failures if f.cause not in ff.HUB_CAUSES))
+            return False
+        verdict = replace(verdict, cause=c.snap.hub.cause or verdict.cause)
+    hold = ff.start_hold(verdict, c.now)
+    if c.snap.hub is not None and not c.snap.hub.ok:
+        hold = replace(hold, probed_at=c.now, probe=c.snap.hub.detail)
+    c.state = replace(c.state, hold=hold)
+    if verdict.instance_ids:
+        c.actions.append(WithdrawStrikes(verdict.instance_ids, f"fleet fault ({verdict.cause}), not the host's"))
+    c.notes.append(f"FLEET HOLD: {verdict.line()}")
+    return False
+
+
+def _keep_or_lift(c: _Cycle, hold: ff.Hold, records: Sequence[WorkerRecord], new: Sequence[ff.Failure]) -> None:
+    """A hub hold lifts in the cycle the hub answers; a code or image hold when its canary produces. Until
+    then new failures of the same cause join it, and a canary that failed makes way for the next."""
+    lifted = None
+    if hold.cause in ff.HUB_CAUSES and c.snap.hub is not None:
+        if c.snap.hub.ok:
+            lifted = "Hugging Face answers again"
+        else:
+            hold = replace(hold, probed_at=c.now, probe=c.snap.hub.detail)
+    canary = ff.cleared_by_canary(hold, c.snap.records)
+    if canary is not None:
+        lifted = f"canary {canary.label} produces" + (f" on commit {canary.commit[:12]}" if canary.commit else "")
+    if lifted is not None:
+        c.state = replace(c.state, hold=None,
+                          failures=tuple(f for f in c.state.failures if not ff.covers(hold, f)))
+        c.notes.append(f"fleet hold lifted ({hold.cause}): {lifted}")
+        return
+    hold = ff.widen(hold, [f.instance_id for f in new if ff.covers(hold, f)])
+    if hold.canary_label is not None:
+        mine = [r for r in records if r.instance_id == hold.canary_instance
+                or (hold.canary_instance is None and r.label == hold.canary_label)]
+        in_flight = any(e.label == hold.canary_label for e in c.snap.inflight)
+        if (mine and mine[0].state in (S.ERROR, S.STOPPED)) or (not mine and not in_flight):
+            c.notes.append(f"canary {hold.canary_label} did not produce: {mine[0].evidence if mine else 'gone'}")
+            hold = replace(hold, canary_label=None, canary_instance=None)
+    c.state = replace(c.state, hold=hold)
+
+
+def _pinned_commit(c: _Cycle) -> str | None:
+    """While the branch head crashes, the newest commit that produced (pin = "last-good"), else None."""
+    hold = c.state.hold
+    if hold is None or hold.cause != "code_fault" or not c.snap.pin_last_good:
+        return None
+    return ff.last_good(c.state.good_commits, excluding=hold.commit)
+
+
+def _hold_lets_launch(c: _Cycle) -> bool:
+    hold = c.state.hold
+    return hold is None or ff.canary_due(hold, c.cfg.thresholds.probe_interval_s, c.now) or \
+        _pinned_commit(c) is not None
+
+
+def _launch_in_hold(c: _Cycle, missing: int, candidates: list[RankedOffer], taken: list) -> list[RankedOffer]:
+    """Under a fleet hold: at most one canary per probe interval (on the branch head), and with pin =
+    "last-good" the rest on the newest commit that produced; everything else is held back."""
+    hold = c.state.hold
+    assert hold is not None
+    canary = 1 if ff.canary_due(hold, c.cfg.thresholds.probe_interval_s, c.now) else 0
+    pinned = _pinned_commit(c)
+    count = missing if pinned else canary
+    labels = next_labels(c.snap.fleet, taken, count)
+    for k, (label, offer) in enumerate(zip(labels, candidates)):
+        is_canary = k < canary
+        reason = (f"canary for the fleet hold ({hold.cause}): does the branch head run again?" if is_canary
+                  else f"below target, pinned to the last commit that produced ({(pinned or '')[:12]})")
+        c.actions.append(Launch(label, offer, _slow_start_batch(k), reason=reason,
+                                commit=None if is_canary else pinned, canary=is_canary))
+        taken.append(label)
+        if is_canary:
+            c.state = replace(c.state, hold=replace(hold, canary_label=label, canary_instance=None, canary_at=c.now))
+    held = missing - min(count, len(candidates))
+    if held:
+        c.notes.append(f"fleet hold ({hold.cause}): {held} launch(es) held back")
+    return candidates[count:]
+
+
 def _replacement_triggers(c: _Cycle, kept: Sequence[Instance], fingerprint: str) -> None:
     """Workers a trigger (or the examples check) condemns are replaced; their launches' outcomes may halt
     launching for a broken configuration."""
     fleet_records = [c.record(i) for i in kept]
     new_outcomes = [Outcome(r.instance_id, r.machine_id, r.created_at, "ok")
                     for r in fleet_records if r.state is S.PRODUCING]
+    hold = c.state.hold
+    # Uploads fail while the hub is out: a producing worker is never replaced because others fail.
+    hub_hold = hold is not None and hold.cause in ff.HUB_CAUSES
     for inst in kept:
         if inst.id in c.doomed or c.is_trial(inst):
             continue
         rec = c.record(inst)
         fired = trigger(rec, inst, c.cfg, c.now, _fleet_context(rec, fleet_records))
-        if fired is None and inst.id in c.snap.examples_replace:
+        if fired is None and inst.id in c.snap.examples_replace and not hub_hold:
             fired = (c.snap.examples_replace[inst.id], False, "replace")
+        if fired and hold is not None and ff.covers(hold, ff.failure_of(rec)):
+            # The fleet's cause, not this host's: no strike, and no replacement that would fail the same way.
+            fired = (f"fleet fault ({hold.cause}), not the host's: {fired[0]}", False, "fleet_fault")
         if fired:
             reason, strike, kind = fired
             c.destroy(inst, reason, strike=strike, kind=kind)
-            c.state = replace(c.state, replacements=c.state.replacements + 1)
-            if _is_launch_fault(rec, fired):
+            c.state = replace(c.state, replacements=c.state.replacements + (kind in REPLACEMENT_KINDS))
+            if kind != "fleet_fault" and _is_launch_fault(rec, fired):
                 new_outcomes.append(Outcome(inst.id, inst.machine_id, rec.created_at,
                                             rec.fatal_kind or "broken_launch", rec.evidence))
     c.state = replace(c.state, outcomes=record_outcomes(c.state.outcomes, new_outcomes))
@@ -671,7 +812,8 @@ def _upgrade_due(c: _Cycle, missing: int, pending: Sequence[InFlight], healthy: 
                  survivors: Sequence[Instance]) -> bool:
     """Look for an upgrade: a full, healthy, quiet fleet, on its own slow cadence."""
     s, target = c.state, c.target
-    return (not s.credit_wait and not c.halted and s.trial is None and c.now >= s.trial_cooldown_until
+    return (not s.credit_wait and not c.halted and s.hold is None and s.trial is None
+            and c.now >= s.trial_cooldown_until
             and target > 0 and not missing and not pending and len(healthy) == len(survivors) == target
             and not any(isinstance(a, (Launch, Destroy)) for a in c.actions)
             and (s.trial_checked_at is None or c.now - s.trial_checked_at >= c.cfg.thresholds.upgrade_check_s))
@@ -684,6 +826,8 @@ def _launch_missing(c: _Cycle, missing: int, candidates: list[RankedOffer], take
         c.notes.append(f"config halt: {missing} launch(es) held back")
     elif missing and c.state.credit_wait:
         c.notes.append(f"credit wait: {missing} launch(es) held back")
+    elif missing and c.state.hold is not None:
+        candidates = _launch_in_hold(c, missing, candidates, taken)
     elif missing:
         labels = next_labels(c.snap.fleet, taken, missing)
         for k, (label, offer) in enumerate(zip(labels, candidates)):
@@ -753,6 +897,7 @@ class CycleFacts:
     transitions: tuple = ()                          # lifecycle Events of this cycle
     given_up: tuple[tuple[WorkerRecord, str], ...] = ()   # struck before they produced, with the reason
     preempted: tuple[WorkerRecord, ...] = ()         # stopped with no fault in their log, or unseen too long
+    excused: frozenset[int] = frozenset()            # failures a fleet hold covers: not their machines' doing
 
     def anything(self) -> bool:
         return bool(self.fresh or self.transitions or self.given_up or self.preempted)
@@ -774,7 +919,8 @@ def learn(hosts: Mapping[int, HostRecord], facts: CycleFacts, now: float) -> dic
             out = record_boot(out, moved.machine_id, moved.gpu_name, True, ev.time - moved.created_at, now)
         elif ev.to_state is S.STALLED:
             out = record_stall(out, moved.machine_id, now, END_WEIGHT)
-        elif ev.to_state in (S.ERROR, S.STOPPED) and moved.first_batch_at is not None and moved.fatal_kind:
+        elif (ev.to_state in (S.ERROR, S.STOPPED) and moved.first_batch_at is not None and moved.fatal_kind
+              and moved.fatal_kind not in NOT_THE_HOSTS_FAULT and ev.instance_id not in facts.excused):
             out = record_error(out, moved.machine_id, moved.fatal_kind, now, END_WEIGHT)
     for rec in facts.preempted:
         out = record_error(out, rec.machine_id, "unseen" if rec.failed_polls else "preempted", now, END_WEIGHT)

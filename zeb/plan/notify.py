@@ -8,6 +8,10 @@ Rules (README "Alerts"):
   below_target alert went out.
 - machine_blocked for each machine newly in the blocked set. The first cycle after a start records
   the set without alerting: a restart must not announce every machine blocked in the past.
+- fleet_fault once per episode when the fleet is held for one cause outside the hosts (zeb.plan.fleetfault:
+  a bad commit, Hugging Face down, a refused token, missing weights, an unpullable image), with the cause,
+  its evidence and commit and what zeb does; fleet_fault_cleared when the hold lifts, only after a
+  fleet_fault alert went out.
 - monitor_stopped when the monitor stops on an error (a clean stop or Ctrl-C sends nothing). The stop's
   facts carry nothing else: they change no other rule's state.
 An alert kind (per machine for machine_blocked) is sent at most once per cooldown; one held back by
@@ -20,7 +24,8 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field, replace
 from typing import Any
 
-EVENTS = ("credit_exhausted", "credit_back", "below_target", "machine_blocked", "monitor_stopped")
+EVENTS = ("credit_exhausted", "credit_back", "below_target", "machine_blocked", "monitor_stopped", "fleet_fault",
+          "fleet_fault_cleared")
 FORMATS = ("slack", "discord", "ntfy", "json")
 # back_at_target is the other half of below_target: the config's event name enables both.
 _ENABLED_BY = {"back_at_target": "below_target"}
@@ -45,6 +50,9 @@ class Facts:
     blocked: Mapping[str, str] = field(default_factory=dict)  # machine id -> why (may be "")
     stopped: bool = False
     error: str | None = None                            # why the monitor stopped, when it was an error
+    hold: str | None = None                             # the cause of a fleet hold, None when launches flow
+    hold_since: float | None = None                     # when that hold began (an episode's identity)
+    hold_line: str = ""                                 # its evidence line and what zeb does about it
 
 
 @dataclass(frozen=True)
@@ -66,11 +74,14 @@ class NotifyState:
     below_since: float | None = None
     below_alerted: bool = False
     blocked: tuple[str, ...] | None = None              # None: never observed
+    hold_since: float | None = None                     # the fleet hold episode last seen
+    hold_alerted: bool = False                          # a fleet_fault alert went out for it
 
     def to_dict(self) -> dict[str, Any]:
         return {"sent": dict(self.sent), "credit_wait": self.credit_wait, "credit_alerted": self.credit_alerted,
                 "below_since": self.below_since, "below_alerted": self.below_alerted,
-                "blocked": None if self.blocked is None else list(self.blocked)}
+                "blocked": None if self.blocked is None else list(self.blocked),
+                "hold_since": self.hold_since, "hold_alerted": self.hold_alerted}
 
     @classmethod
     def from_dict(cls, data: Any) -> NotifyState:
@@ -89,11 +100,16 @@ class NotifyState:
         credit_wait = data.get("credit_wait")
         if credit_wait is not None and not isinstance(credit_wait, bool):
             raise ValueError("credit_wait: expected true, false or null")
+        hold_since = data.get("hold_since")
+        if hold_since is not None and not _is_time(hold_since):
+            raise ValueError("hold_since: expected a time")
         return cls(sent={str(k): float(v) for k, v in sent.items()}, credit_wait=credit_wait,
                    credit_alerted=bool(data.get("credit_alerted", False)),
                    below_since=None if below_since is None else float(below_since),
                    below_alerted=bool(data.get("below_alerted", False)),
-                   blocked=None if blocked is None else tuple(str(m) for m in blocked))
+                   blocked=None if blocked is None else tuple(str(m) for m in blocked),
+                   hold_since=None if hold_since is None else float(hold_since),
+                   hold_alerted=bool(data.get("hold_alerted", False)))
 
 
 def _is_time(value: object) -> bool:
@@ -128,6 +144,7 @@ def alerts(state: NotifyState, facts: Facts, cfg: NotifySettings, now: float) ->
     state = _credit(state, facts, tag, send)
     state = _below(state, facts, tag, cfg, now, send)
     state = _blocked(state, facts, tag, send)
+    state = _hold(state, facts, tag, send)
     if facts.stopped and facts.error is not None:
         send(Alert("monitor_stopped", f"{tag} monitor stopped: {facts.error}"))
     return replace(state, sent=sent), out
@@ -173,3 +190,16 @@ def _blocked(state: NotifyState, facts: Facts, tag: str, send: Send) -> NotifySt
                 send(Alert("machine_blocked", f"{tag} machine {machine} blocked" + (f": {why}" if why else ""),
                            machine=machine))
     return replace(state, blocked=now_blocked)
+
+
+def _hold(state: NotifyState, facts: Facts, tag: str, send: Send) -> NotifyState:
+    if facts.stopped:
+        return state
+    if facts.hold is not None and facts.hold_since != state.hold_since:
+        alerted = send(Alert("fleet_fault", f"{tag} fleet fault ({facts.hold}): {facts.hold_line}"))
+        return replace(state, hold_since=facts.hold_since, hold_alerted=alerted)
+    if facts.hold is None and state.hold_since is not None:
+        if state.hold_alerted:
+            send(Alert("fleet_fault_cleared", f"{tag} fleet fault cleared: launches resume"))
+        return replace(state, hold_since=None, hold_alerted=False)
+    return state
