@@ -236,19 +236,23 @@ def test_never_launches_on_blocked_over_max_or_inflight():
     assert d.notes
 
 
-def test_credit_wait_blocks_launches_and_upgrades_and_probes_every_5_min():
+def test_credit_wait_blocks_launches_and_upgrades_and_probes_every_cycle():
     state = on_launch_failed(PolicyState(), "no_credit", NOW - 100)
     assert state.credit_wait
     d = decide(snap([], []), state, CFG, 4, NOW)
-    assert d.actions == ()
-    d = decide(snap([], []), state, CFG, 4, NOW - 100 + T.credit_probe_s + 1)
     assert [type(a) for a in d.actions] == [CheckCredit]
+    # The account checked before deciding (the monitor does): no second call.
+    still = decide(snap([], [], account=Account(1, None, 0.0, 0.0)), state, CFG, 4, NOW)
+    assert still.actions == () and still.state.credit_wait
+    slow = dataclasses.replace(CFG, thresholds=dataclasses.replace(T, credit_probe_s=300.0))
+    assert decide(snap([], []), state, slow, 4, NOW).actions == ()
+    assert [type(a) for a in decide(snap([], []), state, slow, 4, NOW + 201).actions] == [CheckCredit]
     back = decide(snap([], [], account=Account(1, None, 5.0, 0.0)), d.state, CFG, 4, NOW + 400)
     assert not back.state.credit_wait
     assert len([a for a in back.actions if isinstance(a, Launch)]) == 4
     i, r = healthy(4)
     great = offers(("RTX 4070 Ti", 0.05, 4.2))
-    assert decide(snap(i, r, offers_=great), state, CFG, 4, NOW).actions == ()
+    assert [type(a) for a in decide(snap(i, r, offers_=great), state, CFG, 4, NOW).actions] == [CheckCredit]
 
 
 def test_upgrade_trial_starts_promotes_or_fails():

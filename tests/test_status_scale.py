@@ -20,7 +20,7 @@ NOW = 1_780_000_000.0
 GPUS = ("RTX 3060", "RTX 3070 Ti", "RTX 4090")
 ANSI = re.compile(r"\x1b\[[0-9;]*m")
 ROW_KEYS = {"label", "id", "gpu_name", "vast_status", "age_s", "dph_total", "machine_id", "ssh", "classified",
-            "games_per_s"}
+            "games_per_s", "commit"}
 
 
 def _inst(k: int, fleet: str = "zeb", *, label: str | None = None, status: str | None = "running",
@@ -181,7 +181,7 @@ def test_status_json_is_the_envelope_and_never_draws_the_table():
     assert list(doc) == ["zeb_result_version", "command", "status", "exit_code", "data", "errors"]
     assert doc["zeb_result_version"] == 1 and doc["command"] == "status" and doc["errors"] == []
     fleet = doc["data"]["fleets"]["zeb"]
-    assert set(fleet) == {"instances", "totals", "stuck_loading"}
+    assert set(fleet) == {"instances", "totals", "stuck_loading", "hold"}
     assert set(fleet["totals"]) == {"count", "dph", "per_day", "per_week"} and fleet["totals"]["count"] == 3000
     assert len(fleet["instances"]) == 3000 and all(set(r) == ROW_KEYS for r in fleet["instances"])
     assert doc["data"] == json.loads(json.dumps(data))

@@ -195,6 +195,10 @@ def check_policy(data) -> None:
         check_fields(policy.trial, f"{POLICY_DOC}: trial")
     for outcome in policy.outcomes:
         check_fields(outcome, f"{POLICY_DOC}: outcome")
+    if policy.hold is not None:
+        check_fields(policy.hold, f"{POLICY_DOC}: hold")
+    for failure in policy.failures:
+        check_fields(failure, f"{POLICY_DOC}: failure")
 
 
 def check_hosts(data) -> None:

@@ -43,7 +43,9 @@ class Thresholds:
     upgrade_margin: float = 0.15
     trial_timeout_s: float = 900.0
     trial_cooldown_s: float = 1800.0
-    credit_probe_s: float = 300.0
+    # While waiting for credit, the account (one cheap call) is checked at most this often; 0: every cycle,
+    # so the cycle that sees the balance back also launches.
+    credit_probe_s: float = 0.0
     inflight_expiry_s: float = 600.0
     stuck_loading_s: float = 600.0
     fast_interval_s: float = 90.0

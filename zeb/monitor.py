@@ -190,7 +190,8 @@ class Monitor:
                 self.counters.poll_failures += 1
                 obs = Observation(state=rec.state, poll_failed=True, evidence=f"poll failed: {polled.error}")
             else:
-                obs = classify(inst.status, (polled.text or "") if polled else "", intended_status=inst.intended_status)
+                obs = classify(inst.status, (polled.text or "") if polled else "", intended_status=inst.intended_status,
+                               status_msg=inst.status_msg)
             rec, evs = apply_observation(rec, obs, now, stall_polls=t.stall_polls)
             rec = dataclasses.replace(rec, dph_total=inst.dph_total, extra={**rec.extra, "observed_at": now})
             self.records[inst.id] = rec

@@ -33,10 +33,12 @@ def logs(
     text = app.market.logs(instance.id, tail=tail)
     if follow:
         text = _follow(app, instance, text, tail, interval)
-    obs = classify(instance.status, text, intended_status=instance.intended_status)
+    obs = classify(instance.status, text, intended_status=instance.intended_status, status_msg=instance.status_msg)
     lines = text.splitlines()
     blame = whose_fault(obs)
+    commit = obs.commit or _known_commit(app, instance)
     data = {"instance_id": instance.id, "label": instance.label, "vast_status": instance.status, "lines": lines,
+            "commit": commit,
             "classified": {"state": str(obs.state), "evidence": obs.evidence, "batch": obs.batch,
                            "games_per_s": obs.games_per_s, "step": obs.step, "fatal_kind": obs.fatal_kind,
                            "fault": blame}}
@@ -51,19 +53,37 @@ def logs(
         console.print(f"{instance.label or instance.id}: {obs.state}"
                       + (f"  <- {obs.evidence}" if obs.evidence else ""),
                       markup=False)
+        if commit:
+            console.print(f"code at {commit}", markup=False)
         if blame:
             console.print(blame, markup=False)
 
     return Result("logs", data=data, human=human)
 
 
+def _known_commit(app, instance) -> str | None:
+    """The commit the monitor learnt for this worker (a producing worker's tail no longer shows it)."""
+    from zeb import state
+    from zeb.plan.fleet import fleet_of
+
+    fleet = fleet_of(instance.label or "")
+    if fleet is None:
+        return None
+    record = state.load_records(app.store, fleet).get(instance.id)
+    return record.commit if record is not None else None
+
+
 def whose_fault(obs) -> str | None:
     """One line on what the evidence means for the machine, for faults and stops."""
     # deferred: zeb's planners and store cost ~100 ms that `--help` does not need (benchmarks/bench_help.py)
-    from zeb.lifecycle import CONFIG_FAULTS, WorkerState
+    from zeb.lifecycle import CONFIG_FAULTS, HUB_FAULTS, WorkerState
     from zeb.plan.monitor import config_hint, stop_cause
 
     kind = obs.fatal_kind
+    if kind in HUB_FAULTS:
+        return f"Hugging Face fault ({kind}): not the host's; the monitor checks the hub before replacing it"
+    if kind == "image_pull":
+        return "the image cannot be pulled: not the host's; check the image name and the registry"
     if kind in CONFIG_FAULTS:
         return f"launch configuration fault ({kind}): not the host's; fix {config_hint(kind)}"
     if kind == "broken_launch":

@@ -35,14 +35,17 @@ def status(
     for name in groups:
         records.update(state.load_records(app.store, name))
     live = _probe(app, cfg, [i for g in groups.values() for i in g]) if probe else {}
-    data = status_data(groups, records, live, now, cfg.thresholds.stuck_loading_s)
+    holds = {name: _hold(app.store, name, now) for name in groups}
+    data = status_data(groups, records, live, now, cfg.thresholds.stuck_loading_s, holds)
     return Result("status", data=data,
                   human=lambda console: render_status(console, data, all_fleets, cfg.name, wide=wide))
 
 
-def status_data(groups: dict, records: dict, live: dict, now: float, stuck_after_s: float) -> dict:
-    """The `--json` data (and what the table shows): per fleet, its rows in label order, totals and the
-    instances stuck loading. One pass per fleet; records and live results are looked up by id."""
+def status_data(groups: dict, records: dict, live: dict, now: float, stuck_after_s: float,
+                holds: dict | None = None) -> dict:
+    """The `--json` data (and what the table shows): per fleet, its rows in label order, totals, the
+    instances stuck loading and the fleet hold the monitor keeps, if any (null otherwise). One pass per
+    fleet; records and live results are looked up by id."""
     # deferred: zeb's planners and store cost ~100 ms that `--help` does not need (benchmarks/bench_help.py)
     from zeb.plan.fleet import stuck_loading, totals
 
@@ -54,8 +57,22 @@ def status_data(groups: dict, records: dict, live: dict, now: float, stuck_after
             "totals": {"count": t.count, "dph": round(t.dph, 4), "per_day": round(t.per_day, 2),
                        "per_week": round(t.per_week, 2)},
             "stuck_loading": [i.id for i in stuck_loading(rows, now, stuck_after_s)],
+            "hold": (holds or {}).get(name),
         }
     return data
+
+
+def _hold(store, fleet: str, now: float) -> dict | None:
+    """The monitor's fleet hold (zeb.plan.fleetfault), as it last wrote it: cause, since, evidence, why."""
+    from zeb import state
+    from zeb.plan.fleetfault import Hold
+
+    raw = store.fleet_doc(fleet, state.POLICY_DOC).read({}).get("hold")
+    if not raw:
+        return None
+    hold = Hold.from_dict(raw)
+    return {"cause": hold.cause, "since": hold.since, "for_s": round(max(0.0, now - hold.since), 1),
+            "line": hold.line, "why": hold.why(), "probe": hold.probe or None, "commit": hold.commit}
 
 
 def _sort_key(instance):
@@ -78,6 +95,8 @@ def _row(instance, now: float, record, probed) -> dict:
         "vast_status": instance.status, "age_s": round(max(0.0, now - instance.start_date), 1),
         "dph_total": instance.dph_total, "machine_id": instance.machine_id, "ssh": instance.ssh_command,
         "classified": classified, "games_per_s": None if classified is None else classified["games_per_s"],
+        "commit": (probed.commit if probed is not None and probed.commit else None) or
+                  (record.commit if record is not None else None),
     }
 
 
@@ -102,22 +121,26 @@ def _probe(app, cfg, instances) -> dict:
     for instance_id, res in results.items():
         inst = by_id[instance_id]
         if res.text is not None:
-            out[instance_id] = classify(inst.status, res.text, intended_status=inst.intended_status)
+            out[instance_id] = classify(inst.status, res.text, intended_status=inst.intended_status,
+                                        status_msg=inst.status_msg)
     return out
 
 
 _COLUMNS = (("Label", False), ("GPU", False), ("State", False), ("Worker", False), ("games/s", True),
             ("$/hr", True), ("Age", True), ("ID", True))
 _WIDE_COLUMNS = _COLUMNS + (("Machine", True), ("SSH", False))
+_COMMIT_COLUMN = (("Commit", False),)   # --wide, when a worker's commit is known
 
 
-def _cells(r: dict, wide: bool) -> list[str]:
+def _cells(r: dict, wide: bool, commits: bool = False) -> list[str]:
     c = r["classified"]
     worker = "-" if c is None else (c["state"] + ("" if c["live"] else f" ({age(c['age_s'])} ago)"))
     gps = r.get("games_per_s")
     cells = [r["label"] or "-", r["gpu_name"], r["vast_status"] or "pending", worker,
              "-" if gps is None else f"{gps:.2f}", f"{r['dph_total']:.3f}", age(r["age_s"]), str(r["id"])]
-    return cells + [str(r["machine_id"]), r["ssh"] or "-"] if wide else cells
+    if not wide:
+        return cells
+    return cells + [str(r["machine_id"]), r["ssh"] or "-"] + ([(r.get("commit") or "-")[:12]] if commits else [])
 
 
 def render_status(console, data: dict, all_fleets: bool, fleet: str, *, wide: bool = False) -> None:
@@ -127,11 +150,17 @@ def render_status(console, data: dict, all_fleets: bool, fleet: str, *, wide: bo
                                                                                 else f" --fleet {fleet}"))
         return
     for name, f in data["fleets"].items():
-        print_table(console, _WIDE_COLUMNS if wide else _COLUMNS, [_cells(r, wide) for r in f["instances"]],
+        commits = wide and any(r.get("commit") for r in f["instances"])
+        columns = (_WIDE_COLUMNS + (_COMMIT_COLUMN if commits else ())) if wide else _COLUMNS
+        print_table(console, columns, [_cells(r, wide, commits) for r in f["instances"]],
                     title=f"fleet {name}" if all_fleets else None)
         t = f["totals"]
         console.print(f"Total: {t['count']} instances, ${t['dph']:.3f}/hr (${t['per_day']:.2f}/day, "
                       f"${t['per_week']:.2f}/week)")
+        hold = f.get("hold")
+        if hold:
+            console.print(f"HOLD ({hold['cause']}, {age(hold['for_s'])}): {hold['why']}", markup=False)
+            console.print(f"  {hold['line']}", markup=False)
         for instance_id in f["stuck_loading"]:
             flag = "" if name == "zeb" else f" --fleet {name}"
             _warn(console, f"instance {instance_id} has been loading for over {data['stuck_after_s'] / 60:g} min",

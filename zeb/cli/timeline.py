@@ -40,14 +40,16 @@ def timeline(
     label = rec.label if rec else next((e.get("label") for e in mine if e.get("label")), worker)
     spans = [{"state": s.state, "start": s.start, "duration_s": round(s.duration, 1), "billing": s.billing,
               "cost": round(s.cost, 5), "reason": s.reason, "evidence": s.evidence} for s in tl.spans]
-    data = {"instance_id": instance_id, "label": label, "dph_total": dph, "spans": spans,
+    commit = rec.commit if rec else None
+    data = {"instance_id": instance_id, "label": label, "dph_total": dph, "commit": commit, "spans": spans,
             "productive": round(tl.productive, 5), "overhead": round(tl.overhead, 5), "wall_s": round(tl.wall, 1)}
 
     def human(console) -> None:
         from rich.table import Table
         from rich.text import Text
 
-        console.print(f"{label} (instance {instance_id}, ${dph:.3f}/hr)", markup=False)
+        code = f", code at {commit[:12]}" if commit else ""
+        console.print(f"{label} (instance {instance_id}, ${dph:.3f}/hr{code})", markup=False)
         table = Table(box=None, pad_edge=False)
         for col in ("Started", "State", "For", "Billing", "$", "Why"):
             table.add_column(col, overflow="fold")

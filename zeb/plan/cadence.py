@@ -29,8 +29,9 @@ def next_interval(
     states = list(states)
     producing = sum(1 for s in states if s is WorkerState.PRODUCING)
     if credit_wait:
-        # Nothing can be launched until the balance is back; look at the fleet at the slow pace at most.
-        return min(slow_s, credit_probe_s)
+        # Nothing can be launched until the balance is back: check the account at the fast pace (or the
+        # configured probe interval), never slower than the slow pace.
+        return max(fast_s, min(slow_s, credit_probe_s))
     in_flux = inflight or destroying or trial_active or producing < target or producing < len(states)
     return fast_s if in_flux else slow_s
 

@@ -207,7 +207,8 @@ def cycle_exit_code(report: CycleOutcome) -> int:
 
 
 def credit_probe_due(state: PolicyState, t: Thresholds, now: float) -> bool:
-    """While waiting for credit, the account (one cheap call) is checked every `credit_probe_s`."""
+    """While waiting for credit, the account (one cheap call) is checked every cycle (or every
+    `credit_probe_s`, when that is set)."""
     return state.credit_wait and (state.credit_checked_at is None or now - state.credit_checked_at >= t.credit_probe_s)
 
 
@@ -860,7 +861,7 @@ def _upgrade_check(c: _Cycle, upgrade_due: bool, candidates: Sequence[RankedOffe
 
 
 def _credit_probe(c: _Cycle) -> None:
-    if credit_probe_due(c.state, c.cfg.thresholds, c.now):
+    if c.snap.account is None and credit_probe_due(c.state, c.cfg.thresholds, c.now):
         c.actions.append(CheckCredit())
         c.state = replace(c.state, credit_checked_at=c.now)
 
