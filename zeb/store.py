@@ -30,6 +30,9 @@ __all__ = ["BadDocument", "Doc", "EventLog", "NewerFormat", "Store", "atomic_wri
 
 _FLEET_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$")
 EVENT_LOG_LIMIT = 5 * 1024 * 1024
+# A temp file of atomic_write_bytes this old is a dead writer's: a write takes milliseconds, so even a
+# stalled disk never keeps a live one in flight this long.
+STALE_TEMP_S = 600.0
 
 
 def _user_state_dir(env: Mapping[str, str]) -> Path:
@@ -42,8 +45,38 @@ def _mkdir_private(path: Path) -> None:
     os.chmod(path, 0o700)
 
 
-def atomic_write_bytes(path: Path, data: bytes, mode: int = 0o600) -> None:
-    """Same-directory temp file -> write -> fsync -> os.replace: readers see the old or the new file."""
+def _temp_name(name: str) -> re.Pattern[str]:
+    # Exactly what mkstemp(prefix=f".{name}.", suffix=".tmp") makes (8 of [a-z0-9_]): never another file's
+    # temp file, even one whose name starts with this one's ("a.json.bak" beside "a.json").
+    return re.compile(rf"\.{re.escape(name)}\.[a-z0-9_]{{8}}\.tmp")
+
+
+def sweep_temp_files(path: Path, *, locked: bool, now: float | None = None) -> list[str]:
+    """Remove the temp files a killed writer of `path` left behind; returns their names. `locked`: the
+    caller holds the lock every writer of `path` holds, so any temp file is a dead writer's. Otherwise
+    only those older than STALE_TEMP_S go: a younger one may be a live writer's, in flight."""
+    pattern = _temp_name(path.name)
+    now = time.time() if now is None else now
+    removed: list[str] = []
+    try:
+        entries = list(os.scandir(path.parent))
+    except OSError:
+        return removed
+    for entry in entries:
+        if not pattern.fullmatch(entry.name):
+            continue
+        with contextlib.suppress(OSError):     # gone already (another sweeper), or not ours to remove
+            if locked or now - entry.stat(follow_symlinks=False).st_mtime > STALE_TEMP_S:
+                os.unlink(entry.path)
+                removed.append(entry.name)
+    return removed
+
+
+def atomic_write_bytes(path: Path, data: bytes, mode: int = 0o600, *, locked: bool = False) -> None:
+    """Same-directory temp file -> write -> fsync -> os.replace: readers see the old or the new file.
+    Temp files of earlier writes of `path` killed before their replace are swept first (see
+    sweep_temp_files for what `locked` means)."""
+    sweep_temp_files(path, locked=locked)
     fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
     try:
         os.fchmod(fd, mode)
@@ -166,9 +199,10 @@ class Doc:
         if self.path.is_dir():     # a directory where the file belongs would fail every replace
             set_aside(self.path, "not a file", self._warnings)
         try:
-            atomic_write_bytes(self.path, payload)
+            # Under the document's lock, which every writer of the file and its backup holds.
+            atomic_write_bytes(self.path, payload, locked=True)
             if self.backup_path is not None:
-                atomic_write_bytes(self.backup_path, payload)
+                atomic_write_bytes(self.backup_path, payload, locked=True)
         except OSError as exc:
             raise StoreError(f"cannot write {self.path}: {exc.strerror or exc}") from None
 
@@ -255,7 +289,7 @@ class EventLog:
             try:
                 atomic_write_bytes(aside, b"\n".join(bad) + b"\n")
                 # The good lines as they were: an old line stays old on disk, and is upgraded on each read.
-                atomic_write_bytes(path, b"".join(line + b"\n" for line in kept))
+                atomic_write_bytes(path, b"".join(line + b"\n" for line in kept), locked=True)
             except OSError as exc:
                 raise StoreError(f"{path} has unreadable lines and cannot be rewritten: {exc.strerror}") from None
             self._warnings.append(f"{path}: {len(bad)} unreadable event line(s); moved them aside to {aside.name}")
@@ -358,7 +392,7 @@ class Store:
             who = f"pid {pid}" if pid else "another process"
             raise LockHeld(f"a monitor of fleet {fleet} is already running ({who})", pid=pid) from None
         try:
-            atomic_write_bytes(pid_file, str(os.getpid()).encode())
+            atomic_write_bytes(pid_file, str(os.getpid()).encode(), locked=True)
             yield
         finally:
             with contextlib.suppress(OSError):
