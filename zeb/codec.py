@@ -130,21 +130,27 @@ def check_fields(obj, where: str) -> None:
         if (isinstance(value, bool) and bool not in kinds) or not isinstance(value, kinds):
             raise BadDocument(f"{where}: {name} is {type(value).__name__}, not {base}")
         if number_values and not all(
-                isinstance(v, (int, float)) and not isinstance(v, bool) for v in value.values()):
+                isinstance(v, (int, float)) and not isinstance(v, bool) for v in value.values()):  # type: ignore[attr-defined]  # a dict: kinds said so
             raise BadDocument(f"{where}: {name} holds a value that is not a number")
 
 
-@functools.cache
-def _field_checks(cls: type) -> tuple[tuple[str, bool, str, tuple[type, ...] | None, bool], ...]:
+_FieldCheck = tuple[str, bool, str, tuple[type, ...] | None, bool]
+_FIELD_CHECKS: dict[type, tuple[_FieldCheck, ...]] = {}
+
+
+def _field_checks(cls: type) -> tuple[_FieldCheck, ...]:
     """Per field of the dataclass `cls`: (name, None allowed, base type's name, the types a value may
     have, a dict of numbers). Parsed once per class: the event log checks every line with it."""
+    if cls in _FIELD_CHECKS:
+        return _FIELD_CHECKS[cls]
     out = []
     for f in dataclasses.fields(cls):
         parts = [p.strip() for p in str(f.type).split("|")]
         base = next((p for p in parts if p != "None"), "")
         kinds = _KINDS.get(base.split("[", 1)[0])
         out.append((f.name, "None" in parts, base, kinds, kinds == (dict,) and base.endswith("float]")))
-    return tuple(out)
+    _FIELD_CHECKS[cls] = tuple(out)
+    return _FIELD_CHECKS[cls]
 
 
 def _int_key(key, where: str) -> int:
@@ -312,9 +318,8 @@ class Event:
         return event
 
 
-@functools.cache
 def _field_names(cls: type) -> frozenset[str]:
-    return frozenset(f.name for f in dataclasses.fields(cls))
+    return frozenset(name for name, *_ in _field_checks(cls))
 
 
 def event_row(time: float, kind: str, code: str, detail: str = "", **fields: Any) -> dict:
