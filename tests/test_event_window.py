@@ -29,13 +29,13 @@ def _full(log, since):
 
 @pytest.mark.parametrize("since", [None, T0 - 1, T0, T0 + 60 * 1500 + 1, T0 + 60 * (N - 3), T0 + 60 * N + 1])
 def test_the_window_is_what_a_full_read_gives(tmp_path, since):
-    store, log = _log(tmp_path)
+    _, log = _log(tmp_path)
     assert log.read(since) == _full(log, since)
     assert len(log.read(since)) == len([n for n in range(N) if since is None or T0 + 60 * n >= since])
 
 
 def test_across_the_rotated_file(tmp_path):
-    store, log = _log(tmp_path, limit=300_000)
+    _, log = _log(tmp_path, limit=300_000)
     assert log.rotated.exists()
     for since in (None, T0 + 60 * 100, T0 + 60 * 2500):
         assert log.read(since) == _full(log, since)
