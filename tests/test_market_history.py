@@ -3,7 +3,9 @@ service's one offer search; `zeb market` and `zeb market scan` against the simul
 
 from __future__ import annotations
 
+import os
 import sqlite3
+import stat
 import threading
 
 import pytest
@@ -108,6 +110,39 @@ def test_round_trip_and_schema(tmp_path):
     assert db.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
     assert "samples_gpu_time" in {r[0] for r in db.execute("SELECT name FROM sqlite_master WHERE type='index'")}
     db.close()
+
+
+def _modes(path) -> dict[str, int]:
+    return {p.name: stat.S_IMODE(p.stat().st_mode) for p in sorted(path.parent.glob(path.name + "*"))}
+
+
+def test_the_database_and_its_wal_and_shm_files_are_private(tmp_path):
+    old = os.umask(0o022)       # what most shells give: files 0644 unless zeb says otherwise
+    try:
+        store = Store(tmp_path / "state")
+        path = tmp_path / "state" / FILE_NAME
+        with MarketHistory.of(store) as h, MarketHistory.of(store) as other:   # a second zeb process's view
+            h.record([sample(NOW)], NOW)
+            other.record([sample(NOW + 1)], NOW + 1)
+            assert _modes(path) == {FILE_NAME: 0o600, f"{FILE_NAME}-shm": 0o600, f"{FILE_NAME}-wal": 0o600}
+    finally:
+        os.umask(old)
+
+
+def test_side_files_an_older_zeb_left_open_are_narrowed(tmp_path):
+    path = tmp_path / FILE_NAME
+    old = os.umask(0o022)
+    try:
+        before = sqlite3.connect(path, isolation_level=None)     # as zeb did: created 0644
+        before.execute("PRAGMA journal_mode = WAL")
+        before.execute("CREATE TABLE t (x)")
+        assert set(_modes(path).values()) == {0o644} and len(_modes(path)) == 3
+        with MarketHistory(path, []) as h:
+            h.record([sample(NOW)], NOW)
+            assert set(_modes(path).values()) == {0o600} and len(_modes(path)) == 3
+        before.close()
+    finally:
+        os.umask(old)
 
 
 def test_newer_version_is_refused_and_left_alone(tmp_path):

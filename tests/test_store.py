@@ -160,3 +160,70 @@ def test_event_log_rotates_and_keeps_newest(tmp_path):
     assert [r["n"] for r in rows] == sorted(r["n"] for r in rows)
     assert os.path.getsize(log.path) <= 2000
     assert [r["n"] for r in log.read(since=198.0)] == [198, 199]
+
+
+# -- temp files a killed writer left behind -----------------------------------------------------------
+
+_WRITE_THEN = """
+    import os, sys
+    from pathlib import Path
+    from zeb import store
+    def fsync(fd):          # the temp file is written: now die, or wait for the test
+        if sys.argv[2] == "die":
+            os.kill(os.getpid(), 9)
+        print("in flight", flush=True)
+        sys.stdin.readline()
+    store.os.fsync = fsync
+    store.atomic_write_bytes(Path(sys.argv[1]), b"theirs")
+"""
+
+
+def _temps(directory) -> list[str]:
+    return sorted(p.name for p in directory.iterdir() if p.name.endswith(".tmp"))
+
+
+def test_a_killed_writers_temp_file_is_gone_after_the_next_write(tmp_path):
+    store = Store(tmp_path / "home")
+    doc = store.fleet_doc("zeb", "inflight.json")
+    fleet = tmp_path / "home" / "fleets" / "zeb"
+    proc = _py(_WRITE_THEN, str(fleet / "inflight.json"), "die")
+    assert proc.wait(timeout=60) == -signal.SIGKILL
+    assert len(_temps(fleet)) == 1 and _temps(fleet)[0].startswith(".inflight.json.")   # kill -9 mid-write
+    others = [".workers.json.abcd1234.tmp", ".inflight.json.x.abcd1234.tmp"]     # not inflight.json's
+    for name in others:
+        (fleet / name).write_bytes(b"")
+    doc.write([])
+    assert _temps(fleet) == sorted(others) and doc.read() == []
+
+
+def test_a_backed_up_documents_temp_files_are_swept_with_it(tmp_path):
+    from zeb.codec import BACKED_UP
+
+    name = sorted(BACKED_UP)[0]
+    store = Store(tmp_path / "home")
+    (tmp_path / "home").mkdir(mode=0o700)
+    for stale in (f".{name}.0000aaaa.tmp", f".{name}.bak.0000bbbb.tmp"):
+        (tmp_path / "home" / stale).write_bytes(b"{")
+    store.shared_doc(name).write({})
+    assert _temps(tmp_path / "home") == []
+
+
+def test_a_live_writers_temp_file_outside_a_lock_is_left_alone(tmp_path):
+    from zeb.store import STALE_TEMP_S, atomic_write_bytes
+
+    target = tmp_path / "report.html"
+    proc = _py(_WRITE_THEN, str(target), "wait", stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
+    try:
+        assert proc.stdout is not None and proc.stdout.readline() == "in flight\n"
+        [theirs] = _temps(tmp_path)
+        dead = tmp_path / ".report.html.deadbeef.tmp"          # a writer killed an hour ago
+        dead.write_bytes(b"")
+        os.utime(dead, (time.time() - 6 * STALE_TEMP_S,) * 2)
+        atomic_write_bytes(target, b"ours")
+        assert _temps(tmp_path) == [theirs] and target.read_bytes() == b"ours"
+    finally:
+        assert proc.stdin is not None
+        proc.stdin.write("\n")
+        proc.stdin.close()
+        assert proc.wait(timeout=60) == 0
+    assert _temps(tmp_path) == [] and target.read_bytes() == b"theirs"

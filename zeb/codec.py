@@ -14,6 +14,7 @@ place that reads the old prose of version 0 rows."""
 from __future__ import annotations
 
 import dataclasses
+import functools
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any, TypeGuard
@@ -118,22 +119,38 @@ _KINDS: dict[str, tuple[type, ...]] = {"int": (int,), "float": (int, float), "st
 def check_fields(obj, where: str) -> None:
     """Every field of the dataclass `obj` has its annotated type (as far as plain JSON can carry it):
     a field "float | None" holds a number or None, never a string; bool never passes for a number."""
-    for f in dataclasses.fields(obj):
-        value = getattr(obj, f.name)
-        parts = [p.strip() for p in str(f.type).split("|")]
+    for name, optional, base, kinds, number_values in _field_checks(type(obj)):
+        value = getattr(obj, name)
         if value is None:
-            if "None" in parts:
+            if optional:
                 continue
-            raise BadDocument(f"{where}: {f.name} is missing")
-        base = next((p for p in parts if p != "None"), "")
-        kinds = _KINDS.get(base.split("[", 1)[0])
+            raise BadDocument(f"{where}: {name} is missing")
         if kinds is None:       # an enum or a nested record: its codec converted or checks it
             continue
         if (isinstance(value, bool) and bool not in kinds) or not isinstance(value, kinds):
-            raise BadDocument(f"{where}: {f.name} is {type(value).__name__}, not {base}")
-        if isinstance(value, dict) and kinds == (dict,) and base.endswith("float]") and not all(
-                isinstance(v, (int, float)) and not isinstance(v, bool) for v in value.values()):
-            raise BadDocument(f"{where}: {f.name} holds a value that is not a number")
+            raise BadDocument(f"{where}: {name} is {type(value).__name__}, not {base}")
+        if number_values and not all(
+                isinstance(v, (int, float)) and not isinstance(v, bool) for v in value.values()):  # type: ignore[attr-defined]  # a dict: kinds said so
+            raise BadDocument(f"{where}: {name} holds a value that is not a number")
+
+
+_FieldCheck = tuple[str, bool, str, tuple[type, ...] | None, bool]
+_FIELD_CHECKS: dict[type, tuple[_FieldCheck, ...]] = {}
+
+
+def _field_checks(cls: type) -> tuple[_FieldCheck, ...]:
+    """Per field of the dataclass `cls`: (name, None allowed, base type's name, the types a value may
+    have, a dict of numbers). Parsed once per class: the event log checks every line with it."""
+    if cls in _FIELD_CHECKS:
+        return _FIELD_CHECKS[cls]
+    out = []
+    for f in dataclasses.fields(cls):
+        parts = [p.strip() for p in str(f.type).split("|")]
+        base = next((p for p in parts if p != "None"), "")
+        kinds = _KINDS.get(base.split("[", 1)[0])
+        out.append((f.name, "None" in parts, base, kinds, kinds == (dict,) and base.endswith("float]")))
+    _FIELD_CHECKS[cls] = tuple(out)
+    return _FIELD_CHECKS[cls]
 
 
 def _int_key(key, where: str) -> int:
@@ -294,7 +311,7 @@ class Event:
     @classmethod
     def from_row(cls, row: Mapping) -> Event:
         """The typed event of a v1 row (extra keys ignored); BadDocument if a field is missing."""
-        names = {f.name for f in dataclasses.fields(cls)}
+        names = _field_names(cls)
         known = {("from_state" if k == "from" else k): v for k, v in row.items()
                  if ("from_state" if k == "from" else k) in names}
         try:
@@ -303,6 +320,10 @@ class Event:
             raise BadDocument(f"event: {exc}") from None
         check_fields(event, "event")
         return event
+
+
+def _field_names(cls: type) -> frozenset[str]:
+    return frozenset(name for name, *_ in _field_checks(cls))
 
 
 def event_row(time: float, kind: str, code: str, detail: str = "", **fields: Any) -> dict:
@@ -376,6 +397,8 @@ def check_event(row: Any) -> None:
         raise BadDocument(f"an event is {type(row).__name__}, not an object")
     if not _is_int(row.get("v")) or row["v"] != EVENT_VERSION:
         raise BadDocument(f"event version {row.get('v')!r} is not {EVENT_VERSION}")
+    if _plainly_good(row):
+        return
     event = Event.from_row(row)
     if "reason" in row and not isinstance(row["reason"], str):
         raise BadDocument(f"event field reason is {type(row['reason']).__name__}")
@@ -387,6 +410,46 @@ def check_event(row: Any) -> None:
                 raise BadDocument(f"event field {key}: {value!r} is not a worker state") from None
     if event.kind == "retired" and event.record:
         check_record(event.record, "retired event record")
+
+
+_STATE_VALUES = frozenset(s.value for s in WorkerState)
+
+
+@functools.cache
+def _event_checks() -> tuple[tuple[str, bool, bool, tuple[type, ...] | None], ...]:
+    """Per field of Event, as its row spells it: (key, required, None allowed, the types a value may have)."""
+    fields = {f.name: f for f in dataclasses.fields(Event)}
+    checks = _field_checks(Event)
+    assert not any(numbers for *_, numbers in checks), "a dict of numbers: _plainly_good does not check it"
+    return tuple(("from" if name == "from_state" else name,
+                  fields[name].default is dataclasses.MISSING, optional, kinds)
+                 for name, optional, _, kinds, _ in checks)
+
+
+def _plainly_good(row: dict) -> bool:
+    """True if check_event accepts `row`, read straight off the dict: the event log checks every line, and
+    building an Event for each costs more than parsing it. Only the common, well-formed row is judged
+    here; anything else (False) goes through the full check, which raises with its reason."""
+    for key, required, optional, kinds in _event_checks():
+        if key not in row:
+            if required:
+                return False
+            continue            # the default: "" or None, both allowed
+        value = row[key]
+        if value is None:
+            if optional:
+                continue
+            return False
+        if kinds is not None and ((isinstance(value, bool) and bool not in kinds) or not isinstance(value, kinds)):
+            return False
+    if "reason" in row and not isinstance(row["reason"], str):
+        return False
+    for key in ("from", "to"):
+        if row.get(key) is not None and row[key] not in _STATE_VALUES:
+            return False
+    if row.get("kind") == "retired" and row.get("record"):
+        check_record(row["record"], "retired event record")
+    return True
 
 
 def decode_event(row: Any, where: str = "an event") -> dict:

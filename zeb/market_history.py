@@ -66,6 +66,7 @@ class MarketHistory:
             return self._connect()
 
     def _connect(self) -> sqlite3.Connection:
+        _make_private(self.path)
         db = sqlite3.connect(self.path, timeout=self._timeout, isolation_level=None)
         try:
             db.execute(f"PRAGMA busy_timeout = {int(self._timeout * 1000)}")
@@ -138,6 +139,20 @@ class MarketHistory:
             query += f" AND gpu_name IN ({', '.join('?' * len(gpus))})"
             args.extend(gpus)
         return [Sample(*row) for row in self._db.execute(query + " ORDER BY time", args)]
+
+
+def _make_private(path: Path) -> None:
+    """The database file exists and is 0600 before SQLite opens it: SQLite creates the -wal and -shm files
+    (lazily, from whichever zeb process gets there first) with the database file's own mode, so they are
+    0600 too. Side files an older zeb left 0644 are narrowed here."""
+    try:
+        os.close(os.open(path, os.O_RDWR | os.O_CREAT, 0o600))
+    except OSError as exc:
+        raise StoreError(f"cannot open {path}: {exc.strerror}") from None
+    for name in (str(path), f"{path}-wal", f"{path}-shm"):
+        with contextlib.suppress(OSError):     # missing, or another user's: SQLite has the last word
+            if os.stat(name).st_mode & 0o077:
+                os.chmod(name, 0o600)
 
 
 @contextlib.contextmanager

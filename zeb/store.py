@@ -30,6 +30,13 @@ __all__ = ["BadDocument", "Doc", "EventLog", "NewerFormat", "Store", "atomic_wri
 
 _FLEET_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$")
 EVENT_LOG_LIMIT = 5 * 1024 * 1024
+# A temp file of atomic_write_bytes this old is a dead writer's: a write takes milliseconds, so even a
+# stalled disk never keeps a live one in flight this long.
+STALE_TEMP_S = 600.0
+# The event log is appended in time order, but two processes stamp their rows before taking its lock, so
+# neighbouring rows can be a little out of order: the window is read from this much before its start.
+ORDER_SLACK_S = 86400.0
+_SEEK_BLOCK = 64 * 1024
 
 
 def _user_state_dir(env: Mapping[str, str]) -> Path:
@@ -42,8 +49,38 @@ def _mkdir_private(path: Path) -> None:
     os.chmod(path, 0o700)
 
 
-def atomic_write_bytes(path: Path, data: bytes, mode: int = 0o600) -> None:
-    """Same-directory temp file -> write -> fsync -> os.replace: readers see the old or the new file."""
+def _temp_name(name: str) -> re.Pattern[str]:
+    # Exactly what mkstemp(prefix=f".{name}.", suffix=".tmp") makes (8 of [a-z0-9_]): never another file's
+    # temp file, even one whose name starts with this one's ("a.json.bak" beside "a.json").
+    return re.compile(rf"\.{re.escape(name)}\.[a-z0-9_]{{8}}\.tmp")
+
+
+def sweep_temp_files(path: Path, *, locked: bool, now: float | None = None) -> list[str]:
+    """Remove the temp files a killed writer of `path` left behind; returns their names. `locked`: the
+    caller holds the lock every writer of `path` holds, so any temp file is a dead writer's. Otherwise
+    only those older than STALE_TEMP_S go: a younger one may be a live writer's, in flight."""
+    pattern = _temp_name(path.name)
+    now = time.time() if now is None else now
+    removed: list[str] = []
+    try:
+        entries = list(os.scandir(path.parent))
+    except OSError:
+        return removed
+    for entry in entries:
+        if not pattern.fullmatch(entry.name):
+            continue
+        with contextlib.suppress(OSError):     # gone already (another sweeper), or not ours to remove
+            if locked or now - entry.stat(follow_symlinks=False).st_mtime > STALE_TEMP_S:
+                os.unlink(entry.path)
+                removed.append(entry.name)
+    return removed
+
+
+def atomic_write_bytes(path: Path, data: bytes, mode: int = 0o600, *, locked: bool = False) -> None:
+    """Same-directory temp file -> write -> fsync -> os.replace: readers see the old or the new file.
+    Temp files of earlier writes of `path` killed before their replace are swept first (see
+    sweep_temp_files for what `locked` means)."""
+    sweep_temp_files(path, locked=locked)
     fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
     try:
         os.fchmod(fd, mode)
@@ -166,9 +203,10 @@ class Doc:
         if self.path.is_dir():     # a directory where the file belongs would fail every replace
             set_aside(self.path, "not a file", self._warnings)
         try:
-            atomic_write_bytes(self.path, payload)
+            # Under the document's lock, which every writer of the file and its backup holds.
+            atomic_write_bytes(self.path, payload, locked=True)
             if self.backup_path is not None:
-                atomic_write_bytes(self.backup_path, payload)
+                atomic_write_bytes(self.backup_path, payload, locked=True)
         except OSError as exc:
             raise StoreError(f"cannot write {self.path}: {exc.strerror or exc}") from None
 
@@ -244,7 +282,7 @@ class EventLog:
             if not line.strip():
                 continue
             try:
-                row = codec.decode_event(json.loads(line.decode("utf-8")), str(path))
+                row = _decode_line(line, path)
             except (ValueError, BadDocument):
                 bad.append(line)
                 continue
@@ -255,18 +293,88 @@ class EventLog:
             try:
                 atomic_write_bytes(aside, b"\n".join(bad) + b"\n")
                 # The good lines as they were: an old line stays old on disk, and is upgraded on each read.
-                atomic_write_bytes(path, b"".join(line + b"\n" for line in kept))
+                atomic_write_bytes(path, b"".join(line + b"\n" for line in kept), locked=True)
             except OSError as exc:
                 raise StoreError(f"{path} has unreadable lines and cannot be rewritten: {exc.strerror}") from None
             self._warnings.append(f"{path}: {len(bad)} unreadable event line(s); moved them aside to {aside.name}")
         return rows
 
-    def read(self, since: float | None = None) -> list[dict]:
-        out: list[dict] = []
+    def _window(self, path: Path, since: float | None) -> Iterator[dict]:
+        """The rows of one file at or after `since`, parsed from where the window starts (found by seeking)
+        rather than from the top. A bad line in the window is skipped, and once the pass is over the file
+        gets what _rows gives it: its bad lines moved aside, with the warning, as a full read would."""
+        try:
+            handle = path.open("rb")
+        except FileNotFoundError:
+            return
+        except OSError:
+            self._rows(path)        # sets an unreadable file aside, as a full read does
+            return
+        bad = False
+        with handle:
+            if since is not None:
+                handle.seek(_window_start(handle, os.fstat(handle.fileno()).st_size, since - ORDER_SLACK_S))
+            for line in handle:
+                if not line.strip():
+                    continue
+                try:
+                    row = _decode_line(line.rstrip(b"\n"), path)
+                except (ValueError, BadDocument):
+                    bad = True
+                    continue
+                if since is None or float(row["time"]) >= since:
+                    yield row
+        if bad:
+            self._rows(path)
+
+    def stream(self, since: float | None = None) -> Iterator[dict]:
+        """What read returns, one row at a time, without holding the log in memory. It holds the log's lock
+        until it is exhausted or closed: consume it at once."""
         with _lock(self._lock_path):
             for path in (self.rotated, self.path):
-                out += [r for r in self._rows(path) if since is None or float(r["time"]) >= since]
-        return out
+                yield from self._window(path, since)
+
+    def read(self, since: float | None = None) -> list[dict]:
+        return list(self.stream(since))
+
+
+def _decode_line(line: bytes, path: Path) -> dict:
+    return codec.decode_event(json.loads(line.decode("utf-8")), str(path))
+
+
+def _line_time(line: bytes) -> float | None:
+    """The time of an event line, or None if the line is not one (torn, corrupt)."""
+    try:
+        row = json.loads(line)
+    except ValueError:
+        return None
+    t = row.get("time") if isinstance(row, dict) else None
+    return float(t) if isinstance(t, (int, float)) and not isinstance(t, bool) else None
+
+
+def _window_start(handle, size: int, since: float) -> int:
+    """A line's start offset in the time-ordered log such that every line before it is older than `since`:
+    binary search over byte offsets, each probe resynchronised to the next line start. Lines that do not
+    parse are stepped over; the search stops within one read block, which is then read line by line."""
+    lo, hi = 0, size
+    while hi - lo > _SEEK_BLOCK:
+        mid = (lo + hi) // 2
+        handle.seek(mid - 1)
+        handle.readline()                   # to the end of the line `mid` falls in
+        found = None
+        while found is None and handle.tell() < hi:
+            start = handle.tell()
+            line = handle.readline()
+            if not line:
+                break
+            t = _line_time(line)
+            if t is not None:
+                found = (start, t)
+        if found is not None and found[1] < since:
+            lo = found[0]                   # it and everything before it are older than the window
+        else:
+            hi = mid
+    return lo
 
 
 class Store:
@@ -358,7 +466,7 @@ class Store:
             who = f"pid {pid}" if pid else "another process"
             raise LockHeld(f"a monitor of fleet {fleet} is already running ({who})", pid=pid) from None
         try:
-            atomic_write_bytes(pid_file, str(os.getpid()).encode())
+            atomic_write_bytes(pid_file, str(os.getpid()).encode(), locked=True)
             yield
         finally:
             with contextlib.suppress(OSError):

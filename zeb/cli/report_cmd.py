@@ -8,6 +8,9 @@ import typer
 
 from zeb.cli._base import FLEET_OPTION, JSON_OPTION, app_of, zeb_command
 from zeb.cli.output import Result
+from zeb.errors import UsageError, ZebError
+
+DEFAULT_NAME = "report.html"
 
 
 @zeb_command("report")
@@ -15,7 +18,9 @@ def report(
     ctx: typer.Context,
     fleet: str | None = FLEET_OPTION,
     since: str = typer.Option("24h", "--since", help="Window: 90m, 24h, 7d ..."),
-    out: Path = typer.Option(Path("report.html"), "--out", help="The HTML file to write."),
+    out: Path = typer.Option(Path(DEFAULT_NAME), "--out",
+                             help=f"The HTML file to write; a directory gets {DEFAULT_NAME} inside it. "
+                                  "Its parent directory must exist."),
     json_out: bool = JSON_OPTION,
 ) -> Result:
     """Write one self-contained HTML report: workers, games/s, $, market prices, events, machines.
@@ -29,10 +34,11 @@ def report(
     app = app_of(ctx)
     cfg = app.config(fleet)
     now = app.clock()
+    path = report_path(out)      # before the work: a bad --out fails at once
     size = write_report(app.store, cfg, out, now=now, since=now - parse_since(since))
-    data = {"fleet": cfg.name, "since_s": parse_since(since), "path": str(out), "bytes": size}
+    data = {"fleet": cfg.name, "since_s": parse_since(since), "path": str(path), "bytes": size}
     return Result("report", data=data,
-                  human=lambda c: c.print(f"report: {out} ({size / 1024:.0f} KiB)", markup=False))
+                  human=lambda c: c.print(f"report: {path} ({size / 1024:.0f} KiB)", markup=False))
 
 
 def gather(store, cfg, *, now: float, since: float):
@@ -53,15 +59,29 @@ def gather(store, cfg, *, now: float, since: float):
                     cfg.thresholds.strikes_to_block, now=now, since=since)
 
 
+def report_path(out: Path) -> Path:
+    """Where `--out` puts the report: a directory gets the default name inside it. A missing parent is
+    refused rather than created: a typo in the path should not grow a tree of directories."""
+    out = Path(out).expanduser()
+    if out.is_dir():
+        return out / DEFAULT_NAME
+    if not out.parent.is_dir():
+        raise UsageError(f"--out {out}: directory {out.parent} does not exist")
+    return out
+
+
 def write_report(store, cfg, out: Path, *, now: float, since: float) -> int:
-    """Write the report to `out` atomically; returns its size in bytes."""
+    """Write the report to `out` (a directory: the default name inside it) atomically; returns its size in
+    bytes."""
     from zeb.html_report import render_html
     from zeb.store import atomic_write_bytes
 
+    out = report_path(out)
     body = render_html(gather(store, cfg, now=now, since=since)).encode()
-    out = Path(out)
-    out.parent.mkdir(parents=True, exist_ok=True)
-    atomic_write_bytes(out, body, mode=0o644)
+    try:
+        atomic_write_bytes(out, body, mode=0o644)
+    except OSError as exc:
+        raise ZebError(f"cannot write {out}: {exc.strerror or exc}") from None
     return len(body)
 
 
