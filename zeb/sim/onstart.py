@@ -1708,8 +1708,8 @@ def known_good_body(label: str | None = None, env: Mapping[str, str] | None = No
 
 
 __all__ = [
-    "EVAL_AUX_OPTS",
     "CODE_FAULTS",
+    "EVAL_AUX_OPTS",
     "HUB_FAULTS",
     "IMAGES",
     "KNOWN_GOOD_LAUNCH",
