@@ -61,7 +61,7 @@ def serve(
     err.print(f"VAST_URL={url} HF_ENDPOINT={hub_url}", markup=False)
     err.print("Paste this into another shell:", markup=False)
     app.stdout.print(f"export VAST_URL={url} VAST_API_KEY={api_key} HF_ENDPOINT={hub_url} HF_TOKEN={hf_token}",
-                     markup=False)
+                     markup=False, soft_wrap=True)
     app.stdout.file.flush()
     err.print("Ctrl-C stops the server.", markup=False)
 
