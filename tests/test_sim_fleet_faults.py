@@ -1,3 +1,4 @@
+# ruff: noqa: E501 -- the worker's tracebacks, line for line as it prints them
 """Faults the whole fleet shares, from outside the hosts: a bad commit on the worker branch, Hugging Face
 down, a revoked token, the weights file gone, an image that cannot be pulled. The workers and the FakeHub
 see one world at one simulated time; what could not run on a real machine never produces."""
@@ -95,7 +96,7 @@ def test_a_clone_or_fetch_gets_the_head_as_of_its_time(image):
 def test_shas_are_deterministic_and_pushes_keep_their_order():
     one, c1 = WORLD.push(MK5, "forge", T, "type_error")
     two, c2 = one.push(MK5, "forge", T + 60)
-    again, c1_again = WORLD.push(MK5, "forge", T, "type_error")
+    _, c1_again = WORLD.push(MK5, "forge", T, "type_error")
     assert c1 == c1_again and c1.sha != c2.sha
     assert [c.sha for c in two.commits(MK5, "forge")] == [GOOD, c1.sha, c2.sha]
     assert two.head(MK5, "forge", T + 30) == c1 and two.head(MK5, "forge", T - 1).sha == GOOD
@@ -104,7 +105,7 @@ def test_shas_are_deterministic_and_pushes_keep_their_order():
 
 @pytest.mark.parametrize("image", [PYTORCH_26, WORKER_IMAGE])
 def test_a_pinned_old_commit_runs_after_the_bad_push(image):
-    world, bad = WORLD.push(MK5, "forge", T, "type_error")
+    world, _ = WORLD.push(MK5, "forge", T, "type_error")
     plan = run_onstart(_zeb_script(image=image), env={**ZEB_ENV, "ZEB_GIT_COMMIT": GOOD}, image=image,
                        started_at=T + 600, world=world)
     assert plan.worker is not None and plan.worker.commit == GOOD and plan.worker.code_fault is None
@@ -133,7 +134,7 @@ def test_every_default_onstart_log_says_which_commit_runs(mode, image):
 
 
 def test_the_known_good_onstart_has_the_same_structure():
-    world, bad = WORLD.push(MK5, "forge", T, "bad_flag")
+    world, _ = WORLD.push(MK5, "forge", T, "bad_flag")
     plan = run_onstart(KNOWN_GOOD_ONSTART, env={"HF_TOKEN": "x"}, image=WORKER_IMAGE, started_at=T - 1, world=world)
     assert plan.worker is not None and f"code at {GOOD} (forge)" in _lines(plan)
     pinned = run_onstart(KNOWN_GOOD_ONSTART, env={"HF_TOKEN": "x", "ZEB_GIT_COMMIT": GOOD}, image=WORKER_IMAGE,
