@@ -11,7 +11,7 @@ import pytest
 from tests.test_sim_onstart import PYTORCH_26, ZEB_ENV, ZEB_SELFPLAY
 from zeb.sim.clock import EPOCH, ManualClock, ScaledClock
 from zeb.sim.market import API_FAULTS, GPUS, Market
-from zeb.sim.onstart import known_good_body
+from zeb.sim.onstart import MK5, commit_sha, known_good_body
 from zeb.sim.scenarios import load_scenario
 
 STAMP = r"\w{3} \w{3} [ \d]\d \d\d:\d\d:\d\d UTC \d{4}"
@@ -56,7 +56,7 @@ def test_healthy_startup_in_the_runbooks_formats():
     lines = m.logs(iid, None).splitlines()
     head = [ln for ln in lines if not BATCH.match(ln) and not ln.startswith("[worker-vast-0] ")]
     expected = [rf"=== Setup started at {STAMP} ===", "git installed", "repo cloned", "deps installed",
-                r"Login successful\.", "GPU OK: NVIDIA GeForce RTX 3070",
+                rf"code at {commit_sha(MK5, 'forge', 0)} \(forge\)", "GPU OK: NVIDIA GeForce RTX 3070",
                 rf"=== Starting worker worker-vast-0 \(selfplay\) at {STAMP} ===",
                 r"Pulling initial weights from jasonyandell/zeb-42/zeb-557k-1m\.pt\.\.\.",
                 r"  Model loaded \(step \d+\), 557,186 params",

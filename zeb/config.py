@@ -200,7 +200,14 @@ else
     echo "deps installed"
 fi
 cd /root/code
-huggingface-cli login --token "$HF_TOKEN" --add-to-git-credential 2>/dev/null || true
+# A pinned fleet (git_commit, or the monitor's last commit that produced) runs exactly that commit.
+if [ -n "$ZEB_GIT_COMMIT" ]; then
+    git fetch -q --depth 1 origin "$ZEB_GIT_COMMIT"
+    git checkout -q FETCH_HEAD
+fi
+echo "code at $(git rev-parse HEAD) ($ZEB_GIT_BRANCH)"
+# No login step: huggingface_hub reads HF_TOKEN from the environment (a login would write the token to the
+# rented machine's disk), and the huggingface_hub pip installs today has no huggingface-cli.
 python -c "import torch; assert torch.cuda.is_available(), 'No CUDA'; print('GPU OK:', torch.cuda.get_device_name(0))"
 echo "=== Starting worker $WORKER_ID ($ZEB_WORKER_MODE) at $(date) ==="
 exec {worker_command}

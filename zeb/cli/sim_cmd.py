@@ -1,4 +1,5 @@
-"""`zeb sim serve`: the simulated Vast marketplace on 127.0.0.1, in the foreground."""
+"""`zeb sim serve`: the simulated Vast marketplace on 127.0.0.1, in the foreground, with a fake Hugging Face
+Hub beside it on the same clock and the same world (hub outages and revoked tokens the workers see too)."""
 
 from __future__ import annotations
 
@@ -26,12 +27,15 @@ def serve(
     api_key: str = typer.Option("sim-key", "--api-key", help="The Bearer key the server accepts."),
     speed: float = typer.Option(1.0, "--speed", min=0.001, help="Virtual seconds per real second."),
 ) -> Result:
-    """Serve the simulated marketplace on 127.0.0.1 until Ctrl-C.
+    """Serve the simulated marketplace and a fake Hugging Face Hub on 127.0.0.1 until Ctrl-C.
 
     Example: zeb sim serve --port 8765 --scenario sick-fleet --speed 60
     """
     # deferred: zeb's planners and store cost ~100 ms that `--help` does not need (benchmarks/bench_help.py)
+    from zeb.config import BUILT_IN
     from zeb.sim.clock import RealClock, ScaledClock
+    from zeb.sim.hub import FakeHub
+    from zeb.sim.onstart import KNOWN_GOOD_LAUNCH
     from zeb.sim.scenarios import load_scenario
     from zeb.sim.server import SimServer
 
@@ -44,12 +48,20 @@ def serve(
     except OSError as exc:
         raise UsageError(f"cannot listen on 127.0.0.1:{port}: {exc.strerror}") from None
     url = server.url
+    # The default fleet's weights and examples repo, so `zeb up` and `zeb monitor` work against a bare serve.
+    hf_token = str(KNOWN_GOOD_LAUNCH["env"]["HF_TOKEN"])
+    weights = {str(BUILT_IN["repo_id"]): {f"{BUILT_IN['weights_name']}.pt": b"sim weights"},
+               str(BUILT_IN["examples_repo_id"]): {}}
+    hub = FakeHub(weights, clock, require_token=hf_token, examples_source=market.examples_uploads,
+                  world=lambda: market.world)
+    hub_url = hub.start()
     err = app.stderr
     err.print(f"zeb sim: scenario {scenario}, {len(market.offers)} offers, {len(market.instances)} instances, "
               f"credit ${market.credit:.2f}, clock x{speed:g}", markup=False)
-    err.print(f"VAST_URL={url}", markup=False)
+    err.print(f"VAST_URL={url} HF_ENDPOINT={hub_url}", markup=False)
     err.print("Paste this into another shell:", markup=False)
-    app.stdout.print(f"export VAST_URL={url} VAST_API_KEY={api_key}", markup=False)
+    app.stdout.print(f"export VAST_URL={url} VAST_API_KEY={api_key} HF_ENDPOINT={hub_url} HF_TOKEN={hf_token}",
+                     markup=False, soft_wrap=True)
     app.stdout.file.flush()
     err.print("Ctrl-C stops the server.", markup=False)
 
@@ -64,8 +76,9 @@ def serve(
     finally:
         signal.signal(signal.SIGTERM, previous)
         server.stop()
+        hub.stop()
     err.print(f"zeb sim: stopped after {market.count_calls()} API calls", markup=False)
-    return Result("sim serve", data={"url": url, "calls": market.count_calls()})
+    return Result("sim serve", data={"url": url, "hub_url": hub_url, "calls": market.count_calls()})
 
 
 def register(app: typer.Typer) -> None:

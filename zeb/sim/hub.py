@@ -6,7 +6,12 @@ GET /api/models/{repo}[/revision/{rev}] (repo_info, model_info), GET /api/models
 (list_repo_commits), POST /api/models/{repo}/paths-info/{rev} (get_paths_info) and
 GET /api/models/{repo}/tree/{rev}[/{path}] (list_repo_tree: one level or recursive, pages linked by a
 Link header). Repo types share one namespace. Every added file is one commit. Files can also come from
-`examples_source` (repo id -> [(time, path)]): the simulated market's workers uploading their batches."""
+`examples_source` (repo id -> [(time, path)]): the simulated market's workers uploading their batches.
+
+With `world` (a callable giving the simulator's onstart.World, the market's), the hub fails as that world
+says at the clock's time, the same world the simulated workers pull their weights from: while the hub is
+down every request gets 503; a revoked token gets 401 "Invalid credentials in Authorization header"; a
+removed file's resolve gets 404 EntryNotFound."""
 
 from __future__ import annotations
 
@@ -58,12 +63,14 @@ class FakeHub(Background):
 
     def __init__(self, files: dict[str, dict[str, bytes]] | None = None, clock: Any = None, *,
                  require_token: str | None = None,
-                 examples_source: Callable[[str], list[tuple[float, str]]] | None = None) -> None:
+                 examples_source: Callable[[str], list[tuple[float, str]]] | None = None,
+                 world: Callable[[], Any] | None = None) -> None:
         # A clock is either a callable or an object with .now() (the sim's ManualClock / ScaledClock).
         self._now: Callable[[], float] = (clock if callable(clock) else clock.now) if clock is not None else time.time
         self.require_token = require_token
         # Uploads that are not stored here but fed from outside (the sim's workers); the listing shows them.
         self.examples_source = examples_source
+        self.world = world
         self.tree_page = self.TREE_PAGE
         self.repos: dict[str, _Repo] = {}
         self.calls: list[dict] = []
@@ -103,6 +110,10 @@ class FakeHub(Background):
         super().stop()
 
     # -- answers (called from handler threads) ----------------------------------------------------
+
+    def outside_fault(self, token: str | None, repo_id: str = "", path: str = "") -> str | None:
+        """The world's fault for this request now (onstart.HUB_FAULTS), None when there is no world."""
+        return self.world().hub_fault(self._now(), token=token, repo_id=repo_id, path=path) if self.world else None
 
     def _take_failure(self) -> int | None:
         with self._lock:
@@ -241,12 +252,18 @@ class _HubHandler(BaseHTTPRequestHandler):
         else:
             token_state = "ok" if auth == f"Bearer {self.hub.require_token}" else ("wrong" if auth else "none")
         self._call = {"method": method, "path": unquote(split.path), "query": split.query, "token": token_state}
+        self._token = auth.removeprefix("Bearer ").strip() if auth else None
         self._route(method, unquote(split.path), split.query, body, token_state)
 
     def _route(self, method: str, path: str, query: str, body: bytes, token_state: str) -> None:
         failure = self.hub._take_failure()
         if failure is not None:
             return self._error(failure, None, f"simulated failure {failure}")
+        outside = self.hub.outside_fault(self._token)
+        if outside == "down":
+            return self._error(503, None, "Service Unavailable")
+        if outside == "token":
+            return self._error(401, None, BAD_TOKEN_MESSAGE)
         if token_state in ("wrong", "none") and self.hub.require_token is not None:
             return self._error(401, None, BAD_TOKEN_MESSAGE)
         api = next((p for p in _API_PREFIXES if path.startswith(p)), None)
@@ -299,6 +316,8 @@ class _HubHandler(BaseHTTPRequestHandler):
         if repo_id is None:
             return self._error(404, "RepoNotFound", "Repository not found")
         _, _, filename = tail.partition("/")  # drop the revision
+        if self.hub.outside_fault(self._token, repo_id, filename) == "missing":
+            return self._error(404, "EntryNotFound", "Entry not found")
         found = self.hub.file(repo_id, filename)
         if found is None:
             return self._error(404, "EntryNotFound", "Entry not found")

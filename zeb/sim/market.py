@@ -4,6 +4,8 @@ Pure state plus an injected clock; the HTTP server is a thin layer over it. Thre
 
 from __future__ import annotations
 
+import dataclasses
+import math
 import random
 import threading
 from collections.abc import Callable
@@ -163,6 +165,64 @@ class Market:
             m.fault = fault
             if after_s is not None:
                 m.fault_after_s = after_s
+
+    # -- faults the whole fleet shares: the world's future, known to the model as times ---------------------
+
+    def _set_world(self, world: onstart.World) -> None:
+        self.world = world
+        for inst in self.instances.values():
+            if inst.run is not None:
+                worker_log.apply_world(inst, inst.run, world)
+
+    def push_commit(self, at: float, fault: str | None = None, *, repo: str = onstart.MK5,
+                    branch: str = "forge") -> str:
+        """A commit pushed to `branch` of `repo` at time `at`, whose worker code works (fault None) or
+        breaks (onstart.CODE_FAULTS); returns its sha. Clones and fetches from `at` on get it; workers
+        already running keep their code."""
+        if fault is not None and fault not in onstart.CODE_FAULTS:
+            raise ValueError(f"unknown commit fault {fault!r} (known: {', '.join(onstart.CODE_FAULTS)})")
+        if onstart.repo_key(repo) not in self.world.repos or not self.world.commits(repo, branch):
+            raise ValueError(f"no branch {branch!r} in repository {repo!r}")
+        with self.lock:
+            world, commit = self.world.push(repo, branch, float(at), fault)
+            self._set_world(world)
+            return commit.sha
+
+    def _hub_window(self, window: onstart.HubWindow) -> None:
+        if not window.end > window.start:
+            raise ValueError(f"a {window.kind} window must end after it starts ({window.start} .. {window.end})")
+        with self.lock:
+            self._set_world(dataclasses.replace(self.world, hub=(*self.world.hub, window)))
+
+    def hub_outage(self, start: float, end: float | None = None) -> None:
+        """Hugging Face is down from `start` to `end` (None: for good): 503 for every request."""
+        self._hub_window(onstart.HubWindow("down", float(start), math.inf if end is None else float(end)))
+
+    def revoke_token(self, start: float, end: float | None = None, token: str = "") -> None:
+        """From `start` to `end` (None: for good) Hugging Face refuses `token` ("": every token) with 401."""
+        self._hub_window(onstart.HubWindow("token", float(start), math.inf if end is None else float(end),
+                                           token=token))
+
+    def remove_weights(self, start: float, end: float | None = None, *, repo_id: str = "jasonyandell/zeb-42",
+                       path: str = "zeb-557k-1m.pt") -> None:
+        """The file `path` of `repo_id` is gone from `start` to `end` (None: for good): 404 EntryNotFound."""
+        if not repo_id or not path:
+            raise ValueError("remove_weights needs a repo_id and a path")
+        self._hub_window(onstart.HubWindow("missing", float(start), math.inf if end is None else float(end),
+                                           repo_id=repo_id, path=path))
+
+    def break_image(self, image: str, start: float, end: float | None = None) -> None:
+        """Docker cannot pull `image` from `start` to `end` (None: for good); instances created then stay
+        "loading" with Docker's error. Instances already pulled are unaffected."""
+        window = onstart.ImageWindow(onstart.image_name(image), float(start), math.inf if end is None else float(end))
+        if not window.end > window.start:
+            raise ValueError(f"an image window must end after it starts ({window.start} .. {window.end})")
+        with self.lock:
+            self.world = dataclasses.replace(self.world, broken_images=(*self.world.broken_images, window))
+
+    def hub_fault(self, token: str | None = None, repo_id: str = "", path: str = "") -> str | None:
+        """What is wrong with Hugging Face now for such a request (onstart.HUB_FAULTS), None when nothing."""
+        return self.world.hub_fault(self.clock.now(), token=token, repo_id=repo_id, path=path)
 
     def at(self, when: float, action: Callable[[Market], None]) -> None:
         """Schedule a change of the market at virtual time `when` (applied on the next request)."""

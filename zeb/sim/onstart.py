@@ -11,6 +11,9 @@ here either. The interpreter knows only what the onstart scripts in use need, bu
 
 from __future__ import annotations
 
+import dataclasses
+import hashlib
+import math
 import posixpath
 import re
 import time as _time
@@ -33,10 +36,27 @@ class Image:
     code: tuple[str, str] | None = None           # (repository, branch) checked out at /root/code
 
 
+CODE_FAULTS = ("type_error", "bad_flag")    # how a commit's worker code can be broken (None: it works)
+
+
+@dataclass(frozen=True)
+class Commit:
+    sha: str                      # 40 hex
+    at: float                     # when it was pushed (epoch seconds; -inf: before any simulated time)
+    fault: str | None = None      # one of CODE_FAULTS, or None
+
+
+def commit_sha(repo_url: str, branch: str, index: int) -> str:
+    """A deterministic sha for the index-th commit of a branch (0: the one the world starts with)."""
+    return hashlib.sha1(f"{repo_key(repo_url)}/{branch}/{index}".encode()).hexdigest()
+
+
 @dataclass(frozen=True)
 class Repo:
     branches: Mapping[str, frozenset[str]]        # branch -> the files it holds (paths relative to the root)
     default: str = "main"
+    # branch -> the commits pushed after the initial one, oldest first (a branch's initial commit is implicit)
+    pushed: Mapping[str, tuple[Commit, ...]] = field(default_factory=dict)
 
 
 _FORGE_FILES = frozenset({
@@ -55,10 +75,79 @@ IMAGES: dict[str, Image] = {
 REPOS: dict[str, Repo] = {MK5: Repo({"forge": _FORGE_FILES, "main": _MAIN_FILES})}
 
 
+HUB_FAULTS = ("down", "token", "missing")   # the hub answers 503 / 401 for a token / 404 for a file
+
+
+@dataclass(frozen=True)
+class HubWindow:
+    """A span of time [start, end) in which Hugging Face fails every request ("down"), refuses a token
+    ("token": `token`, or every token when empty) or lacks a file ("missing": `path` of `repo_id`)."""
+    kind: str
+    start: float
+    end: float = math.inf
+    token: str = ""
+    repo_id: str = ""
+    path: str = ""
+
+
+@dataclass(frozen=True)
+class ImageWindow:
+    """A span of time in which Docker cannot pull `image` (a registry outage, or the image deleted)."""
+    image: str
+    start: float
+    end: float = math.inf
+
+
 @dataclass(frozen=True)
 class World:
     images: Mapping[str, Image] = field(default_factory=lambda: dict(IMAGES))
     repos: Mapping[str, Repo] = field(default_factory=lambda: dict(REPOS))
+    hub: tuple[HubWindow, ...] = ()
+    broken_images: tuple[ImageWindow, ...] = ()
+
+    def hub_fault(self, at: float, *, token: str | None = None, repo_id: str = "", path: str = "") -> str | None:
+        """What is wrong with Hugging Face at `at` for a request with `token` for `path` of `repo_id`: one of
+        HUB_FAULTS (the worst when several hold: down, then token, then missing) or None."""
+        found = {w.kind for w in self.hub if w.start <= at < w.end and (
+            w.kind == "down"
+            or (w.kind == "token" and token is not None and w.token in ("", token))
+            or (w.kind == "missing" and w.repo_id == repo_id and w.path == path))}
+        return next((k for k in HUB_FAULTS if k in found), None)
+
+    def commits(self, url: str, branch: str) -> tuple[Commit, ...]:
+        """Every commit of `branch` of the repository at `url`, oldest first (empty: no such branch)."""
+        repo = self.repos.get(repo_key(url))
+        if repo is None or branch not in repo.branches:
+            return ()
+        return (Commit(commit_sha(url, branch, 0), -math.inf), *repo.pushed.get(branch, ()))
+
+    def head(self, url: str, branch: str, at: float) -> Commit | None:
+        """The branch's head as a clone or fetch at `at` sees it."""
+        live = [c for c in self.commits(url, branch) if c.at <= at]
+        return live[-1] if live else None
+
+    def find_commit(self, url: str, sha: str, at: float) -> tuple[str, Commit] | None:
+        """(branch, commit) of the commit `sha` if the repository holds it at `at`."""
+        repo = self.repos.get(repo_key(url))
+        for branch in (repo.branches if repo is not None else ()):
+            for c in self.commits(url, branch):
+                if c.sha == sha and c.at <= at:
+                    return branch, c
+        return None
+
+    def fault_of(self, url: str, sha: str) -> str | None:
+        found = self.find_commit(url, sha, math.inf)
+        return found[1].fault if found else None
+
+    def push(self, url: str, branch: str, at: float, fault: str | None = None) -> tuple[World, Commit]:
+        """This world with a commit pushed to `branch` at `at`, and the commit."""
+        key = repo_key(url)
+        repo = self.repos[key]
+        pushed = repo.pushed.get(branch, ())
+        commit = Commit(commit_sha(url, branch, len(pushed) + 1), at, fault)
+        history = tuple(sorted((*pushed, commit), key=lambda c: c.at))
+        new_repo = dataclasses.replace(repo, pushed={**repo.pushed, branch: history})
+        return dataclasses.replace(self, repos={**self.repos, key: new_repo}), commit
 
 
 WORLD = World()
@@ -74,12 +163,14 @@ def image_name(image: str) -> str:
     return name
 
 
-def pull_error(image: str, world: World = WORLD) -> str | None:
-    """Docker's words when Vast cannot pull the image; None when it can."""
+def pull_error(image: str, world: World = WORLD, at: float | None = None) -> str | None:
+    """Docker's words when Vast cannot pull the image (at `at`, when given); None when it can."""
     name = image_name(image)
     if not name or not re.fullmatch(r"[a-z0-9][a-z0-9._/-]*(:[\w][\w.-]*)?(@sha256:[0-9a-f]+)?", name):
         return "Error response from daemon: invalid reference format"
-    if name in world.images:
+    broken = at is not None and any(image_name(w.image) == name and w.start <= at < w.end
+                                    for w in world.broken_images)
+    if name in world.images and not broken:
         return None
     return f"Error response from daemon: manifest for {name} not found: manifest unknown"
 
@@ -106,6 +197,8 @@ class Worker:
     args: Mapping[str, Any]      # parsed like the worker's argparse (dest -> value)
     code_dir: str
     quiet: bool = False          # its stdout goes elsewhere than the log
+    commit: str = ""             # the sha of the code it runs ("" when not from a git checkout)
+    code_fault: str | None = None  # how that commit's code breaks (CODE_FAULTS), None when it works
 
     @property
     def script(self) -> str:
@@ -133,11 +226,12 @@ DEFAULT_DURATIONS: dict[str, float] = {"apt": 10.0, "clone": 14.0, "pip": 70.0, 
 
 def run_onstart(script: str, *, env: Mapping[str, str], image: str, gpu_name: str = "RTX 3070",
                 cuda: bool = True, durations: Mapping[str, float] | None = None, started_at: float = 0.0,
-                world: World = WORLD) -> Plan:
+                world: World = WORLD, pulled_at: float | None = None) -> Plan:
     """Run `script` as Vast does (bash, as root, with `env`) in a container of `image` on a machine with
     `gpu_name` (`cuda` False: the driver is broken). `started_at` is the epoch second the script starts
-    (for `$(date)`)."""
-    problem = pull_error(image, world)
+    (for `$(date)`, and the time git sees the repositories at); `pulled_at` when Docker pulls the image
+    (default `started_at`)."""
+    problem = pull_error(image, world, started_at if pulled_at is None else pulled_at)
     if problem is not None:
         return Plan((), None, None, (), problem)
     img = world.images[image_name(image)]
@@ -488,10 +582,12 @@ class _Checkout:
     url: str           # remote origin
     branch: str        # what is checked out (a branch of the repository at `url` when it was cloned)
     files: frozenset[str]
+    commit: str = ""   # the sha HEAD is at
 
 
 OUT, ERR = 1, 2
 _NAME = re.compile(r"[A-Za-z_]\w*|[?$#0-9]")
+_SHA = re.compile(r"[0-9a-f]{40}")
 # Modules a pytorch image can run with `python -m` besides the worker's.
 _STD_MODULES = frozenset({"pip", "torch", "http", "json", "venv", "ensurepip", "site", "platform", "timeit"})
 _HARMLESS = frozenset({"true", ":", "sleep", "mkdir", "rm", "cp", "mv", "ls", "export", "tee", "nvidia-smi",
@@ -519,13 +615,15 @@ class _Shell:
         self.dirs: set[str] = {"/", "/root", "/tmp", "/dev", "/opt", "/opt/conda", "/workspace", "/usr", "/etc"}
         self.files: set[str] = {"/dev/null"}
         self.checkouts: dict[str, _Checkout] = {}
-        self.fetch_head: tuple[str, str] | None = None
+        self.fetch_head: tuple[str, str, str] | None = None     # (url, branch holding it, sha)
         self.steps: list[Step] = []
         self.fds: dict[int, str] = {OUT: "log", ERR: "log"}
         self.line = 0
         if image.code is not None:
             url, branch = image.code
-            self.checkouts["/root/code"] = _Checkout(url, branch, world.repos[repo_key(url)].branches[branch])
+            # The image was built from the branch's initial commit.
+            self.checkouts["/root/code"] = _Checkout(url, branch, world.repos[repo_key(url)].branches[branch],
+                                                     commit_sha(url, branch, 0))
 
     # -- the structure --
 
@@ -754,6 +852,8 @@ class _Shell:
             return ""
         if words[0] == "date":
             return stamp(self.now())
+        if words[0] == "git":
+            return self.git_capture(words[1:])
         return {"pwd": self.cwd, "whoami": "root", "nproc": "8", "hostname": "c0ffee"}.get(words[0], "")
 
     # -- the filesystem --
@@ -955,6 +1055,10 @@ class _Shell:
             return self.git_pull(sub, rest, co, quiet)
         if sub in ("checkout", "switch", "reset"):
             return self.git_checkout(sub, rest, co, quiet)
+        if sub == "rev-parse":
+            status, out = self.git_rev_parse(rest, co)
+            self.emit("git rev-parse", status, 0.0, out)
+            return status
         self.emit("git " + sub, 0, 0.0, [])
         return 0
 
@@ -967,16 +1071,31 @@ class _Shell:
                                                      f"fatal: repository '{co.url.rstrip('/')}/' not found"],
                                  seconds)
         positional = [a for a in _strip_opts(rest, ("--depth",)) if not a.startswith("-")]
+        if sub == "pull" and len(positional) < 2 and not co.branch:
+            return self.git_fail("git pull", 1, ["You are not currently on a branch."], seconds)
         branch = positional[1] if len(positional) > 1 else co.branch
-        if branch not in repo.branches:
+        at = self.now()
+        if sub == "fetch" and _SHA.fullmatch(branch):
+            # A fetch by sha: the server hands it out only if a branch holds it (uploadpack.allowReachableSHA1InWant).
+            found = self.world.find_commit(co.url, branch, at)
+            if found is None:
+                return self.git_fail("git fetch", 128, [f"fatal: remote error: upload-pack: not our ref {branch}"],
+                                     seconds)
+            self.fetch_head = (co.url, found[0], branch)
+            out = [] if quiet else [(ERR, f"From {co.url}"), (ERR, f" * branch            {branch} -> FETCH_HEAD")]
+            self.emit("git fetch", 0, seconds, out)
+            return 0
+        head = self.world.head(co.url, branch, at) if branch in repo.branches else None
+        if head is None:
             return self.git_fail("git " + sub, 1 if sub == "pull" else 128,
                                  [f"fatal: couldn't find remote ref {branch}"], seconds)
         if sub == "fetch":
-            self.fetch_head = (co.url, branch)
+            self.fetch_head = (co.url, branch, head.sha)
             out = [] if quiet else [(ERR, f"From {co.url}"), (ERR, f" * branch            {branch}     -> FETCH_HEAD")]
         else:
-            co.files, co.branch = repo.branches[branch], branch
-            out = [] if quiet else [(OUT, "Already up to date.")]
+            up_to_date = co.commit == head.sha
+            co.files, co.branch, co.commit = repo.branches[branch], branch, head.sha
+            out = [] if quiet else [(OUT, "Already up to date." if up_to_date else "Fast-forward")]
         self.emit("git " + sub, 0, seconds, out)
         return 0
 
@@ -985,22 +1104,59 @@ class _Shell:
         target = [a for a in rest if not a.startswith("-")]
         name = target[0] if target else co.branch
         start = target[-1] if target else co.branch
-        if start in ("FETCH_HEAD",) or start.startswith("origin/"):
-            ref = self.fetch_head if start == "FETCH_HEAD" else (co.url, start[len("origin/"):])
+        creates = any(a in ("-B", "-b", "-C", "-c") for a in rest)
+        # `git checkout FETCH_HEAD` (no -B): a detached HEAD at the fetched commit, on no branch.
+        detached = sub == "checkout" and not creates and len(target) == 1 and start == "FETCH_HEAD"
+        at = self.now()
+        if start == "FETCH_HEAD" or start.startswith("origin/"):
+            ref: tuple[str, str, str] | None = self.fetch_head
+            if start != "FETCH_HEAD":
+                found = self.world.head(co.url, start[len("origin/"):], at)
+                ref = (co.url, start[len("origin/"):], found.sha) if found else None
             repo = self.world.repos.get(repo_key(ref[0])) if ref else None
             if ref is None or repo is None or ref[1] not in repo.branches:
                 return self.git_fail("git " + sub, 128, [f"fatal: '{start}' is not a commit and a branch "
                                                          f"'{name}' cannot be created from it"])
-            co.files, co.branch = repo.branches[ref[1]], name
+            co.files, co.branch, co.commit = repo.branches[ref[1]], "" if detached else name, ref[2]
         elif sub != "reset":
             repo = self.world.repos.get(repo_key(co.url))
-            if repo is None or start not in repo.branches:
+            head = self.world.head(co.url, start, at) if repo is not None and start in repo.branches else None
+            if repo is None or head is None:
                 return self.git_fail("git " + sub, 1, [f"error: pathspec '{start}' did not match any file(s) "
                                                        "known to git"])
-            co.files, co.branch = repo.branches[start], start
-        out = [] if quiet or sub == "reset" else [(ERR, f"Switched to and reset branch '{name}'")]
+            co.files, co.branch, co.commit = repo.branches[start], start, head.sha
+        if quiet or sub == "reset":
+            out = []
+        elif detached:
+            out = [(ERR, "Note: switching to 'FETCH_HEAD'."), (ERR, f"HEAD is now at {co.commit[:7]}")]
+        else:
+            out = [(ERR, f"Switched to and reset branch '{name}'")]
         self.emit("git " + sub, 0, 0.0, out)
         return 0
+
+    def git_rev_parse(self, rest: list[str], co) -> tuple[int, list[tuple[int, str]]]:
+        """`git rev-parse [--short] HEAD`: the sha checked out. Other forms are not modelled: refused."""
+        if rest == ["HEAD"]:
+            return 0, [(OUT, co.commit)]
+        if rest == ["--short", "HEAD"]:
+            return 0, [(OUT, co.commit[:7])]
+        return 2, [(ERR, f"zeb sim: `git rev-parse {' '.join(rest)}` is not modelled")]
+
+    def git_capture(self, args: list[str]) -> str:
+        """`$(git ...)`: the command's stdout; its stderr goes to the log. Only rev-parse is modelled."""
+        found = self.checkout_of(self.cwd)
+        if args[:1] != ["rev-parse"]:
+            self.emit("$(git)", 2, 0.0, [(ERR, f"zeb sim: `$(git {' '.join(args)})` is not modelled")])
+            raise _Exit(2)
+        if found is None:
+            self.emit("$(git rev-parse)", 128, 0.0,
+                      [(ERR, "fatal: not a git repository (or any of the parent directories): .git")])
+            return ""
+        status, out = self.git_rev_parse(args[1:], found[1])
+        if status != 0:
+            self.emit("$(git rev-parse)", status, 0.0, [x for x in out if x[0] == ERR])
+            raise _Exit(status)
+        return "\n".join(text for fd, text in out if fd == OUT)
 
     def git_clone(self, args: list[str], cwd: str) -> int:
         quiet = "-q" in args or "--quiet" in args
@@ -1041,7 +1197,9 @@ class _Shell:
             return self.git_fail("git clone", 128, head + [f"warning: Could not find remote branch {branch} to clone.",
                                                            f"fatal: Remote branch {branch} not found in upstream "
                                                            "origin"], seconds)
-        self.checkouts[dest] = _Checkout(url, branch, repo.branches[branch])
+        tip = self.world.head(url, branch, self.now())
+        assert tip is not None      # every branch has its initial commit
+        self.checkouts[dest] = _Checkout(url, branch, repo.branches[branch], tip.sha)
         self.emit("git clone", 0, seconds, [(ERR, ln) for ln in head])
         return 0
 
@@ -1195,6 +1353,12 @@ class _Shell:
                 f'  File "{path}", line 21, in <module>',
                 "    from huggingface_hub import HfApi, hf_hub_download",
                 "ModuleNotFoundError: No module named 'huggingface_hub'"])
+        found = self.checkout_of(code_dir)
+        commit = found[1].commit if found else ""
+        fault = self.world.fault_of(found[1].url, commit) if found else None
+        if fault == "bad_flag":
+            # The broken commit's parser dropped --max-mcts-nodes, which the launch still passes.
+            spec = tuple(o for o in spec if o.flag != "--max-mcts-nodes")
         parsed = parse_worker_args(spec, argv, prog)
         if isinstance(parsed, ArgError):
             return self.python_fail(2, list(parsed.lines))
@@ -1215,7 +1379,8 @@ class _Shell:
                 "    model = model.to(args.device)",
                 "RuntimeError: No CUDA GPUs are available"], self.took("start"))
         self.emit("python " + module, 0, self.took("start"), [])
-        raise _Started(Worker(mode, module, parsed, code_dir, quiet=self.fds[OUT] != "log"))
+        raise _Started(Worker(mode, module, parsed, code_dir, quiet=self.fds[OUT] != "log", commit=commit,
+                              code_fault=fault))
 
 
 def _strip_opts(args: list[str], with_value: tuple[str, ...]) -> list[str]:
@@ -1482,16 +1647,32 @@ def parse_worker_args(opts: tuple[Opt, ...], argv: list[str], prog: str = "run.p
 
 # -- known-good launches -------------------------------------------------------------------------------------
 
-# The user's current launch (vast_monitor.sh's spawn_worker) in its self-play shape: the worker image already
-# holds the code, so the script only refreshes it, logs in to HF, checks the GPU and starts the worker. Used
-# for instances that exist when a scenario starts and wherever the sim builds a create body itself.
+# The user's launch in its self-play shape, with zeb's onstart structure (config.DEFAULT_ONSTART) and the
+# fleet's values as defaults: the worker image already holds the code, so the script refreshes it to the
+# branch's head (or the pinned ZEB_GIT_COMMIT), says which commit it runs, checks the GPU and starts the
+# worker. Used for instances that exist when a scenario starts and wherever the sim builds a create body.
 KNOWN_GOOD_ONSTART = r"""#!/bin/bash
 set -e
 echo "=== Setup started at $(date) ==="
+if [ -d /root/code/.git ]; then
+    cd /root/code
+    git remote set-url origin "${ZEB_GIT_REPO:-https://github.com/jasonyandell/mk5-main.git}"
+    git fetch -q --depth 1 origin "${ZEB_GIT_BRANCH:-forge}" &&
+        git checkout -q -B "${ZEB_GIT_BRANCH:-forge}" FETCH_HEAD && echo "code updated" ||
+        echo "code update failed; running the image's code"
+else
+    git clone -q --depth 1 --branch "${ZEB_GIT_BRANCH:-forge}" \
+        "${ZEB_GIT_REPO:-https://github.com/jasonyandell/mk5-main.git}" /root/code
+    echo "repo cloned"
+    pip install -q huggingface_hub
+    echo "deps installed"
+fi
 cd /root/code
-git pull --ff-only 2>/dev/null || true
-echo "code updated"
-huggingface-cli login --token "$HF_TOKEN" --add-to-git-credential 2>/dev/null || true
+if [ -n "$ZEB_GIT_COMMIT" ]; then
+    git fetch -q --depth 1 origin "$ZEB_GIT_COMMIT"
+    git checkout -q FETCH_HEAD
+fi
+echo "code at $(git rev-parse HEAD) (${ZEB_GIT_BRANCH:-forge})"
 python -c "import torch; assert torch.cuda.is_available(), 'No CUDA'; print('GPU OK:', torch.cuda.get_device_name(0))"
 echo "=== Starting worker ${WORKER_ID:-worker-vast-0} at $(date) ==="
 exec python -u -m forge.zeb.worker.run \
@@ -1527,7 +1708,9 @@ def known_good_body(label: str | None = None, env: Mapping[str, str] | None = No
 
 
 __all__ = [
+    "CODE_FAULTS",
     "EVAL_AUX_OPTS",
+    "HUB_FAULTS",
     "IMAGES",
     "KNOWN_GOOD_LAUNCH",
     "KNOWN_GOOD_ONSTART",
@@ -1535,12 +1718,16 @@ __all__ = [
     "SELFPLAY_OPTS",
     "WORLD",
     "ArgError",
+    "Commit",
+    "HubWindow",
     "Image",
+    "ImageWindow",
     "Plan",
     "Repo",
     "Step",
     "Worker",
     "World",
+    "commit_sha",
     "image_name",
     "known_good_body",
     "parse_worker_args",

@@ -1,5 +1,22 @@
 """Scenarios: TOML files describing a market (generated offers, explicit machines, instances that already
-exist, API faults, credit). Loaded by name from zeb/sim/scenarios/ or from a path."""
+exist, API faults, credit) and the faults the whole fleet shares over time. Loaded by name from
+zeb/sim/scenarios/ or from a path.
+
+Fleet-wide faults are `[[events]]`, each with a `kind` and `at_s` (seconds after the scenario loads):
+
+- kind = "commit": a commit pushed to the worker repository at `at_s`. `fault` = "ok" (default),
+  "type_error" (the worker crashes building its pipeline, the container exits) or "bad_flag" (the worker's
+  parser refuses --max-mcts-nodes and exits 2). `repo` (default the worker repository) and `branch`
+  (default "forge"). Only clones and fetches after `at_s` get it; running workers keep their code.
+- kind = "hub_down": Hugging Face answers 503 from `at_s` to `until_s` (omitted: for good); workers crash
+  at their initial pull or next weight sync in that span.
+- kind = "token_revoked": the hub answers 401 for `token` (omitted: every token) from `at_s` to `until_s`.
+- kind = "weights_missing": the file `path` (default "zeb-557k-1m.pt") of `repo_id` (default
+  "jasonyandell/zeb-42") is gone (404 EntryNotFound) from `at_s` to `until_s`.
+- kind = "image_broken": Docker cannot pull `image` (default the worker image) from `at_s` to `until_s`;
+  instances created then stay "loading" with Docker's error.
+
+Any other key, or a bad value, is one error naming it."""
 
 from __future__ import annotations
 
@@ -7,6 +24,7 @@ import sys
 from pathlib import Path
 
 from zeb.errors import UsageError
+from zeb.sim import onstart
 from zeb.sim.market import FAULTS, GPUS, Market
 
 if sys.version_info >= (3, 11):
@@ -76,7 +94,74 @@ def _build(data: dict, where: str, clock, seed: int | None, api_key: str) -> Mar
                           delay=float(fault.get("delay", 0)))
         except ValueError as exc:
             raise UsageError(f"scenario {where}: {exc}") from None
+    events = data.get("events", [])
+    if not isinstance(events, list):
+        raise UsageError(f"scenario {where}: events must be a list of [[events]] tables")
+    start = clock.now()
+    for k, event in enumerate(events, start=1):
+        _add_event(market, event, start, f"scenario {where}: events #{k}")
     return market
+
+
+# kind -> the keys it takes besides kind, at_s and until_s
+EVENT_KEYS: dict[str, tuple[str, ...]] = {
+    "commit": ("fault", "repo", "branch"),
+    "hub_down": (),
+    "token_revoked": ("token",),
+    "weights_missing": ("repo_id", "path"),
+    "image_broken": ("image",),
+}
+
+
+def _add_event(market: Market, event: object, start: float, what: str) -> None:
+    if not isinstance(event, dict):
+        raise UsageError(f"{what}: must be a table")
+    kind = event.get("kind")
+    if kind not in EVENT_KEYS:
+        raise UsageError(f"{what}: unknown kind {kind!r} (known: {', '.join(EVENT_KEYS)})")
+    allowed = {"kind", "at_s", *EVENT_KEYS[kind]} | ({"until_s"} if kind != "commit" else set())
+    for key in event:
+        if key not in allowed:
+            raise UsageError(f"{what}: unknown key {key!r} for kind {kind!r} (known: {', '.join(sorted(allowed))})")
+
+    def seconds(key: str) -> float | None:
+        value = event.get(key)
+        if value is None:
+            return None
+        if isinstance(value, bool) or not isinstance(value, (int, float)) or value < 0:
+            raise UsageError(f"{what}: {key} must be a number of seconds >= 0, not {value!r}")
+        return start + float(value)
+
+    def text(key: str, default: str) -> str:
+        value = event.get(key, default)
+        if not isinstance(value, str) or (not value and key != "token"):
+            raise UsageError(f"{what}: {key} must be a non-empty string, not {value!r}")
+        return value
+
+    at = seconds("at_s")
+    if at is None:
+        raise UsageError(f"{what}: lacks 'at_s'")
+    until = seconds("until_s")
+    if until is not None and until <= at:
+        raise UsageError(f"{what}: until_s must be after at_s")
+    try:
+        if kind == "commit":
+            fault = text("fault", "ok")
+            if fault != "ok" and fault not in onstart.CODE_FAULTS:
+                raise UsageError(f"{what}: unknown fault {fault!r} (known: ok, {', '.join(onstart.CODE_FAULTS)})")
+            market.push_commit(at, None if fault == "ok" else fault, repo=text("repo", onstart.MK5),
+                               branch=text("branch", "forge"))
+        elif kind == "hub_down":
+            market.hub_outage(at, until)
+        elif kind == "token_revoked":
+            market.revoke_token(at, until, token=text("token", ""))
+        elif kind == "weights_missing":
+            market.remove_weights(at, until, repo_id=text("repo_id", "jasonyandell/zeb-42"),
+                                  path=text("path", "zeb-557k-1m.pt"))
+        else:
+            market.break_image(text("image", onstart.KNOWN_GOOD_LAUNCH["image"]), at, until)
+    except ValueError as exc:
+        raise UsageError(f"{what}: {exc}") from None
 
 
 def _check_fault(where: str, fault: str | None) -> None:

@@ -5,6 +5,7 @@ are computed from (instance, now), tail-first, so a day-old worker's tail costs 
 
 from __future__ import annotations
 
+import hashlib
 import math
 import random
 from dataclasses import dataclass
@@ -66,6 +67,13 @@ class Run:
     sync: int = 10                  # batches per weight sync
     uploads: bool = False           # to an examples repo (an --output-dir worker writes files instead)
     namespace: str = ""             # the upload path's folder: the weights name's stem, none for "model"
+    pull_at: float = math.inf       # the worker's initial weights pull
+    code_fault_at: float = math.inf  # a broken commit's crash (its code_fault), after the model loads
+    # The fault that ends the worker (apply_world sets it): when, what ("code" or a HUB_FAULTS kind), and for
+    # a crash at a weight sync the batch whose sync failed (0: it never got to batches).
+    fault_at: float = math.inf
+    fault_kind: str = ""
+    fault_batch: int = 0
 
 
 def prepare(inst, machine, world: onstart.World = onstart.WORLD) -> Run:
@@ -74,7 +82,7 @@ def prepare(inst, machine, world: onstart.World = onstart.WORLD) -> Run:
     boot = boot_time(inst)
     plan = onstart.run_onstart(inst.onstart, env=inst.env, image=inst.image, gpu_name=machine.gpu_name,
                                cuda=machine.fault != "no_cuda", durations={k: t[k] for k in _DURATION_KEYS},
-                               started_at=boot + t["running"], world=world)
+                               started_at=boot + t["running"], world=world, pulled_at=boot + t["loading"])
     inst.plan = plan
     if plan.pull_error is not None:
         return Run([], pull_error=plan.pull_error)
@@ -94,7 +102,95 @@ def prepare(inst, machine, world: onstart.World = onstart.WORLD) -> Run:
     worker = plan.worker
     if worker is None or worker.quiet:
         return Run(lines)
-    return _worker_run(inst, machine, worker, lines, at)
+    run = _worker_run(inst, machine, worker, lines, at)
+    apply_world(inst, run, world)
+    return run
+
+
+def apply_world(inst, run: Run, world: onstart.World) -> None:
+    """Set what ends this boot's worker from outside its host: its commit's broken code, or Hugging Face
+    failing at its initial pull or at a weight sync (the real worker retries neither). Pure in (inst, run,
+    world); the market calls it again whenever the world's future changes (a hub outage scheduled)."""
+    run.fault_at, run.fault_kind, run.fault_batch = run.code_fault_at, "code" if run.code_fault_at < math.inf else "", 0
+    if run.worker is None:
+        return
+    boot = boot_time(inst)
+    a = run.worker.args
+    ask = {"token": inst.env.get("HF_TOKEN"), "repo_id": str(a["repo_id"]), "path": _weights_file(run.worker)}
+    if run.pull_at < run.fault_at:
+        kind = world.hub_fault(boot + run.pull_at, **ask)
+        if kind is not None:
+            run.fault_at, run.fault_kind = run.pull_at, kind
+            return
+    best = 0
+    for w in world.hub:
+        # The first sync at or after the window opens: batch n = k * sync completes at first_batch + (n-1)*period.
+        k = max(1, math.ceil(((w.start - boot - run.first_batch) / run.period + 1) / run.sync))
+        n = k * run.sync
+        at = run.first_batch + (n - 1) * run.period
+        if boot + at < w.end and (best == 0 or n < best) and world.hub_fault(boot + at, **ask) is not None:
+            best = n
+    if best:
+        at = run.first_batch + (best - 1) * run.period
+        if at < run.fault_at:
+            run.fault_at, run.fault_batch = at, best
+            run.fault_kind = str(world.hub_fault(boot + at, **ask))
+
+
+def _weights_file(worker: onstart.Worker) -> str:
+    return str(worker.args.get("weights_name") or "model").removesuffix(".pt") + ".pt"
+
+
+_RUNPY = ['Traceback (most recent call last):',
+          '  File "<frozen runpy>", line 198, in _run_module_as_main',
+          '  File "<frozen runpy>", line 88, in _run_code']
+
+
+def _request_id(inst, at: float) -> str:
+    h = hashlib.sha1(f"{inst.seed}/{at}".encode()).hexdigest()
+    return f"Root=1-{h[:8]}-{h[8:32]}"
+
+
+def fault_lines(inst) -> list[str]:
+    """The traceback that ends the worker (Run.fault_kind), as the real worker prints it."""
+    run = inst.run
+    worker = run.worker
+    script = worker.script
+    head = [*_RUNPY, f'  File "{script}", line 231, in <module>', "    main()"]
+    if run.fault_kind == "code":
+        return [*head, f'  File "{script}", line 148, in main',
+                "    pipeline = SelfPlayPipeline(model, args.n_parallel_games, temperature=args.temperature)",
+                '  File "/root/code/forge/zeb/selfplay/pipeline.py", line 64, in __init__',
+                "    self.buffers = make_buffers(n_games, self.device, dtype=torch.float16)",
+                "TypeError: make_buffers() got an unexpected keyword argument 'dtype'"]
+    if run.fault_batch:
+        call = [f'  File "{script}", line 187, in main', "    new_step = sync_weights(model, args)"]
+    else:
+        call = [f'  File "{script}", line 122, in main',
+                "    state_dict, cfg = pull_weights(args.repo_id, weights_name=args.weights_name)"]
+    site = "/opt/conda/lib/python3.11/site-packages/huggingface_hub"
+    frames = [*head, *call,
+              '  File "/root/code/forge/zeb/hf.py", line 71, in pull_weights',
+              '    path = hf_hub_download(repo_id, weights_file, revision="main")',
+              f'  File "{site}/utils/_validators.py", line 114, in _inner_fn',
+              "    return fn(*args, **kwargs)",
+              f'  File "{site}/file_download.py", line 1010, in hf_hub_download',
+              "    return _hf_hub_download_to_cache_dir(",
+              f'  File "{site}/file_download.py", line 1658, in _raise_on_head_call_error']
+    url = f"https://huggingface.co/{worker.args['repo_id']}/resolve/main/{_weights_file(worker)}"
+    rid = _request_id(inst, run.fault_at)
+    if run.fault_kind == "token":
+        return [*frames, "    raise head_call_error",
+                f"huggingface_hub.errors.HfHubHTTPError: 401 Client Error: Unauthorized for url: {url} "
+                f"(Request ID: {rid})", "Invalid credentials in Authorization header"]
+    if run.fault_kind == "missing":
+        return [*frames, "    raise head_call_error",
+                f"huggingface_hub.errors.RemoteEntryNotFoundError: 404 Client Error. (Request ID: {rid})", "",
+                f"Entry Not Found for url: {url}."]
+    return [*frames, "    raise LocalEntryNotFoundError(",
+            "huggingface_hub.errors.LocalEntryNotFoundError: An error happened while trying to locate the file on "
+            "the Hub and we cannot find the requested files in the local cache. Please check your connection and "
+            "try again or make sure your Internet connection is on."]
 
 
 def _worker_run(inst, machine, worker: onstart.Worker, lines: list[tuple[float, str]], start: float) -> Run:
@@ -145,14 +241,35 @@ def _worker_run(inst, machine, worker: onstart.Worker, lines: list[tuple[float, 
                                  "(GPU 0; 7.79 GiB total capacity; 6.12 GiB already allocated)")]
     period = gpb / max(1e-6, rate)
     upload_s = max(1, int(a["upload_interval"]))
+    # A broken commit crashes building its pipeline: after "Creating self-play pipeline..." (eval-aux: after
+    # its start lines), before anything later.
+    code_fault_at = math.inf
+    if worker.code_fault == "type_error":
+        code_fault_at = pipeline + 0.1 if eval_aux else loaded + 0.5 + (pipeline - loaded - 0.5) / 2
     return Run(lines, worker=worker, worker_id=w, loaded=loaded, first_batch=pipeline + period, period=period,
                games_per_batch=gpb, every=max(1, round(upload_s / period)),
                sync=max(1, int(a["weight_sync_interval"])), uploads=bool(examples),
-               namespace="" if name == "model" else name)
+               namespace="" if name == "model" else name, pull_at=start + (3.0 if eval_aux else 0.5),
+               code_fault_at=code_fault_at)
 
 
 def _fault_time(inst, machine) -> float:
     return inst.run.first_batch + machine.fault_after_s
+
+
+def _outside_fault_at(inst, machine) -> float:
+    """When a fault from outside the host (apply_world) ends the worker; inf when none does, or when the
+    host's own stall, crash or preemption ends it first."""
+    run = inst.run
+    if run is None or run.worker is None or run.fault_at == math.inf:
+        return math.inf
+    if machine.fault in ("stall", "crash") and _fault_time(inst, machine) <= run.fault_at:
+        return math.inf
+    if machine.fault == "preempt" and machine.fault_after_s <= run.fault_at:
+        return math.inf
+    if machine.fault in ("oom", "no_cuda", "broken_launch", "dud"):
+        return math.inf
+    return run.fault_at
 
 
 def status(inst, machine, now: float) -> str | None:
@@ -167,6 +284,8 @@ def status(inst, machine, now: float) -> str | None:
     if machine.fault == "dud" or age < t["running"] or inst.run.pull_error is not None:
         return "loading"
     if machine.fault == "crash" and inst.run.worker is not None and age >= _fault_time(inst, machine) + 10:
+        return "exited"
+    if age >= _outside_fault_at(inst, machine) + 10:
         return "exited"
     return "running"
 
@@ -192,10 +311,11 @@ def _batches_done(inst, machine, age: float) -> int:
     run = inst.run
     if run.worker is None or machine.fault in ("oom", "no_cuda", "broken_launch", "dud"):
         return 0
-    end = _end_age(inst, machine, age)
+    end = min(_end_age(inst, machine, age), _outside_fault_at(inst, machine))
     if end < run.first_batch:
         return 0
-    return int((end - run.first_batch) // run.period) + 1
+    done = int((end - run.first_batch) // run.period) + 1
+    return min(done, run.fault_batch - 1) if run.fault_batch and end >= run.fault_at else done
 
 
 def _learner_step(run: Run, base: int, at: float) -> int:
@@ -287,10 +407,14 @@ def render(inst, machine, now: float, tail: int | None) -> str:
         return ""
     done = _batches_done(inst, machine, age)
     crash: list[str] = []
+    outside = _outside_fault_at(inst, machine)
     if machine.fault == "crash" and run.worker is not None and age >= _fault_time(inst, machine):
         crash = ["Traceback (most recent call last):",
                  f'  File "{run.worker.script}", line 162, in main',
                  "RuntimeError: CUDA error: an illegal memory access was encountered"]
+    elif age >= outside:
+        # The failed sync's batch line comes before its traceback.
+        crash = ([_batch_block(inst, run.fault_batch)[0]] if run.fault_batch else []) + fault_lines(inst)
     want = tail if tail and tail > 0 else None
     if want is not None and want <= len(crash):
         return _text(crash[len(crash) - want:])
@@ -312,7 +436,7 @@ def render(inst, machine, now: float, tail: int | None) -> str:
         have += len(block[0])
         n -= 1
     if n == 0 and have < need:
-        setup = [ln for when, ln in run.lines if when <= age]
+        setup = [ln for when, ln in run.lines if when <= min(age, outside)]
         if want is not None:
             setup = setup[max(0, len(setup) - int(need - have)):]
         parts.append(_text(setup))
