@@ -163,7 +163,8 @@ def test_a_refused_launch_never_produces_and_its_log_says_why():
     m = Market(clock, seed=3)
     body = {"image": WORKER_IMAGE, "label": "zeb-worker-vast-1", "env": {"HF_TOKEN": "hf_x"},
             "onstart": "#!/bin/bash\nset -e\necho \"=== Setup started at $(date) ===\"\ncd /root/code\n"
-                       "while true; do sleep 1; done\nexec python -u -m forge.zeb.worker.run --repo-id r --output-dir o\n"}
+                       "while true; do sleep 1; done\n"
+                       "exec python -u -m forge.zeb.worker.run --repo-id r --output-dir o\n"}
     iid = m.create(m.add_machine("RTX 3080", gps=3.0).id, body)
     clock.advance(3 * 3600)
     log = m.logs(iid, None)
