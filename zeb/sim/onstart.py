@@ -146,7 +146,9 @@ def run_onstart(script: str, *, env: Mapping[str, str], image: str, gpu_name: st
         tree = _Parser(_lex(script)).parse()
     except _SyntaxError as exc:
         line = f"bash: line {exc.line}: syntax error near unexpected token `{exc.token}'"
-        return Plan((Step("bash", 0.0, (line,), 2, exc.line),), None, 2, (line,))
+        source = script.splitlines()[exc.line - 1] if 0 < exc.line <= len(script.splitlines()) else ""
+        lines = (line, f"bash: line {exc.line}: `{source}'")     # bash quotes the line it gave up on
+        return Plan((Step("bash", 0.0, lines, 2, exc.line),), None, 2, lines)
     except _Refused as refused:
         return Plan((Step("simulator", 0.0, (refused.message,), REFUSED_STATUS, refused.line),), None,
                     REFUSED_STATUS, (refused.message,))
