@@ -115,8 +115,8 @@ def test_logs_by_label_ends_with_classified_state(sim_factory):
     assert res.exit_code == 0
     assert "CUDA out of memory" in res.stdout and res.stdout.strip().splitlines()[-1].startswith(
         "zeb-worker-vast-3: error")
-    doc = sim.json("logs", "zeb-worker-vast-0", "--tail", "3")
-    assert len(doc["data"]["lines"]) == 3 and doc["data"]["classified"]["state"] == "producing"
+    doc = sim.json("logs", "zeb-worker-vast-0", "--tail", "6")     # a tail that holds a batch line
+    assert len(doc["data"]["lines"]) == 6 and doc["data"]["classified"]["state"] == "producing"
     missing = sim.run("logs", "zeb-worker-vast-99")
     assert missing.exit_code == 1 and "no instance labelled" in missing.stderr
 

@@ -253,11 +253,48 @@ def test_pip_install_of_the_repository_root_fails_and_packages_install():
     assert _run("pip install -q huggingface_hub torch-something").exit_status == 0
 
 
-def test_huggingface_login_needs_the_hub():
-    assert _log(_run("huggingface-cli login --token x")) == ["bash: line 1: huggingface-cli: command not found"]
+HINT = ("\x1b[90mHint: The `hf-cli` skill is not installed. Run `hf skills add -g` to teach your AI agents how to "
+        "use the `hf` CLI.\x1b[0m")
+
+
+def test_huggingface_cli_is_gone_and_hf_needs_the_hub():
+    # huggingface_hub 1.0 dropped huggingface-cli: no image and no pip install of today has it.
+    for image in (PYTORCH_26, WORKER_IMAGE):
+        plan = _run("pip install -q huggingface_hub\nhuggingface-cli login --token x", image=image)
+        assert _log(plan) == ["bash: line 2: huggingface-cli: command not found"] and plan.exit_status == 127
+        assert _run("huggingface-cli login --token x 2>/dev/null || true", image=image).exit_status == 0
+    assert _log(_run("hf auth login --token x")) == ["bash: line 1: hf: command not found"]
     assert _log(_run("hf auth login --token x 2>/dev/null || true")) == []
-    assert _log(_run("pip install -q huggingface_hub\nhf auth login --token x")) == ["Login successful."]
-    assert _log(_run("huggingface-cli login --token x", image=WORKER_IMAGE)) == ["Login successful."]
+
+
+def test_hf_auth_login_and_whoami_as_hf_prints_them():
+    # Lines as huggingface_hub 2.4's `hf` prints them (its Hub call stubbed), stderr's logging first.
+    plan = _run("pip install -q huggingface_hub\nhf auth login --token x --add-to-git-credential",
+                env={"HF_TOKEN": "x"})
+    assert _log(plan) == [
+        HINT, "Token is valid (permission: write).",
+        "The token `zeb-sim-write` has been saved to /root/.cache/huggingface/stored_tokens",
+        "Token has not been saved to git credential helper.",
+        "Your token has been saved to /root/.cache/huggingface/token", "Login successful.",
+        "Note: Environment variable`HF_TOKEN` is set and is the current active token independently from the token "
+        "you've just configured.",
+        "\x1b[1m\x1b[31mCannot authenticate through git-credential as no helper is defined on your machine.",
+        "You might have to re-authenticate when pushing to the Hugging Face Hub.",
+        "Run the following command in your terminal in case you want to set the 'store' credential helper as "
+        "default.", "", "git config --global credential.helper store", "",
+        "Read https://git-scm.com/book/en/v2/Git-Tools-Credential-Storage for more details.\x1b[0m"]
+    plan = _run("hf auth whoami; hf auth login --token x 2>&1 >/dev/null | tee; hf auth whoami\n"
+                "[ -f /root/.cache/huggingface/token ] && echo saved", env={}, image=WORKER_IMAGE)
+    log = _log(plan)
+    assert log[:2] == [HINT, "\x1b[1m\x1b[31mError: Not logged in. Run `hf auth login` first.\x1b[0m"]
+    assert log[2].startswith("The token has not been saved to the git credentials helper.")
+    assert log[-4:] == ["The current active token is: `zeb-sim-write`", "\x1b[32m\u2713 Logged in\x1b[0m",
+                        "  user: zeb-sim", "saved"]
+    assert _log(_run("hf auth login --token", image=WORKER_IMAGE)) == \
+        [HINT, "Error: Option '--token' requires an argument."]
+    for unsupported in ("hf upload r f", "hf auth login", "hf auth login --token x --bogus", "hf", "hf auth token"):
+        plan = _run(unsupported, image=WORKER_IMAGE)
+        assert plan.error[0].startswith("the simulator cannot run this construct: hf") and plan.exit_status == 98
 
 
 SMOKE = ("python -c \"import torch; assert torch.cuda.is_available(), 'No CUDA'; "

@@ -240,7 +240,12 @@ def run_onstart(script: str, *, env: Mapping[str, str], image: str, gpu_name: st
         tree = _Parser(_lex(script)).parse()
     except _SyntaxError as exc:
         line = f"bash: line {exc.line}: syntax error near unexpected token `{exc.token}'"
-        return Plan((Step("bash", 0.0, (line,), 2, exc.line),), None, 2, (line,))
+        source = script.splitlines()[exc.line - 1] if 0 < exc.line <= len(script.splitlines()) else ""
+        lines = (line, f"bash: line {exc.line}: `{source}'")     # bash quotes the line it gave up on
+        return Plan((Step("bash", 0.0, lines, 2, exc.line),), None, 2, lines)
+    except _Refused as refused:
+        return Plan((Step("simulator", 0.0, (refused.message,), REFUSED_STATUS, refused.line),), None,
+                    REFUSED_STATUS, (refused.message,))
     status: int | None
     try:
         status = shell.run_list(tree)
@@ -248,6 +253,9 @@ def run_onstart(script: str, *, env: Mapping[str, str], image: str, gpu_name: st
         status = done.status
     except _Started as started:
         return Plan(tuple(shell.steps), started.worker, None)
+    except _Refused as refused:
+        shell.steps.append(Step("simulator", 0.0, (refused.message,), REFUSED_STATUS, refused.line))
+        return Plan(tuple(shell.steps), None, REFUSED_STATUS, (refused.message,))
     error: tuple[str, ...] = ()
     if status != 0:
         failed = next((s for s in reversed(shell.steps) if s.status != 0 and s.lines), None)
@@ -276,13 +284,43 @@ class _SyntaxError(Exception):
         self.token, self.line = token, line
 
 
-_REDIR = re.compile(r"(\d*)(>>|>&|&>|>|<)")
-_OPS = ("&&", "||", ";", "|", "&", "(", ")")
+# How a script the model cannot run exactly ends: not a bash status (bash would have run it), so a test or a
+# log reader never mistakes it for one; the instance never produces.
+REFUSED_STATUS = 98
 
 
-def _lex(text: str) -> list[_Tok]:
+class _Refused(Exception):
+    """A construct the model does not implement: the script stops here, rather than run on a guess."""
+
+    def __init__(self, construct: str, line: int) -> None:
+        self.construct, self.line = construct, line
+        self.message = f"the simulator cannot run this construct: {construct} (line {line})"
+        super().__init__(self.message)
+
+
+_REDIR = re.compile(r"(\d*)(<<<|<<-|<<|&>>|>>|>&|<&|&>|>\||<>|>|<)")
+# Redirections bash has and the model does not: their effect on files and descriptors is not modelled.
+_REDIR_REFUSED = {"<<": "here-document <<", "<<-": "here-document <<-", "<<<": "here-string <<<",
+                  "&>>": "redirection &>>", ">|": "redirection >|", "<>": "redirection <>", "<&": "redirection <&"}
+_OPS = ("&&", "||", ";;", ";", "|&", "|", "&", "((", "(", ")")
+
+
+class _LexRefusal(Exception):
+    def __init__(self, construct: str, pos: int) -> None:
+        super().__init__(construct)
+        self.construct, self.pos = construct, pos
+
+
+def _lex(text: str, first_line: int = 1) -> list[_Tok]:
+    try:
+        return _lex_tokens(text, first_line)
+    except _LexRefusal as exc:
+        raise _Refused(exc.construct, first_line + text.count("\n", 0, exc.pos)) from None
+
+
+def _lex_tokens(text: str, first_line: int) -> list[_Tok]:
     toks: list[_Tok] = []
-    i, line, n = 0, 1, len(text)
+    i, line, n = 0, first_line, len(text)
     while i < n:
         c = text[i]
         if c == "\\" and text.startswith("\n", i + 1):
@@ -299,19 +337,29 @@ def _lex(text: str) -> list[_Tok]:
             while i < n and text[i] != "\n":
                 i += 1
             continue
-        if text.startswith(("<(", ">("), i) and toks and toks[-1].kind == "redir":
+        if text.startswith(("<(", ">("), i):
             j = _skip_balanced(text, i + 1)
+            # Only `> >(tee ...)`, the onstart's own log line: its output goes on to the log.
+            after_out = toks and toks[-1].kind == "redir" and toks[-1].text.lstrip("0123456789") in (">", ">>")
+            if not (after_out and re.match(r">\(\s*tee\b", text[i:j])):
+                raise _LexRefusal(f"process substitution {text[i:i + 2]}...)", i)
             toks.append(_Tok("word", text[i:j], line))
             line += text.count("\n", i, j)
             i = j
             continue
         m = _REDIR.match(text, i)
         if m:
+            if m.group(2) in _REDIR_REFUSED:
+                raise _LexRefusal(_REDIR_REFUSED[m.group(2)], i)
             toks.append(_Tok("redir", m.group(0), line))
             i = m.end()
             continue
         op = next((o for o in _OPS if text.startswith(o, i)), None)
         if op is not None:
+            if op == "((":
+                raise _LexRefusal("arithmetic command (( ))", i)
+            if op == "|&":
+                raise _LexRefusal("pipe |&", i)
             toks.append(_Tok("op", op, line))
             i += len(op)
             continue
@@ -323,8 +371,8 @@ def _lex(text: str) -> list[_Tok]:
 
 
 def _word_end(text: str, j: int, line: int) -> tuple[int, int]:
-    """(index just past the word starting at j, the line it ends on): quotes, escapes and $(...) keep
-    a word going past blanks and newlines."""
+    """(index just past the word starting at j, the line it ends on): quotes, escapes, $(...) and ${...}
+    keep a word going past blanks and newlines."""
     n = len(text)
     while j < n and text[j] not in " \t\r\n;&|()<>":
         ch = text[j]
@@ -342,13 +390,18 @@ def _word_end(text: str, j: int, line: int) -> tuple[int, int]:
             k = _skip_double(text, j + 1)
             line += text.count("\n", j, k)
             j = k
+        elif ch == "`":
+            raise _LexRefusal("backtick command substitution `...`", j)
+        elif text.startswith(("$'", '$"'), j):
+            raise _LexRefusal(f"{text[j:j + 2]}...{text[j + 1]} quoting", j)
         elif text.startswith("$(", j):
             k = _skip_balanced(text, j + 1)
             line += text.count("\n", j, k)
             j = k
         elif text.startswith("${", j):
-            k = text.find("}", j)
-            j = n if k < 0 else k + 1
+            k = _skip_brace(text, j + 1)
+            line += text.count("\n", j, k)
+            j = k
         else:
             j += 1
     return j, line
@@ -363,11 +416,41 @@ def _skip_double(text: str, j: int) -> int:
             j += 2
         elif ch == '"':
             return j + 1
+        elif ch == "`":
+            raise _LexRefusal("backtick command substitution `...`", j)
         elif text.startswith("$(", j):
             j = _skip_balanced(text, j + 1)
+        elif text.startswith("${", j):
+            j = _skip_brace(text, j + 1)
         else:
             j += 1
     raise _SyntaxError('"', text.count("\n", 0, n) + 1)
+
+
+def _skip_brace(text: str, j: int) -> int:
+    """j is at the "{" of "${": the index just past its matching "}" (nested ${...}, $(...), quotes)."""
+    n = len(text)
+    j += 1
+    while j < n:
+        ch = text[j]
+        if ch == "}":
+            return j + 1
+        if ch == "\\":
+            j += 2
+        elif ch == "'":
+            k = text.find("'", j + 1)
+            j = n if k < 0 else k + 1
+        elif ch == '"':
+            j = _skip_double(text, j + 1)
+        elif ch == "`":
+            raise _LexRefusal("backtick command substitution `...`", j)
+        elif text.startswith("$(", j):
+            j = _skip_balanced(text, j + 1)
+        elif text.startswith("${", j):
+            j = _skip_brace(text, j + 1)
+        else:
+            j += 1
+    raise _SyntaxError("${", text.count("\n", 0, n) + 1)
 
 
 def _skip_balanced(text: str, j: int) -> int:
@@ -417,6 +500,15 @@ class _If:
 
 
 @dataclass
+class _For:                          # for NAME in WORDS; do BODY; done
+    name: str
+    words: list[str]
+    body: list
+    redirs: list[tuple[str, str]]
+    line: int
+
+
+@dataclass
 class _Pipeline:
     commands: list
     negate: bool
@@ -429,6 +521,11 @@ class _AndOr:
 
 
 _STOP = ("then", "else", "elif", "fi", "do", "done", "esac")
+# Reserved words and command forms bash has and the model does not run: each is refused by name.
+_KEYWORDS_REFUSED = {"while": "while loop", "until": "until loop", "case": "case statement",
+                     "select": "select loop", "function": "function definition", "{": "brace group { ...; }",
+                     "}": "brace group { ...; }", "[[": "[[ ]] conditional", "]]": "[[ ]] conditional",
+                     "time": "time pipeline", "coproc": "coproc", "in": "reserved word in"}
 
 
 class _Parser:
@@ -464,11 +561,10 @@ class _Parser:
         while not self.at_stop():
             items.append(self.and_or())
             tok = self.peek()
-            if tok is not None and tok.kind == "op" and tok.text in ("\n", ";", "&"):
+            if tok is not None and tok.kind == "op" and tok.text == "&":
+                raise _Refused("background job &", tok.line)
+            if tok is not None and tok.kind == "op" and tok.text in ("\n", ";"):
                 self.skip_newlines()
-                if tok.text == "&":
-                    self.pos += 1
-                    self.skip_newlines()
             elif not self.at_stop():
                 raise _SyntaxError(tok.text if tok else "newline", tok.line if tok else 0)
         return items
@@ -509,8 +605,18 @@ class _Parser:
             return _Group(body, self.redirs(), tok.line)
         if tok.kind == "word" and tok.text == "if":
             return self.if_()
+        if tok.kind == "word" and tok.text == "for":
+            return self.for_()
+        if tok.kind == "word" and tok.text in _KEYWORDS_REFUSED:
+            raise _Refused(_KEYWORDS_REFUSED[tok.text], tok.line)
         if tok.kind == "op":
             raise _SyntaxError("newline" if tok.text == "\n" else tok.text, tok.line)
+        nxt = self.toks[self.pos + 1] if self.pos + 1 < len(self.toks) else None
+        if nxt is not None and nxt.kind == "op" and nxt.text == "(":
+            if re.fullmatch(r"[A-Za-z_][\w-]*", tok.text):
+                raise _Refused("function definition", tok.line)
+            if tok.text.endswith("=") and re.fullmatch(r"[A-Za-z_]\w*\+?=", tok.text):
+                raise _Refused("array assignment", tok.line)
         words: list[str] = []
         redirs: list[tuple[str, str]] = []
         while (tok2 := self.peek()) is not None and tok2.kind in ("word", "redir"):
@@ -562,6 +668,29 @@ class _Parser:
         self.expect("fi")
         return _If(clauses, orelse, self.redirs(), line)
 
+    def for_(self) -> _For:
+        line = self.take().line
+        name = self.peek()
+        if name is None or name.kind != "word" or not re.fullmatch(r"[A-Za-z_]\w*", name.text):
+            if name is not None and name.kind == "op" and name.text in ("(", "(("):
+                raise _Refused("arithmetic for loop for ((...))", line)
+            raise _SyntaxError(name.text if name else "end of file", name.line if name else line)
+        self.pos += 1
+        tok = self.peek()
+        if tok is None or tok.kind != "word" or tok.text != "in":
+            raise _Refused("for loop without `in WORDS`", line)
+        self.pos += 1
+        words: list[str] = []
+        while (tok := self.peek()) is not None and tok.kind in ("word", "redir"):
+            if tok.kind == "redir":
+                raise _SyntaxError(tok.text, tok.line)
+            words.append(self.take().text)
+        self.skip_newlines()
+        self.expect("do")
+        body = self.list_()
+        self.expect("done")
+        return _For(name.text, words, body, self.redirs(), line)
+
 
 # -- running -------------------------------------------------------------------------------------------------
 
@@ -569,6 +698,12 @@ class _Exit(Exception):
     def __init__(self, status: int) -> None:
         super().__init__(status)
         self.status = status
+
+
+class _LoopControl(Exception):
+    def __init__(self, kind: str) -> None:
+        super().__init__(kind)
+        self.kind = kind
 
 
 class _Started(Exception):
@@ -586,15 +721,48 @@ class _Checkout:
 
 
 OUT, ERR = 1, 2
-_NAME = re.compile(r"[A-Za-z_]\w*|[?$#0-9]")
+_NAME = re.compile(r"[A-Za-z_]\w*|[?$#0-9@*!-]")
 _SHA = re.compile(r"[0-9a-f]{40}")
+# Special parameters the model has no value for ($@ and $* of a script without arguments are simple, but
+# "$@" makes no field at all, which the expansion does not model).
+_SPECIAL_REFUSED = frozenset({"@", "*", "!", "-", "_"})
+# Variables bash itself sets or changes as it runs: their values are not modelled.
+_DYNAMIC_VARS = frozenset({
+    "RANDOM", "SRANDOM", "LINENO", "SECONDS", "EPOCHSECONDS", "EPOCHREALTIME", "BASHPID", "PPID", "UID", "EUID",
+    "GROUPS", "BASH", "BASH_VERSION", "BASH_VERSINFO", "BASH_SOURCE", "BASH_LINENO", "BASH_COMMAND",
+    "BASH_SUBSHELL", "BASH_ARGV", "BASH_ARGC", "BASHOPTS", "SHELLOPTS", "PIPESTATUS", "FUNCNAME", "SHLVL",
+    "OLDPWD", "HOSTNAME", "HOSTTYPE", "OSTYPE", "MACHTYPE", "DIRSTACK", "IFS", "OPTIND", "OPTARG", "REPLY",
+})
+# The account and token name the model's Hub gives every token.
+_HF_USER = "zeb-sim"
+_HF_TOKEN_NAME = "zeb-sim-write"
 # Modules a pytorch image can run with `python -m` besides the worker's.
 _STD_MODULES = frozenset({"pip", "torch", "http", "json", "venv", "ensurepip", "site", "platform", "timeit"})
-_HARMLESS = frozenset({"true", ":", "sleep", "mkdir", "rm", "cp", "mv", "ls", "export", "tee", "nvidia-smi",
-                       "touch", "chmod", "chown", "cat", "wait", "env", "ln", "unset", "df", "free", "ulimit",
-                       "printf", "sync", "umask"})
-_ALWAYS = frozenset({"python", "python3", "pip", "pip3", "bash", "sh", "apt-get", "apt", "nvidia-smi", "date",
-                     "echo", "cd", "tee", "cat", "ls", "mkdir", "rm", "cp", "sleep", "test", "true", "false"})
+_HARMLESS = frozenset({"true", ":", "sleep", "mkdir", "rm", "export", "tee", "nvidia-smi", "touch", "chmod",
+                       "chown", "cat", "wait", "unset", "df", "free", "ulimit", "sync", "umask", "pwd", "whoami",
+                       "hostname", "nproc"})
+_ALWAYS = frozenset({"python", "python3", "pip", "pip3", "apt-get", "apt", "nvidia-smi", "date", "echo", "cd", "tee",
+                     "cat", "mkdir", "rm", "sleep", "test", "true", "false"})
+# Commands that print what the model does not know: allowed only with their output thrown away.
+_SILENT_PRINTERS = frozenset({"nvidia-smi", "cat", "df", "free"})
+# Builtins and programs every image has whose behaviour the model does not know: refused by name, never
+# "command not found".
+_REFUSED_COMMANDS: dict[str, str] = {
+    **{b: f"bash builtin {b}" for b in (
+        "source", ".", "eval", "trap", "read", "shift", "local", "declare", "typeset", "readonly", "let", "alias",
+        "unalias", "shopt", "getopts", "pushd", "popd", "dirs", "kill", "return", "type", "hash", "builtin",
+        "enable", "disown", "jobs", "fg", "bg", "suspend", "logout", "caller", "compgen", "complete", "mapfile",
+        "readarray", "printf", "times", "help", "history", "fc")},
+    **{c: f"command {c} (not modelled)" for c in (
+        "grep", "egrep", "fgrep", "sed", "awk", "head", "tail", "sort", "uniq", "wc", "cut", "tr", "xargs", "find",
+        "curl", "wget", "tar", "gzip", "gunzip", "unzip", "zip", "uname", "id", "ps", "pkill", "pgrep", "killall",
+        "basename", "dirname", "readlink", "realpath", "stat", "du", "seq", "timeout", "nohup", "sh", "bash",
+        "dash", "env", "cp", "mv", "ln", "ls", "stdbuf", "sudo", "su", "ssh", "scp", "rsync", "make", "jq",
+        "conda", "nvcc", "git-lfs", "tput", "yes", "md5sum", "sha256sum", "base64", "mktemp", "install",
+        "diff", "cmp", "file", "less", "more", "watch", "top", "htop", "lsof", "netstat", "ping", "nc",
+        "screen", "tmux", "crontab", "service", "systemctl", "useradd", "chgrp", "dd", "mount", "umount",
+        "uv", "pipx", "hf_transfer", "ldconfig", "update-alternatives", "locale", "python2")},
+}
 
 
 class _Shell:
@@ -609,6 +777,12 @@ class _Shell:
         self.cwd = "/"
         self.errexit = False
         self.nounset = False
+        self.pipefail = False
+        self.loops = 0                    # how many for loops the running command is inside
+        self.captures: list[list[str]] = []   # the output of each $(...) being run, innermost last
+        self.hf_login: bool = False       # `hf auth login` stored a token
+        self.hf_hinted = False            # `hf` printed its one-a-day skill hint
+        self.subst_status = 0             # the status of the newest $(...)
         self.status = 0
         self.git = image.git
         self.hub = image.huggingface_hub
@@ -641,26 +815,65 @@ class _Shell:
         return status
 
     def run_pipeline(self, pipe: _Pipeline, checked: bool) -> int:
-        sink = "log"
-        if len(pipe.commands) > 1:
-            last = pipe.commands[-1]
-            passes = isinstance(last, _Simple) and last.words and last.words[0] in ("tee", "cat")
-            sink = self.fds[OUT] if passes else "null"
-        status = 0
-        for k, cmd in enumerate(pipe.commands):
-            if k < len(pipe.commands) - 1:
-                saved = dict(self.fds)
-                self.fds[OUT] = sink
-                try:
-                    self.run_command(cmd, True)
-                finally:
-                    self.fds = saved
-            else:
-                status = self.run_command(cmd, checked or pipe.negate)
+        if len(pipe.commands) == 1:
+            status = self.run_command(pipe.commands[0], checked or pipe.negate)
+        else:
+            status = self.run_piped(pipe.commands, checked or pipe.negate)
         if pipe.negate:
             status = 0 if status else 1
         if status != 0 and self.errexit and not checked:
             raise _Exit(status)
+        return status
+
+    def run_piped(self, commands: list, checked: bool) -> int:
+        """A pipeline into `tee` or `cat`, the only sinks the model knows: what the others print passes on
+        unchanged. Each command runs in a subshell of its own, as bash runs them."""
+        last = commands[-1]
+        if not (isinstance(last, _Simple) and last.words and
+                ((last.words[0] == "tee" and all(w == "-a" or not w.startswith("-") for w in last.words[1:]))
+                 or last.words == ["cat"])):
+            first = last.words[0] if isinstance(last, _Simple) and last.words else "a compound command"
+            raise _Refused(f"pipeline into {first}", self.line_of(last))
+        saved = dict(self.fds)
+        try:
+            self.apply_redirs(last.redirs)
+            sink = self.fds[OUT]
+        finally:
+            self.fds = saved
+        statuses = []
+        for k, cmd in enumerate(commands):
+            state = (dict(self.vars), self.cwd, self.errexit, self.nounset, self.pipefail, dict(self.fds))
+            if k < len(commands) - 1:
+                self.fds[OUT] = sink
+            try:
+                statuses.append(self.run_command(cmd, checked))
+            except _Exit as done:
+                statuses.append(done.status)
+            finally:
+                self.vars, self.cwd, self.errexit, self.nounset, self.pipefail, self.fds = state
+        if self.pipefail:
+            return next((st for st in reversed(statuses) if st != 0), 0)
+        return statuses[-1]
+
+    @staticmethod
+    def line_of(cmd: Any) -> int:
+        return int(getattr(cmd, "line", 0))
+
+    def run_for(self, cmd: _For, checked: bool) -> int:
+        self.line = cmd.line
+        status = 0
+        self.loops += 1
+        try:
+            for word in self.expand(cmd.words):
+                self.vars[cmd.name] = word
+                try:
+                    status = self.run_list(cmd.body, checked)
+                except _LoopControl as ctl:
+                    status = 0
+                    if ctl.kind == "break":
+                        break
+        finally:
+            self.loops -= 1
         return status
 
     def run_command(self, cmd: Any, checked: bool) -> int:
@@ -677,6 +890,8 @@ class _Shell:
                 return self.run_simple(cmd, checked)
             if isinstance(cmd, _Group):
                 return self.run_group(cmd, checked)
+            if isinstance(cmd, _For):
+                return self.run_for(cmd, checked)
             for cond, body in cmd.clauses:
                 if self.run_list(cond, checked=True) == 0:
                     return self.run_list(body, checked)
@@ -686,40 +901,59 @@ class _Shell:
 
     def run_group(self, cmd: _Group, checked: bool) -> int:
         # A subshell: variables, options and the directory are its own; the filesystem is shared.
-        saved = (dict(self.vars), self.cwd, self.errexit, self.nounset)
+        saved = (dict(self.vars), self.cwd, self.errexit, self.nounset, self.pipefail, self.loops)
+        self.loops = 0      # `break` in a subshell does not leave the loop around it
         try:
             return self.run_list(cmd.body, checked)
         except _Exit as done:
             return done.status
         finally:
-            self.vars, self.cwd, self.errexit, self.nounset = saved
+            self.vars, self.cwd, self.errexit, self.nounset, self.pipefail, self.loops = saved
 
     def apply_redirs(self, redirs: list[tuple[str, str]]) -> None:
         for op, target in redirs:
             m = _REDIR.fullmatch(op)
             assert m is not None
             fd_text, kind = m.groups()
+            if kind == "<":
+                if self.expand_one(target) != "/dev/null":
+                    raise _Refused(f"input redirection < {target}", self.line)
+                continue
+            if kind == ">&":
+                if not target.isdigit():
+                    raise _Refused(f"redirection >& {target}", self.line)
+                self.fds[int(fd_text or 1)] = self.fds.get(int(target), "log")
+                continue
             where = self.redirect_target(target)
             if kind == "&>":
                 self.fds[OUT] = self.fds[ERR] = where
-            elif kind == ">&":
-                fd = int(fd_text or 1)
-                self.fds[fd] = self.fds.get(int(target), "log") if target.isdigit() else where
-            elif kind in (">", ">>"):
+            else:
                 self.fds[int(fd_text or 1)] = where
 
     def redirect_target(self, target: str) -> str:
         if target.startswith(">("):
-            return "log" if re.match(r">\(\s*tee\b", target) else "null"
-        word = self.expand_one(target)
-        return "null" if word == "/dev/null" else "file"
+            return "log"        # the lexer lets through only >(tee ...), whose output is the log
+        fields = self.expand_word(target, split=True)
+        if len(fields) != 1:
+            raise _Refused(f"ambiguous redirect {target}", self.line)
+        if fields[0] == "/dev/null":
+            return "null"
+        self.files.add(self.path(fields[0]))
+        return "file"
 
     # -- output and time --
 
     def emit(self, command: str, status: int, seconds: float, out: list[tuple[int, str]]) -> None:
-        lines = tuple(text for fd, text in out if self.fds.get(fd, "log") == "log")
+        lines: list[str] = []
+        for fd, text in out:
+            sink = self.fds.get(fd, "log")
+            for piece in text.split("\n"):      # one text may be several lines (echo "a\nb")
+                if sink == "log":
+                    lines.append(piece)
+                elif sink == "capture" and self.captures:
+                    self.captures[-1].append(piece)
         self.elapsed += seconds
-        self.steps.append(Step(command, seconds, lines, status, self.line))
+        self.steps.append(Step(command, seconds, tuple(lines), status, self.line))
 
     def took(self, kind: str, share: float = 1.0) -> float:
         seconds = self.durations.get(kind, 0.0) * share
@@ -740,38 +974,59 @@ class _Shell:
         return out
 
     def expand_one(self, word: str) -> str:
-        return " ".join(self.expand_word(word))
+        """An assignment's value: expanded, never split or globbed."""
+        return self.expand_word(word, split=False)[0]
 
-    def expand_word(self, word: str) -> list[str]:
-        """Quote removal, parameter and command substitution, and field splitting of unquoted results."""
-        pieces: list[tuple[str, bool]] = []    # (text, splittable)
+    def expand_word(self, word: str, split: bool = True) -> list[str]:
+        """Tilde, parameter, arithmetic and command expansion, quote removal, and (when `split`) field
+        splitting of unquoted results. Brace expansion and globs are refused, never left literal."""
+        pieces: list[tuple[str, bool, bool]] = []   # (text, split: an unquoted expansion, unquoted)
         quoted = False
         i, n = 0, len(word)
         while i < n:
             ch = word[i]
             if ch == "'":
                 k = word.index("'", i + 1)
-                pieces.append((word[i + 1:k], False))
+                pieces.append((word[i + 1:k], False, False))
                 quoted, i = True, k + 1
             elif ch == '"':
                 k = _skip_double(word, i + 1)
-                pieces.append((self.expand_double(word[i + 1:k - 1]), False))
+                pieces.append((self.expand_double(word[i + 1:k - 1]), False, False))
                 quoted, i = True, k
             elif ch == "\\":
-                pieces.append((word[i + 1:i + 2], False))
+                pieces.append((word[i + 1:i + 2], False, False))
                 i += 2
             elif ch == "$":
                 text, i = self.dollar(word, i)
-                pieces.append((text, True))
+                pieces.append((text, True, True))
             else:
                 k = i
                 while k < n and word[k] not in "'\"\\$":
                     k += 1
-                pieces.append((word[i:k], False))
+                text = word[i:k]
+                if i == 0 and text.startswith("~"):
+                    head = text.split("/", 1)[0]
+                    if head != "~":
+                        raise _Refused(f"tilde expansion {head}", self.line)
+                    if split:
+                        text = self.vars.get("HOME", "/root") + text[1:]
+                if not split and ":~" in text:
+                    raise _Refused("tilde expansion after : in an assignment", self.line)
+                pieces.append((text, False, True))
                 i = k
+        if not split:      # an assignment: no brace expansion, splitting or globbing
+            return ["".join(text for text, _, _ in pieces)]
+        # Brace expansion sees the word's own unquoted text; globs see every unquoted character, expansions
+        # included (quoted characters stand as NUL, which no pattern character is).
+        own = "".join(text if unquoted and not split_ else "\0" for text, split_, unquoted in pieces)
+        if re.search(r"\{[^}\0]*(,|\.\.)[^}\0]*\}", own):
+            raise _Refused(f"brace expansion in {word}", self.line)
+        view = "".join(text if unquoted else "\0" * len(text) for text, _, unquoted in pieces)
+        if re.search(r"[*?]|\[[^\]]+\]", view):
+            raise _Refused(f"pathname expansion (glob) in {word}", self.line)
         fields: list[str] = []
         current: str | None = None
-        for text, splittable in pieces:
+        for text, splittable, _ in pieces:
             if not splittable:
                 current = (current or "") + text
                 continue
@@ -805,12 +1060,16 @@ class _Shell:
 
     def dollar(self, text: str, i: int) -> tuple[str, int]:
         """Expand the `$...` at text[i]; return the value and the index after it."""
+        if text.startswith("$((", i):
+            k = _skip_balanced(text, i + 1)
+            if text[k - 2:k] == "))":
+                return self.arithmetic(text[i + 3:k - 2]), k
         if text.startswith("$(", i):
             k = _skip_balanced(text, i + 1)
             return self.substitute(text[i + 2:k - 1]), k
         if text.startswith("${", i):
-            k = text.index("}", i)
-            return self.parameter(text[i + 2:k]), k + 1
+            k = _skip_brace(text, i + 1)
+            return self.parameter(text[i + 2:k - 1]), k
         m = _NAME.match(text, i + 1)
         if not m:
             return "$", i + 1
@@ -823,38 +1082,153 @@ class _Shell:
             return "4242"
         if name == "#":
             return "0"
-        if name not in self.vars and self.nounset and not name.isdigit():
-            self.emit("bash", 1, 0.0, [(ERR, f"bash: line {self.line}: {name}: unbound variable")])
+        if name == "0":
+            return "bash"
+        if name == "PWD":
+            return self.cwd
+        if name in _SPECIAL_REFUSED or (name in _DYNAMIC_VARS and name not in self.vars):
+            raise _Refused(f"special parameter ${name}", self.line)
+        if name not in self.vars and self.nounset:
+            shown = f"${name}" if name.isdigit() else name
+            self.emit("bash", 1, 0.0, [(ERR, f"bash: line {self.line}: {shown}: unbound variable")])
             raise _Exit(1)
         return self.vars.get(name, "")
 
     def parameter(self, inner: str) -> str:
-        m = re.fullmatch(r"([A-Za-z_]\w*)(?:(:?[-=+])(.*))?", inner, re.DOTALL)
+        construct = f"parameter expansion ${{{inner if len(inner) <= 40 else inner[:37] + '...'}}}"
+        m = re.fullmatch(r"#([A-Za-z_]\w*|\d+)", inner)
+        if m:
+            return str(len(self.lookup(m.group(1))))
+        m = re.fullmatch(r"([A-Za-z_]\w*|\d+|[?$#])(?:(:?[-=+?])(.*))?", inner, re.DOTALL)
         if not m:
-            return ""
+            raise _Refused(construct, self.line)
         name, op, rest = m.groups()
         if op is None:
             return self.lookup(name)
+        if "'" in rest or '"' in rest:
+            raise _Refused(construct, self.line)     # quotes inside ${...}: their removal is not modelled
+        if not re.fullmatch(r"[A-Za-z_]\w*|\d+", name) or name in _DYNAMIC_VARS or name in ("PWD", "0"):
+            raise _Refused(construct, self.line)
         value = self.vars.get(name)
         empty = value is None or (op.startswith(":") and value == "")
         if op.endswith("+"):
             return "" if empty else self.expand_double(rest)
+        if op.endswith("?"):
+            if not empty:
+                return value or ""
+            why = self.expand_double(rest) or ("parameter null or not set" if op == ":?" else "parameter not set")
+            self.emit("bash", 1, 0.0, [(ERR, f"bash: line {self.line}: {name}: {why}")])
+            raise _Exit(1)
         if empty:
             default = self.expand_double(rest)
             if op.endswith("="):
+                if name.isdigit():
+                    raise _Refused(construct, self.line)
                 self.vars[name] = default
             return default
         return value or ""
 
+    def arithmetic(self, expression: str) -> str:
+        """$((...)) over integers: + - * / % and parentheses, decimal numbers and variables holding them."""
+        text = self.expand_double(expression)
+        construct = f"arithmetic $(({expression}))"
+        if "++" in text or "--" in text:
+            raise _Refused(construct, self.line)
+        toks = re.findall(r"\s*(\d+|[A-Za-z_]\w*|[-+*/%()]|\S)", text)
+        if "".join(toks).replace(" ", "") != re.sub(r"\s+", "", text):
+            raise _Refused(construct, self.line)
+        pos = 0
+
+        def number(tok: str) -> int:
+            if tok.isdigit():
+                if len(tok) > 1 and tok.startswith("0"):
+                    raise _Refused(construct + " (octal)", self.line)
+                return int(tok)
+            value = self.vars.get(tok, "").strip()
+            if tok in _DYNAMIC_VARS:
+                raise _Refused(construct, self.line)
+            if value == "":
+                return 0
+            if not re.fullmatch(r"-?(0|[1-9]\d*)", value):
+                raise _Refused(construct + f" (the value of {tok})", self.line)
+            return int(value)
+
+        def peek() -> str | None:
+            return toks[pos] if pos < len(toks) else None
+
+        def primary() -> int:
+            nonlocal pos
+            tok = peek()
+            if tok is None:
+                raise _Refused(construct, self.line)
+            pos += 1
+            if tok in ("+", "-"):
+                v = primary()
+                return -v if tok == "-" else v
+            if tok == "(":
+                v = sum_()
+                if peek() != ")":
+                    raise _Refused(construct, self.line)
+                pos += 1
+                return v
+            if re.fullmatch(r"\d+|[A-Za-z_]\w*", tok):
+                return number(tok)
+            raise _Refused(construct, self.line)
+
+        def product() -> int:
+            nonlocal pos
+            v = primary()
+            while peek() in ("*", "/", "%"):
+                op = toks[pos]
+                pos += 1
+                w = primary()
+                if op == "*":
+                    v *= w
+                elif w == 0:
+                    raise _Refused(construct + " (division by 0)", self.line)
+                else:
+                    q = abs(v) // abs(w) * (1 if (v < 0) == (w < 0) else -1)   # C's truncation
+                    v = q if op == "/" else v - w * q
+            return v
+
+        def sum_() -> int:
+            nonlocal pos
+            v = product()
+            while peek() in ("+", "-"):
+                op = toks[pos]
+                pos += 1
+                w = product()
+                v = v + w if op == "+" else v - w
+            return v
+
+        toks = [t.strip() for t in toks]
+        if not toks:
+            return "0"
+        result = sum_()
+        if pos != len(toks) or not -(2 ** 63) <= result < 2 ** 63:
+            raise _Refused(construct, self.line)
+        return str(result)
+
     def substitute(self, command: str) -> str:
-        words = command.split()
-        if not words:
-            return ""
-        if words[0] == "date":
-            return stamp(self.now())
-        if words[0] == "git":
-            return self.git_capture(words[1:])
-        return {"pwd": self.cwd, "whoami": "root", "nproc": "8", "hostname": "c0ffee"}.get(words[0], "")
+        """$(...): the commands run in a subshell (without set -e, as bash runs them) and their standard
+        output, trailing newlines removed, is the value."""
+        tree = _Parser(_lex(command, self.line)).parse()
+        state = (dict(self.vars), self.cwd, self.errexit, self.nounset, self.pipefail, dict(self.fds), self.loops,
+                 self.line)
+        self.captures.append([])
+        self.fds[OUT] = "capture"
+        self.errexit, self.loops = False, 0
+        try:
+            status = self.run_list(tree)
+        except _Exit as done:
+            status = done.status
+        except _Started as started:
+            raise _Refused("a worker started inside $(...)", self.line) from started
+        finally:
+            captured = self.captures.pop()
+            self.vars, self.cwd, self.errexit, self.nounset, self.pipefail, self.fds, self.loops, self.line = state
+        self.subst_status = status
+        return "\n".join(captured).rstrip("\n")
 
     # -- the filesystem --
 
@@ -905,8 +1279,12 @@ class _Shell:
     def has_command(self, name: str) -> bool:
         if name == "git":
             return self.git
-        if name in ("huggingface-cli", "hf"):
+        if name == "hf":
             return self.hub
+        if name == "huggingface-cli":
+            # huggingface_hub 1.0 removed it (only `hf` is left); every image's hub and what `pip install
+            # huggingface_hub` gives today is 1.x or later.
+            return False
         if name in ("apt-get", "apt"):
             return self.image.apt
         return name in _ALWAYS or name in _HARMLESS or name in _BUILTINS
@@ -917,18 +1295,28 @@ class _Shell:
         self.line = cmd.line
         words = list(cmd.words)
         assigns = []
-        while words and re.match(r"[A-Za-z_]\w*=", words[0]):
+        while words and re.match(r"[A-Za-z_]\w*(\+?=|\[)", words[0]):
+            if not re.match(r"[A-Za-z_]\w*=", words[0]):
+                raise _Refused(f"assignment {words[0].split('=', 1)[0]}=", cmd.line)
             assigns.append(words.pop(0))
+        self.subst_status = 0
         if not words:
             for a in assigns:
                 name, _, value = a.partition("=")
+                if name in _DYNAMIC_VARS:
+                    raise _Refused(f"assignment to {name}", cmd.line)
                 self.vars[name] = self.expand_one(value) if value else ""
             if not assigns and cmd.redirs:
                 self.emit("redirect", 0, 0.0, [])
-            return 0
-        argv = self.expand(words)
+            return self.subst_status       # `X=$(cmd)` has the status of cmd
+        if words[0] in ("export", "unset") and len(words) > 1:
+            # Declaration arguments are not split: `export X=$A` keeps A's blanks.
+            argv = self.expand(words[:1]) + [self.expand_one(w) if re.match(r"[A-Za-z_]\w*=", w)
+                                             else " ".join(self.expand_word(w)) for w in words[1:]]
+        else:
+            argv = self.expand(words)
         if not argv:
-            return 0
+            return self.subst_status
         saved_vars = dict(self.vars)
         for a in assigns:     # VAR=x cmd: the assignment is for that command only
             name, _, value = a.partition("=")
@@ -945,17 +1333,25 @@ class _Shell:
             if len(argv) == 1:
                 self.emit("exec", 0, 0.0, [])
                 return 0
+            if argv[1] in _REFUSED_COMMANDS:
+                raise _Refused(_REFUSED_COMMANDS[argv[1]], self.line)
             if not self.has_command(argv[1]) and argv[1] not in _BUILTINS:
                 self.emit("exec", 127, 0.0, [(ERR, f"bash: line {self.line}: exec: {argv[1]}: not found")])
                 raise _Exit(127)
             status = self.call(argv[1:], True)
             raise _Exit(status)
+        if name in _REFUSED_COMMANDS:
+            raise _Refused(_REFUSED_COMMANDS[name], self.line)
         handler = _BUILTINS.get(name)
         if handler is not None:
             return handler(self, argv)
         if not self.has_command(name):
             self.emit(name, 127, 0.0, [(ERR, f"bash: line {self.line}: {name}: command not found")])
             return 127
+        if name == "cat" and len(argv) > 1:
+            raise _Refused("cat of a file", self.line)
+        if name in _SILENT_PRINTERS and self.fds[OUT] in ("log", "capture") and argv != ["cat"]:
+            raise _Refused(f"the output of {name}", self.line)     # the model does not know what it prints
         if name in ("apt-get", "apt"):
             return self.apt(argv)
         if name == "git":
@@ -964,30 +1360,85 @@ class _Shell:
             return self.pip(argv[1:])
         if name in ("python", "python3"):
             return self.python(argv[1:])
-        if name in ("huggingface-cli", "hf"):
-            return self.hf_login(argv)
+        if name == "hf":
+            return self.hf(argv[1:])
         if name == "nvidia-smi" and not self.cuda:
             self.emit(name, 9, 0.5, [(OUT, "NVIDIA-SMI has failed because it couldn't communicate with the "
                                            "NVIDIA driver. Make sure that the latest NVIDIA driver is installed "
                                            "and running.")])
             return 9
-        if name == "mkdir":
-            for p in argv[1:]:
-                if not p.startswith("-"):
-                    self.dirs.add(self.path(p))
-        if name == "touch":
-            for p in argv[1:]:
-                if not p.startswith("-"):
-                    self.files.add(self.path(p))
-        if name == "rm":
-            for p in argv[1:]:
-                if not p.startswith("-"):
-                    self.remove(self.path(p))
+        printed = {"pwd": self.cwd, "whoami": "root", "hostname": "c0ffee", "nproc": "8"}
+        if name in printed:
+            if len(argv) > 1:
+                raise _Refused(f"{name} with arguments", self.line)
+            self.emit(name, 0, 0.0, [(OUT, printed[name])])
+            return 0
+        if name == "date":
+            if argv[1:] not in ([], ["+%s"]):
+                raise _Refused("date with arguments other than +%s", self.line)
+            self.emit("date", 0, 0.0, [(OUT, str(int(self.now())) if argv[1:] else stamp(self.now()))])
+            return 0
+        if name in ("mkdir", "touch", "rm"):
+            return self.file_cmd(argv)
+        if name == "sleep":
+            m = re.fullmatch(r"(\d+(?:\.\d+)?)([smhd]?)", argv[1] if len(argv) == 2 else "")
+            if m is None:
+                raise _Refused("sleep " + " ".join(argv[1:]), self.line)
+            unit = {"": 1, "s": 1, "m": 60, "h": 3600, "d": 86400}[m.group(2)]
+            self.emit("sleep", 0, float(m.group(1)) * unit, [])
+            return 0
         if name == "export":
             for a in argv[1:]:
                 key, eq, value = a.partition("=")
+                if key.startswith("-") or not re.fullmatch(r"[A-Za-z_]\w*", key):
+                    raise _Refused("export " + a, self.line)
                 if eq:
                     self.vars[key] = value
+            if len(argv) == 1:
+                raise _Refused("export without names", self.line)
+        if name == "unset":
+            for a in argv[1:]:
+                if a == "-v":
+                    continue
+                if a.startswith("-") or not re.fullmatch(r"[A-Za-z_]\w*", a):
+                    raise _Refused("unset " + a, self.line)
+                self.vars.pop(a, None)
+        if name == "tee":
+            for a in argv[1:]:
+                if not a.startswith("-"):
+                    self.files.add(self.path(a))
+        if name in ("umask", "ulimit") and len(argv) == 1:
+            raise _Refused(f"the output of {name}", self.line)
+        self.emit(name, 0, 0.0, [])
+        return 0
+
+    def file_cmd(self, argv: list[str]) -> int:
+        """mkdir, touch, rm: their effect on the model's files; a case that would fail on a real machine
+        (and print an error the model does not word) is refused."""
+        name = argv[0]
+        flags = "".join(a[1:] for a in argv[1:] if a.startswith("-") and a != "-")
+        paths = [self.path(a) for a in argv[1:] if not a.startswith("-")]
+        if not paths or any(c not in {"mkdir": "p", "touch": "", "rm": "rfv"}[name] for c in flags):
+            raise _Refused(" ".join(argv), self.line)
+        for p in paths:
+            parent = posixpath.dirname(p)
+            if name == "mkdir":
+                if "p" not in flags and (self.exists(p) or not self.is_dir(parent)):
+                    raise _Refused(f"mkdir of {p}, which would fail", self.line)
+                self.dirs.add(p)
+            elif name == "touch":
+                if not self.exists(p) and not self.is_dir(parent):
+                    raise _Refused(f"touch of {p}, which would fail", self.line)
+                if not self.is_dir(p):
+                    self.files.add(p)
+            else:
+                if not self.exists(p):
+                    if "f" not in flags:
+                        raise _Refused(f"rm of {p}, which would fail", self.line)
+                    continue
+                if self.is_dir(p) and "r" not in flags:
+                    raise _Refused(f"rm of the directory {p} without -r", self.line)
+                self.remove(p)
         self.emit(name, 0, 0.0, [])
         return 0
 
@@ -1059,8 +1510,8 @@ class _Shell:
             status, out = self.git_rev_parse(rest, co)
             self.emit("git rev-parse", status, 0.0, out)
             return status
-        self.emit("git " + sub, 0, 0.0, [])
-        return 0
+        # status, log, show, diff, branch, clean, submodule, stash: what they print or change is not modelled.
+        raise _Refused(f"git {sub}", self.line)
 
     def git_pull(self, sub: str, rest: list[str], co, quiet: bool) -> int:
         """`git pull` or `git fetch` in a checkout: the branch named (or the checkout's) from its remote."""
@@ -1140,23 +1591,7 @@ class _Shell:
             return 0, [(OUT, co.commit)]
         if rest == ["--short", "HEAD"]:
             return 0, [(OUT, co.commit[:7])]
-        return 2, [(ERR, f"zeb sim: `git rev-parse {' '.join(rest)}` is not modelled")]
-
-    def git_capture(self, args: list[str]) -> str:
-        """`$(git ...)`: the command's stdout; its stderr goes to the log. Only rev-parse is modelled."""
-        found = self.checkout_of(self.cwd)
-        if args[:1] != ["rev-parse"]:
-            self.emit("$(git)", 2, 0.0, [(ERR, f"zeb sim: `$(git {' '.join(args)})` is not modelled")])
-            raise _Exit(2)
-        if found is None:
-            self.emit("$(git rev-parse)", 128, 0.0,
-                      [(ERR, "fatal: not a git repository (or any of the parent directories): .git")])
-            return ""
-        status, out = self.git_rev_parse(args[1:], found[1])
-        if status != 0:
-            self.emit("$(git rev-parse)", status, 0.0, [x for x in out if x[0] == ERR])
-            raise _Exit(status)
-        return "\n".join(text for fd, text in out if fd == OUT)
+        raise _Refused(f"git rev-parse {' '.join(rest)}", self.line)
 
     def git_clone(self, args: list[str], cwd: str) -> int:
         quiet = "-q" in args or "--quiet" in args
@@ -1252,22 +1687,76 @@ class _Shell:
         self.emit("pip install", 0, self.took("pip"), out)
         return 0
 
-    def hf_login(self, argv: list[str]) -> int:
-        args = argv[1:]
-        if argv[0] == "hf" and args[:1] == ["auth"]:
-            args = args[1:]
-        if args[:1] != ["login"]:
-            self.emit(argv[0], 0, 0.5, [])
+    def hf(self, args: list[str]) -> int:
+        """huggingface_hub's `hf` (2.x, as `pip install huggingface_hub` gives it): `hf auth login --token T
+        [--add-to-git-credential]` and `hf auth whoami`, in their words; any other use is refused. The
+        model's Hub takes every non-empty token, as an account's write token."""
+        sub = " ".join(args[:2])
+        if sub not in ("auth login", "auth whoami"):
+            raise _Refused("hf " + " ".join(args[:2]), self.line)
+        hint: list[tuple[int, str]] = []
+        if not self.hf_hinted and not self.vars.get("HF_HUB_DISABLE_UPDATE_CHECK"):
+            self.hf_hinted = True      # once a day, from a stamp file under HF_HOME: the container is new
+            hint = [(ERR, "\x1b[90mHint: The `hf-cli` skill is not installed. Run `hf skills add -g` to teach "
+                          "your AI agents how to use the `hf` CLI.\x1b[0m")]
+        home = self.vars.get("HF_HOME") or self.path("~/.cache/huggingface")
+        if sub == "auth whoami":
+            if len(args) > 2:
+                raise _Refused("hf auth whoami " + " ".join(args[2:]), self.line)
+            if not (self.hf_login or self.vars.get("HF_TOKEN")):
+                self.emit("hf auth whoami", 1, 0.5, [*hint, (ERR, "\x1b[1m\x1b[31mError: Not logged in. Run "
+                                                                "`hf auth login` first.\x1b[0m")])
+                return 1
+            self.emit("hf auth whoami", 0, 0.5, [*hint, (OUT, "\x1b[32m\u2713 Logged in\x1b[0m"),
+                                                 (OUT, f"  user: {_HF_USER}")])
             return 0
-        if "--token" in args:
-            k = args.index("--token")
-            if k + 1 >= len(args) or args[k + 1].startswith("--"):
-                prog = "huggingface-cli" if argv[0] != "hf" else "hf"
-                return self.git_fail(argv[0] + " login", 2, [f"usage: {prog} <command> [<args>] login [-h] "
-                                                             "[--token TOKEN] [--add-to-git-credential]",
-                                                             f"{prog} <command> [<args>]: error: argument --token: "
-                                                             "expected one argument"])
-        self.emit(argv[0] + " login", 0, self.durations.get("login", 1.5), [(OUT, "Login successful.")])
+        token: str | None = None
+        git_credential = False
+        k = 2
+        while k < len(args):
+            a = args[k]
+            if a == "--token" or a.startswith("--token="):
+                if a == "--token":
+                    if k + 1 >= len(args):
+                        self.emit("hf auth login", 2, 0.5, [*hint, (ERR, "Error: Option '--token' requires an "
+                                                                       "argument.")])
+                        return 2
+                    k += 1
+                    token = args[k]
+                else:
+                    token = a.split("=", 1)[1]
+            elif a in ("--add-to-git-credential", "--no-add-to-git-credential"):
+                git_credential = a == "--add-to-git-credential"
+            elif a not in ("--force", "--no-force"):
+                raise _Refused("hf auth login " + a, self.line)
+            k += 1
+        if not token:
+            raise _Refused("hf auth login without a token (interactive)", self.line)
+        err = [] if git_credential else [
+            "The token has not been saved to the git credentials helper. Pass `add_to_git_credential=True` in this "
+            "function directly or `--add-to-git-credential` if using via `hf`CLI if you want to set the git "
+            "credential as well."]
+        err += ["Token is valid (permission: write).", f"The token `{_HF_TOKEN_NAME}` has been saved to "
+                f"{home}/stored_tokens"]
+        if git_credential:
+            err.append("Token has not been saved to git credential helper.")
+        err += [f"Your token has been saved to {home}/token", "Login successful."]
+        if self.vars.get("HF_TOKEN"):
+            err.append("Note: Environment variable`HF_TOKEN` is set and is the current active token independently "
+                       "from the token you've just configured.")
+        else:
+            err.append(f"The current active token is: `{_HF_TOKEN_NAME}`")
+        # The git-credential advice is print()ed: block-buffered into the log, it lands after the logging lines.
+        out = [] if not git_credential else [
+            "\x1b[1m\x1b[31mCannot authenticate through git-credential as no helper is defined on your machine.",
+            "You might have to re-authenticate when pushing to the Hugging Face Hub.",
+            "Run the following command in your terminal in case you want to set the 'store' credential helper as "
+            "default.", "", "git config --global credential.helper store", "",
+            "Read https://git-scm.com/book/en/v2/Git-Tools-Credential-Storage for more details.\x1b[0m"]
+        self.hf_login = True
+        self.files.update({f"{home}/token", f"{home}/stored_tokens"})
+        self.emit("hf auth login", 0, self.durations.get("login", 1.5),
+                  [*hint, *((ERR, ln) for ln in err), *((OUT, ln) for ln in out)])
         return 0
 
     def python(self, args: list[str]) -> int:
@@ -1402,13 +1891,20 @@ def _strip_opts(args: list[str], with_value: tuple[str, ...]) -> list[str]:
 
 def _echo(sh: _Shell, argv: list[str]) -> int:
     args = argv[1:]
-    while args and args[0] in ("-n", "-e", "-E", "-ne", "-en"):
-        args = args[1:]
+    flags = ""
+    while args and re.fullmatch(r"-[neE]+", args[0]):
+        flags += args.pop(0)[1:]
+    if "n" in flags:
+        raise _Refused("echo -n", sh.line)      # a line without its newline joins the next one
+    if "e" in flags.rsplit("E", 1)[-1] and any("\\" in a for a in args):
+        raise _Refused("echo -e with backslash escapes", sh.line)
     sh.emit("echo", 0, 0.0, [(OUT, " ".join(args))])
     return 0
 
 
 def _cd(sh: _Shell, argv: list[str]) -> int:
+    if len(argv) > 2 or argv[1:] == ["-"] or (len(argv) > 1 and argv[1].startswith("-")):
+        raise _Refused("cd " + " ".join(argv[1:]), sh.line)
     target = argv[1] if len(argv) > 1 else sh.vars.get("HOME", "/root")
     where = sh.path(target)
     if not sh.is_dir(where):
@@ -1419,33 +1915,46 @@ def _cd(sh: _Shell, argv: list[str]) -> int:
     return 0
 
 
+_SET_OPTIONS = {"e": "errexit", "u": "nounset"}
+
+
 def _set(sh: _Shell, argv: list[str]) -> int:
+    if len(argv) == 1:
+        raise _Refused("set without arguments", sh.line)
     k = 1
     while k < len(argv):
         a = argv[k]
-        if a in ("-o", "+o") and k + 1 < len(argv):
-            on = a == "-o"
-            if argv[k + 1] == "errexit":
-                sh.errexit = on
-            elif argv[k + 1] == "nounset":
-                sh.nounset = on
-            k += 2
-            continue
-        if a[:1] in ("-", "+"):
-            on = a[0] == "-"
-            if "e" in a:
-                sh.errexit = on
-            if "u" in a:
-                sh.nounset = on
+        if a[:1] not in ("-", "+") or a in ("-", "--", "+"):
+            raise _Refused("set " + " ".join(argv[k:]), sh.line)    # positional parameters
+        on = a[0] == "-"
+        for c in a[1:]:
+            if c == "o":
+                k += 1
+                option = argv[k] if k < len(argv) else ""
+                if option not in ("errexit", "nounset", "pipefail"):
+                    raise _Refused(f"set {a[0]}o {option}".rstrip(), sh.line)
+                setattr(sh, option, on)
+            elif c in _SET_OPTIONS:
+                setattr(sh, _SET_OPTIONS[c], on)
+            else:
+                raise _Refused(f"set {a[0]}{c}", sh.line)
         k += 1
     sh.emit("set", 0, 0.0, [])
     return 0
 
 
 def _exit(sh: _Shell, argv: list[str]) -> int:
-    status = int(argv[1]) if len(argv) > 1 and argv[1].lstrip("-").isdigit() else sh.status
+    if len(argv) > 2 or (len(argv) == 2 and not re.fullmatch(r"-?\d+", argv[1])):
+        raise _Refused("exit " + " ".join(argv[1:]), sh.line)
+    status = int(argv[1]) % 256 if len(argv) > 1 else sh.status
     sh.emit("exit", status, 0.0, [])
     raise _Exit(status)
+
+
+def _loop_control(sh: _Shell, argv: list[str]) -> int:
+    if len(argv) > 1 or not sh.loops:
+        raise _Refused(" ".join(argv) + ("" if sh.loops else " outside a loop"), sh.line)
+    raise _LoopControl(argv[0])
 
 
 def _false(sh: _Shell, argv: list[str]) -> int:
@@ -1453,18 +1962,33 @@ def _false(sh: _Shell, argv: list[str]) -> int:
     return 1
 
 
+def _where(sh: _Shell, name: str) -> str:
+    if name in _BUILTINS or name in ("true", ":", "pwd", "echo", "cd", "test", "false", "umask", "ulimit", "wait",
+                                      "export", "unset"):
+        return name
+    conda = ("python", "python3", "pip", "pip3", "hf")
+    return f"/opt/conda/bin/{name}" if name in conda else f"/usr/bin/{name}"
+
+
 def _command(sh: _Shell, argv: list[str]) -> int:
-    if len(argv) >= 3 and argv[1] in ("-v", "-V"):
-        found = sh.has_command(argv[2])
-        out = [(OUT, argv[2] if argv[2] in _BUILTINS else f"/usr/bin/{argv[2]}")] if found else []
+    if len(argv) >= 2 and argv[1].startswith("-"):
+        if argv[1] != "-v" or len(argv) != 3:
+            raise _Refused("command " + " ".join(argv[1:]), sh.line)
+        if argv[2] in _REFUSED_COMMANDS or argv[2] in _KEYWORDS_REFUSED:
+            raise _Refused(f"command -v {argv[2]}", sh.line)
+        found = sh.has_command(argv[2]) or argv[2] in ("exec", "if", "for", "then", "fi", "do", "done")
+        out = [(OUT, _where(sh, argv[2]) if sh.has_command(argv[2]) else argv[2])] if found else []
         sh.emit("command -v", 0 if found else 1, 0.0, out)
         return 0 if found else 1
     return sh.call(argv[1:], True) if len(argv) > 1 else 0
 
 
 def _which(sh: _Shell, argv: list[str]) -> int:
-    found = len(argv) > 1 and sh.has_command(argv[1])
-    sh.emit("which", 0 if found else 1, 0.0, [(OUT, f"/usr/bin/{argv[1]}")] if found else [])
+    if len(argv) != 2 or argv[1].startswith("-") or argv[1] in _REFUSED_COMMANDS:
+        raise _Refused(" ".join(argv), sh.line)
+    # which looks on PATH only: builtins have no file.
+    found = sh.has_command(argv[1]) and _where(sh, argv[1]) != argv[1]
+    sh.emit("which", 0 if found else 1, 0.0, [(OUT, _where(sh, argv[1]))] if found else [])
     return 0 if found else 1
 
 
@@ -1478,24 +2002,38 @@ def _test(sh: _Shell, argv: list[str]) -> int:
     try:
         ok = _evaluate_test(sh, args)
     except ValueError as exc:
-        sh.emit("[", 2, 0.0, [(ERR, f"bash: line {sh.line}: [: {exc}")])
+        sh.emit(argv[0], 2, 0.0, [(ERR, f"bash: line {sh.line}: {argv[0]}: {exc}")])
         return 2
     sh.emit("[", 0 if ok else 1, 0.0, [])
     return 0 if ok else 1
 
 
+# Unary and binary operators of test that bash has and the model does not evaluate.
+_TEST_UNARY_REFUSED = frozenset({"-a", "-b", "-c", "-g", "-h", "-k", "-p", "-t", "-u", "-w", "-x", "-G", "-L", "-N",
+                                 "-O", "-S", "-o", "-v", "-R"})
+_TEST_BINARY_REFUSED = frozenset({"<", ">", "-nt", "-ot", "-ef", "-a", "-o", "=~"})
+
+
 def _evaluate_test(sh: _Shell, args: list[str]) -> bool:
-    if args and args[0] == "!":
-        return not _evaluate_test(sh, args[1:])
+    if len(args) > 4 or (len(args) == 4 and args[0] != "!") or (len(args) > 1 and ("(" in args or ")" in args)):
+        raise _Refused("test with " + " ".join(args), sh.line)   # -a/-o/( ) combinations
     if not args:
         return False
     if len(args) == 1:
         return args[0] != ""
+    if len(args) == 4:
+        return not _evaluate_test(sh, args[1:])
     if len(args) == 2:
         op, x = args
-        files = {"-d": lambda: sh.is_dir(sh.path(x)), "-f": lambda: sh.is_file(sh.path(x)),
-                 "-e": lambda: sh.exists(sh.path(x)), "-s": lambda: sh.is_file(sh.path(x)),
-                 "-x": lambda: sh.is_file(sh.path(x)), "-r": lambda: sh.exists(sh.path(x))}
+        if op == "!":
+            return x == ""
+        if op in _TEST_UNARY_REFUSED:
+            raise _Refused(f"test {op}", sh.line)
+        p = sh.path(x)
+        if op == "-s" and p in sh.files:
+            raise _Refused("test -s of a file the script wrote", sh.line)   # its size is not modelled
+        files = {"-d": lambda: sh.is_dir(p), "-f": lambda: sh.is_file(p), "-e": lambda: sh.exists(p),
+                 "-s": lambda: sh.is_file(p), "-r": lambda: sh.exists(p)}
         if op in files:
             return files[op]()
         if op == "-n":
@@ -1503,26 +2041,30 @@ def _evaluate_test(sh: _Shell, args: list[str]) -> bool:
         if op == "-z":
             return x == ""
         raise ValueError(f"{op}: unary operator expected")
-    if len(args) == 3:
-        a, op, b = args
-        if op in ("=", "=="):
-            return a == b
-        if op == "!=":
-            return a != b
-        numeric = {"-eq": int.__eq__, "-ne": int.__ne__, "-lt": int.__lt__, "-le": int.__le__,
-                   "-gt": int.__gt__, "-ge": int.__ge__}
-        if op in numeric:
-            for v in (a, b):
-                if not v.lstrip("-").isdigit():
-                    raise ValueError(f"{v}: integer expression expected")
-            return bool(numeric[op](int(a), int(b)))
-        raise ValueError(f"{op}: binary operator expected")
-    raise ValueError("too many arguments")
+    a, op, b = args
+    if op in _TEST_BINARY_REFUSED:
+        raise _Refused(f"test {op}", sh.line)
+    if a == "!" and op not in ("=", "==", "!=", "-eq", "-ne", "-lt", "-le", "-gt", "-ge"):
+        return not _evaluate_test(sh, [op, b])
+    if op in ("=", "=="):
+        return a == b
+    if op == "!=":
+        return a != b
+    numeric = {"-eq": int.__eq__, "-ne": int.__ne__, "-lt": int.__lt__, "-le": int.__le__,
+               "-gt": int.__gt__, "-ge": int.__ge__}
+    if op in numeric:
+        for v in (a, b):
+            if not re.fullmatch(r"\s*-?\d+\s*", v):
+                if re.fullmatch(r"\s*\+\d+\s*", v):
+                    raise _Refused(f"test {op} of {v}", sh.line)
+                raise ValueError(f"{v}: integer expression expected")
+        return bool(numeric[op](int(a), int(b)))
+    raise ValueError(f"{op}: binary operator expected")
 
 
 _BUILTINS: dict[str, Callable[[_Shell, list[str]], int]] = {
     "echo": _echo, "cd": _cd, "set": _set, "exit": _exit, "false": _false, "command": _command, "which": _which,
-    "[": _test, "test": _test, "[[": _test,
+    "[": _test, "test": _test, "break": _loop_control, "continue": _loop_control,
 }
 
 
