@@ -353,7 +353,9 @@ class VastClient:
         except requests.HTTPError as exc:
             if exc.response is None:
                 raise Unreachable(f"{what}: the Vast API at {self.server_url} failed") from None
-            raise self._http_error(what, exc.response, create=create, not_found=not_found) from None
+            error = self._http_error(what, exc.response, create=create, not_found=not_found)
+            (error.error if isinstance(error, _Transient) else error).answered_status = exc.response.status_code
+            raise error from None
         except (requests.ConnectionError, requests.Timeout) as exc:
             never_sent = _never_sent(exc)
             if never_sent:
@@ -378,7 +380,8 @@ class VastClient:
                                   hint="the instance list shows whether it did") from None
             raise _Transient(error) from None
 
-    def _http_error(self, what: str, response, *, create: bool, not_found: type[MarketError]) -> Exception:
+    def _http_error(self, what: str, response, *, create: bool,
+                    not_found: type[MarketError]) -> MarketError | _Transient:
         """The exception for an HTTP error answer: a final zeb error, or a _Transient to retry."""
         status = response.status_code
         message = self._scrub(_message(response))
