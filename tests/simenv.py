@@ -64,8 +64,8 @@ FLEETS_TOML = """
 max_dph = 0.12
 gpus = ["RTX_3060", "RTX_3060_Ti", "RTX_3070", "RTX_3070_Ti", "RTX_3080", "RTX_3080_Ti", "RTX_3090",
         "RTX_4070", "RTX_4070_Ti"]
-repo_id = "test/zeb-42"
-examples_repo_id = "test/zeb-42-examples"
+repo_id = "jasonyandell/zeb-42"
+examples_repo_id = "jasonyandell/zeb-42-examples"
 
 [fleets.zeb]
 weights_name = "zeb-557k-1m"
@@ -82,8 +82,9 @@ def start_sim(tmp_path: Path, scenario: str | Market = "default", seed: int | No
         clock = scenario.clock
     server = SimServer(market)
     url = server.start()
-    hub = FakeHub({"test/zeb-42": {"zeb-557k-1m.pt": b"w", "large.pt": b"w"}, "test/zeb-42-examples": {}},
-                  examples_source=market.examples_uploads)
+    hub = FakeHub({"jasonyandell/zeb-42": {"zeb-557k-1m.pt": b"w", "large.pt": b"w"},
+                   "jasonyandell/zeb-42-examples": {}}, clock,
+                  examples_source=market.examples_uploads, world=lambda: market.world)
     hub.start()
     config = tmp_path / "fleets.toml"
     config.write_text(FLEETS_TOML)

@@ -78,7 +78,7 @@ def test_up_refuses_without_token_or_weights(sim):
     sim.extra_env.pop("HF_TOKEN")
     sim.extra_env["ZEB_WEIGHTS_NAME"] = "missing"
     res = sim.run("up", "1")
-    assert res.exit_code == 1 and "missing.pt is not in test/zeb-42" in res.stderr
+    assert res.exit_code == 1 and "missing.pt is not in jasonyandell/zeb-42" in res.stderr
     assert "forge.zeb.learner.run" in res.stderr
     assert not _creates(sim)
 

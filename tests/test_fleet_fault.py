@@ -15,7 +15,7 @@ from zeb.lifecycle import WorkerState as S
 from zeb.plan import fleetfault as ff
 from zeb.plan.fleet import label_for
 from zeb.plan.hosts import add_strike, blocked, withdraw_strikes
-from zeb.plan.monitor import Destroy, Launch, PolicyState, Snapshot, WithdrawStrikes, decide
+from zeb.plan.monitor import Destroy, Launch, PolicyState, Snapshot, Trial, WithdrawStrikes, decide
 from zeb.plan.types import InFlight, RankedOffer, Strike
 
 NOW = 1_780_000_000.0
@@ -99,12 +99,23 @@ def test_failure_of_reads_only_causes_the_fleet_can_share():
 
 def test_one_machine_is_the_hosts_two_are_the_fleets():
     one = [ff.failure_of(crashed(1))]
-    assert ff.judge(one, [producing(0)], NOW) is None
+    # Nothing producing on another commit to compare with: one machine is the host's.
+    assert ff.judge(one, [producing(0, commit=None)], NOW) is None
+    assert ff.judge(one, [], NOW) is None
     two = one + [ff.failure_of(crashed(2))]
-    verdict = ff.judge(two, [producing(0)], NOW)
+    verdict = ff.judge(two, [producing(0, commit=None)], NOW)
     assert verdict is not None and verdict.cause == "code_fault" and verdict.machines == (1001, 1002)
-    assert verdict.commit == NEW and verdict.certain      # the old commit produces: the new one is bad
+    assert verdict.commit == NEW and not verdict.certain
     assert TYPE_ERROR in verdict.line() and NEW[:12] in verdict.line()
+
+
+def test_one_crash_on_a_new_commit_while_the_old_one_produces_is_certain():
+    one = [ff.failure_of(crashed(1))]
+    verdict = ff.judge(one, [producing(0)], NOW)        # producing(0) runs OLD
+    assert verdict is not None and verdict.certain and verdict.commit == NEW and verdict.machines == (1001,)
+    # A hub failure on one machine stays the host's: nothing to compare it with.
+    hub = [ff.failure_of(crashed(2, kind="hub_unreachable", evidence=HUB_DOWN, frame=""))]
+    assert ff.judge(hub, [producing(0)], NOW) is None
 
 
 def test_the_same_commit_producing_elsewhere_clears_the_code():
@@ -172,33 +183,46 @@ def test_bad_commit_holds_no_strikes_producing_kept_and_strikes_withdrawn():
     assert hold is not None and hold.cause == "code_fault" and hold.commit == NEW
     assert destroys(d) == [(2, False, "fleet_fault"), (3, False, "fleet_fault")]
     assert [a.instance_ids for a in d.actions if isinstance(a, WithdrawStrikes)] == [(2, 3)]
-    # One canary on the branch head (no commit pin), nothing else launched.
-    [canary] = launches(d)
-    assert canary.canary and canary.commit is None and d.state.hold.canary_label == canary.label
-    assert any("FLEET HOLD" in n for n in d.notes) and any("held back" in n for n in d.notes)
+    # The crashes that started the hold were its first probe: nothing is launched now.
+    assert not launches(d) and d.state.hold.canary_at == NOW
+    assert any("FLEET HOLD" in n for n in d.notes) and any("2 launch(es) held back" in n for n in d.notes)
+    # A probe interval later, one canary on the branch head (no commit pin), nothing else.
+    later = [producing(0), producing(1)]
+    assert not launches(decide(snap(later), d.state, CFG, 4, NOW + T.probe_interval_s - 60))
+    d2 = decide(snap(later), d.state, CFG, 4, NOW + T.probe_interval_s)
+    [canary] = launches(d2)
+    assert canary.canary and canary.commit is None and d2.state.hold.canary_label == canary.label
+
+
+def _first_canary(recs, state=None, pin=False):
+    """The hold decided at NOW, then the cycle a probe interval later that sends its first canary."""
+    d = decide(snap(recs, pin=pin), state or PolicyState(), CFG, 4, NOW)
+    alive = [r for r in recs if r.state is S.PRODUCING]
+    return decide(snap(alive, pin=pin), d.state, CFG, 4, NOW + T.probe_interval_s)
 
 
 def test_one_canary_per_probe_interval():
     recs = [producing(0), producing(1), crashed(2), crashed(3)]
-    d = decide(snap(recs), PolicyState(), CFG, 4, NOW)
+    d = _first_canary(recs)
     canary = launches(d)[0]
     # The canary is in flight, then crashes the same way: no strike, and no new canary before the interval.
-    later = NOW + 600
+    start = NOW + T.probe_interval_s
+    later = start + 600
     c_rec = dataclasses.replace(crashed(7, age=300, since=30), label=canary.label, created_at=later - 300,
                                 state_since=later - 30)
     state = dataclasses.replace(d.state, hold=dataclasses.replace(d.state.hold, canary_instance=7))
     d2 = decide(snap([producing(0), producing(1), c_rec]), state, CFG, 4, later)
     assert destroys(d2) == [(7, False, "fleet_fault")] and not launches(d2)
     assert d2.state.hold.canary_label is None
-    d3 = decide(snap([producing(0), producing(1)]), d2.state, CFG, 4, NOW + T.probe_interval_s + 1)
+    d3 = decide(snap([producing(0), producing(1)]), d2.state, CFG, 4, start + T.probe_interval_s + 1)
     assert [a.canary for a in launches(d3)] == [True]
 
 
 def test_a_producing_canary_lifts_the_hold_and_the_fleet_refills():
     recs = [producing(0), producing(1), crashed(2), crashed(3)]
-    d = decide(snap(recs), PolicyState(), CFG, 4, NOW)
+    d = _first_canary(recs)
     canary = launches(d)[0]
-    later = NOW + 1200
+    later = NOW + T.probe_interval_s + 600
     fixed = "c" * 40
     c_rec = dataclasses.replace(producing(9, commit=fixed, age=600), label=canary.label)
     state = dataclasses.replace(d.state, hold=dataclasses.replace(d.state.hold, canary_instance=9))
@@ -211,8 +235,13 @@ def test_pin_last_good_refills_on_the_old_commit_and_still_sends_a_canary():
     recs = [producing(0), producing(1), crashed(2), crashed(3)]
     state = PolicyState(good_commits={OLD: NOW - 7000})
     d = decide(snap(recs, pin=True), state, CFG, 4, NOW)
-    ls = launches(d)
-    assert [(a.canary, a.commit) for a in ls] == [(True, None), (False, OLD)]
+    # At once: both missing workers on the old commit; the canary waits its probe interval.
+    assert [(a.canary, a.commit) for a in launches(d)] == [(False, OLD), (False, OLD)]
+    # A fleet that is full again still sends its canary (one above target, as an upgrade trial).
+    full = [producing(i) for i in range(4)]
+    d2 = decide(snap(full, pin=True), d.state, CFG, 4, NOW + T.probe_interval_s)
+    [canary] = launches(d2)
+    assert canary.canary and canary.trial and canary.commit is None and d2.state.trial.label == canary.label
 
 
 def test_hub_outage_holds_until_the_probe_answers():
@@ -278,3 +307,26 @@ def test_hold_state_survives_the_store():
     d = decide(snap(recs), PolicyState(good_commits={OLD: NOW - 5}), CFG, 4, NOW)
     back = PolicyState.from_dict(d.state.to_dict())
     assert back == d.state and back.hold is not None and back.failures
+
+
+def test_an_upgrade_trial_crashing_on_a_new_commit_holds_at_once_without_a_strike():
+    # Four producing on the old commit, the trial (instance 9, fifth worker) on the new branch head crashed
+    # five minutes in: judged now, not at the 15-minute trial timeout, and the host is not struck.
+    recs = [producing(i) for i in range(4)] + [dataclasses.replace(crashed(9, age=400, since=100),
+                                                                   label=label_for("zeb", 9))]
+    state = PolicyState(trial=Trial(label_for("zeb", 9), 1, 1009, NOW - 400, 9))
+    d = decide(snap(recs), state, CFG, 4, NOW)
+    assert d.state.trial is None and d.state.trial_cooldown_until is not None
+    assert destroys(d) == [(9, False, "fleet_fault")]
+    assert d.state.hold is not None and d.state.hold.commit == NEW and d.state.hold.cause == "code_fault"
+
+
+def test_examples_missing_from_the_whole_fleet_at_once_replaces_nobody():
+    recs = [producing(i) for i in range(4)]
+    silent = {i: f"no examples on HF from worker-vast-{i} for 40 min" for i in range(3)}
+    d = decide(dataclasses.replace(snap(recs), examples_replace=silent), PolicyState(), CFG, 4, NOW)
+    assert destroys(d) == []
+    assert any("3 of 4 producing workers at once" in n for n in d.notes)
+    # One worker silent while the rest upload is that worker's: replaced, without a strike.
+    d = decide(dataclasses.replace(snap(recs), examples_replace={1: silent[1]}), PolicyState(), CFG, 4, NOW)
+    assert destroys(d) == [(1, False, "replace")]

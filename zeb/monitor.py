@@ -90,6 +90,7 @@ class CycleReport:
     hold_since: float | None = None
     hold_line: str = ""      # its evidence, commit and what zeb does about it
     hold_why: str = ""       # what the cause means and what zeb does, for the dashboard and status
+    hold_lifted: str = ""    # in the cycle a hold lifts: why (the hub answers, the canary produces on <sha>)
 
 
 class Monitor:
@@ -247,7 +248,7 @@ class Monitor:
             self.account = None
             self.policy = decision.state
             events += self._report_halt(now, report)
-            events += self._report_hold(now, report)
+            events += self._report_hold(now, report, decision.notes)
             if not self.dry_run:
                 events += self._act(decision, now, report)
             else:
@@ -339,7 +340,7 @@ class Monitor:
         report.actions.append(f"CONFIG ERROR: {line}")
         return [event_row(now, "config_halt", "config_halt", line)]
 
-    def _report_hold(self, now: float, report: CycleReport) -> list:
+    def _report_hold(self, now: float, report: CycleReport, notes: Sequence[str] = ()) -> list:
         """Say once, in one line, that the fleet is held for a cause outside the hosts (and once when it lifts)."""
         hold = self.policy.hold
         key = None if hold is None else (hold.cause, hold.since)
@@ -350,9 +351,11 @@ class Monitor:
             return []
         previous, self._hold_reported = self._hold_reported, key
         if hold is None:
-            report.actions.append("fleet hold lifted: launching again")
+            why = next((n.partition(": ")[2] for n in notes if n.startswith("fleet hold lifted")), "")
+            report.hold_lifted = why or "the cause is gone"
+            report.actions.append(f"fleet hold lifted: {report.hold_lifted}; launching again")
             return [event_row(now, "fleet_hold_lifted", previous[0] if previous else "fleet_hold_lifted",
-                              "fleet hold lifted")]
+                              f"fleet hold lifted: {report.hold_lifted}")]
         report.actions.append(f"FLEET HOLD ({hold.cause}): {hold.line} -- {hold.why()}")
         return [event_row(now, "fleet_hold", hold.cause, hold.line)]
 
@@ -441,7 +444,8 @@ class Monitor:
                     self.counters.launches += 1
                     live_machines.add(offer.machine_id)
                     o = offer
-                    report.actions.append(f"launched {action.label}{' (trial)' if action.trial else ''}: "
+                    role = " (canary)" if action.canary else " (trial)" if action.trial else ""
+                    report.actions.append(f"launched {action.label}{role}: "
                                           f"{o.gpu_name} @ ${o.dph_total:.3f}/hr -> instance {outcome.instance_id}")
                     if action.trial:
                         self.policy = _with_trial_instance(self.policy, action.label, outcome.instance_id)

@@ -72,7 +72,8 @@ class Notifier:
             facts = Facts(self.fleet, producing=report.producing, target=monitor.target,
                           credit_wait=bool(report.credit_wait), held_back=report.short,
                           blocked=_blocked(monitor, report.now), hold=getattr(report, "hold", None),
-                          hold_since=getattr(report, "hold_since", None), hold_line=getattr(report, "hold_line", ""))
+                          hold_since=getattr(report, "hold_since", None), hold_line=getattr(report, "hold_line", ""),
+                          hold_lifted=getattr(report, "hold_lifted", ""))
             self._decide(facts, report.now)
         except Exception as exc:  # an alert must never stop the monitor it reports on
             self._warn(f"notify: skipped this cycle's alerts: {self._scrub(str(exc) or type(exc).__name__)}")

@@ -98,7 +98,8 @@ class Verdict:
 
     def line(self) -> str:
         """One line for the user: the cause, its evidence and its commit."""
-        where = f" on {len(self.machines)} machines" if self.machines else ""
+        n = len(self.machines)
+        where = f" on {n} machine{'s' if n != 1 else ''}" if n else ""
         commit = f" at commit {self.commit[:12]}" if self.commit else ""
         proof = " (workers on older commits keep producing)" if self.certain else ""
         evidence = f": {self.evidence}" if self.evidence else ""
@@ -246,16 +247,17 @@ def judge(failures: Sequence[Failure], records: Iterable[WorkerRecord], now: flo
     best: tuple[tuple[int, float], Verdict] | None = None
     for signature, group in _groups(recent).items():
         machines = sorted({f.machine_id for f in group})
-        if len(machines) < min_machines:
-            continue
         cause = group[0].cause
         certain, commit = False, None
         if cause == "code_fault":
             fleets, certain, commit = _code_verdict(group, records)
-            if not fleets:
+            config = group[0].signature.split("|")[1] in _CONFIG_KINDS
+            if not fleets or (config and (commit is None or not good - {commit})):
                 continue
-            if group[0].signature.split("|")[1] in _CONFIG_KINDS and (commit is None or not good - {commit}):
-                continue
+        # One machine is enough when it is certain: a new commit crashing in the user's code while an older
+        # one produces (the upgrade trial or the first replacement after a push).
+        if len(machines) < min_machines and not certain:
+            continue
         newest = max(group, key=lambda f: f.at)
         verdict = Verdict(cause, signature, newest.evidence, commit, tuple(machines),
                           tuple(sorted(f.instance_id for f in group)), certain)
@@ -286,7 +288,11 @@ def covers(hold: Hold, failure: Failure | None) -> bool:
 
 
 def start_hold(verdict: Verdict, now: float) -> Hold:
-    return Hold(verdict.cause, now, verdict.line(), verdict.signature, verdict.commit, verdict.instance_ids)
+    """The hold's first probe is the failures that started it: its first canary comes a probe interval later
+    (the branch head that just crashed would crash again, unless a fix is pushed meanwhile)."""
+    canary_at = now if verdict.cause in CANARY_CAUSES else None
+    return Hold(verdict.cause, now, verdict.line(), verdict.signature, verdict.commit, verdict.instance_ids,
+                canary_at=canary_at)
 
 
 def widen(hold: Hold, instance_ids: Iterable[int]) -> Hold:

@@ -485,6 +485,18 @@ def check_examples(records: Iterable[WorkerRecord], paths: Sequence[str] | None,
     return ExamplesCheck(newest, kept, replace_, flagged)
 
 
+def fleet_silent_on_hub(records: Sequence[WorkerRecord], condemned: Mapping[int, str]) -> str | None:
+    """Examples missing from two or more producing workers, half the producers or more, at once: the upload
+    path or the hub is the fleet's (a revoked write token, a renamed repo, a listing that lies), not each
+    worker's. The line to show, and none of them is replaced; None when it is a worker's own silence."""
+    producing = [r for r in records if r.state is S.PRODUCING]
+    silent = [r for r in producing if r.instance_id in condemned]
+    if len(silent) < 2 or 2 * len(silent) < len(producing):
+        return None
+    return (f"no examples on HF from {len(silent)} of {len(producing)} producing workers at once: the hub or the "
+            "upload path, not the workers; none replaced")
+
+
 def _dedup(members: Sequence[Instance], fleet: str) -> tuple[list[Instance], list[Destroy]]:
     """Live duplicates of a label: the lowest id keeps it (the same rule every zeb run applies). A dead
     instance (exited, stopped) that shares its label with a live one goes too: the label is taken."""
@@ -540,7 +552,9 @@ def decide(snap: Snapshot, state: PolicyState, cfg: FleetConfig, target: int, no
     missing = max(0, target - len(survivors) - len(pending))
     healthy = [i for i in survivors if c.record(i).state is S.PRODUCING]
     upgrade_due = _upgrade_due(c, missing, pending, healthy, survivors)
-    would_launch = (missing and not c.halted and not c.state.credit_wait and _hold_lets_launch(c)) or upgrade_due
+    extra_canary = _extra_canary_due(c, missing)
+    would_launch = (missing and not c.halted and not c.state.credit_wait and _hold_lets_launch(c)) or upgrade_due \
+        or extra_canary
     if would_launch and (snap.offers is None or snap.hub is None):
         # One offer search costs an API call: made only when this cycle would launch or look for an upgrade;
         # and nothing is launched before the hub is known to answer (the start-up check, once a cycle).
@@ -548,6 +562,7 @@ def decide(snap: Snapshot, state: PolicyState, cfg: FleetConfig, target: int, no
     used_machines = {i.machine_id for i in active if i.id not in c.doomed} | {e.machine_id for e in snap.inflight}
     candidates = _launch_missing(c, missing, _candidates(snap, cfg, used_machines), taken)
     _upgrade_check(c, upgrade_due, candidates, healthy, taken)
+    _extra_canary(c, extra_canary, candidates, taken)
     _credit_probe(c)
     return c.decision()
 
@@ -625,6 +640,10 @@ def _trial_in_progress(c: _Cycle, kept: Sequence[Instance]) -> None:
             c.destroy(worst, f"upgraded: {trial.label} produces at a better $/game/s", kind="upgrade")
         c.notes.append(f"trial {trial.label} promoted")
         c.state = replace(c.state, trial=None)
+    elif trial_inst is not None and c.record(trial_inst).state in (S.ERROR, S.STOPPED):
+        # Crashed: judged now like any worker (a host fault strikes, a fleet fault does not), not at the timeout.
+        c.notes.append(f"trial {trial.label} failed; cooling down")
+        c.state = replace(c.state, trial=None, trial_cooldown_until=now + t.trial_cooldown_s)
     elif now - trial.started_at > t.trial_timeout_s:
         if trial_inst is not None:
             c.actions.append(Destroy(trial_inst.id, trial.label, trial_inst.machine_id,
@@ -726,6 +745,30 @@ def _hold_lets_launch(c: _Cycle) -> bool:
         _pinned_commit(c) is not None
 
 
+def _extra_canary_due(c: _Cycle, missing: int) -> bool:
+    """A full fleet under a code or image hold still needs its canary, or the hold would stand until a
+    worker dies: one extra worker, launched as an upgrade trial is (promoted when it produces)."""
+    hold, s = c.state.hold, c.state
+    return (hold is not None and not missing and s.trial is None and not c.halted and not s.credit_wait
+            and c.target > 0 and ff.canary_due(hold, c.cfg.thresholds.probe_interval_s, c.now))
+
+
+def _extra_canary(c: _Cycle, due: bool, candidates: Sequence[RankedOffer], taken: list) -> None:
+    hold = c.state.hold
+    if not due or hold is None:
+        return
+    if not candidates:
+        c.notes.append(f"fleet hold ({hold.cause}): no usable offer for a canary")
+        return
+    label, best = next_labels(c.snap.fleet, taken, 1)[0], candidates[0]
+    c.actions.append(Launch(label, best, 0, trial=True, canary=True,
+                            reason=f"canary for the fleet hold ({hold.cause}), one above target: does the "
+                                   "branch head run again?"))
+    taken.append(label)
+    c.state = replace(c.state, trial=Trial(label, best.offer.id, best.offer.machine_id, c.now),
+                      hold=replace(hold, canary_label=label, canary_instance=None, canary_at=c.now))
+
+
 def _launch_in_hold(c: _Cycle, missing: int, candidates: list[RankedOffer], taken: list) -> list[RankedOffer]:
     """Under a fleet hold: at most one canary per probe interval (on the branch head), and with pin =
     "last-good" the rest on the newest commit that produced; everything else is held back."""
@@ -759,12 +802,15 @@ def _replacement_triggers(c: _Cycle, kept: Sequence[Instance], fingerprint: str)
     hold = c.state.hold
     # Uploads fail while the hub is out: a producing worker is never replaced because others fail.
     hub_hold = hold is not None and hold.cause in ff.HUB_CAUSES
+    silent = fleet_silent_on_hub(fleet_records, c.snap.examples_replace)
+    if silent:
+        c.notes.append(silent)
     for inst in kept:
         if inst.id in c.doomed or c.is_trial(inst):
             continue
         rec = c.record(inst)
         fired = trigger(rec, inst, c.cfg, c.now, _fleet_context(rec, fleet_records))
-        if fired is None and inst.id in c.snap.examples_replace and not hub_hold:
+        if fired is None and inst.id in c.snap.examples_replace and not hub_hold and not silent:
             fired = (c.snap.examples_replace[inst.id], False, "replace")
         if fired and hold is not None and ff.covers(hold, ff.failure_of(rec)):
             # The fleet's cause, not this host's: no strike, and no replacement that would fail the same way.

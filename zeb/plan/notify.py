@@ -53,6 +53,7 @@ class Facts:
     hold: str | None = None                             # the cause of a fleet hold, None when launches flow
     hold_since: float | None = None                     # when that hold began (an episode's identity)
     hold_line: str = ""                                 # its evidence line and what zeb does about it
+    hold_lifted: str = ""                               # why a hold lifted, in the cycle it does
 
 
 @dataclass(frozen=True)
@@ -200,6 +201,7 @@ def _hold(state: NotifyState, facts: Facts, tag: str, send: Send) -> NotifyState
         return replace(state, hold_since=facts.hold_since, hold_alerted=alerted)
     if facts.hold is None and state.hold_since is not None:
         if state.hold_alerted:
-            send(Alert("fleet_fault_cleared", f"{tag} fleet fault cleared: launches resume"))
+            why = f": {facts.hold_lifted}" if facts.hold_lifted else ""
+            send(Alert("fleet_fault_cleared", f"{tag} fleet fault cleared{why}; launches resume"))
         return replace(state, hold_since=None, hold_alerted=False)
     return state
