@@ -135,7 +135,9 @@ class Monitor:
         # One listing of the examples repo per check for the whole fleet; None = the check is off.
         self.examples_lister = examples_lister
         self._halt_reported: str | None = None
-        self._hold_reported: tuple[str, float] | None = None
+        # A hold the last run announced is not announced again by this one (cron runs `--once` every cycle).
+        held = self.policy.hold
+        self._hold_reported: tuple[str, float] | None = None if held is None else (held.cause, held.since)
         self._statuses: dict[int, str | None] = {}
         self.hub_env = hub_env
         self._hub: ff.HubCheck | None = None     # this cycle's weights check (one per cycle at most)

@@ -19,7 +19,7 @@ def banner(cfg: FleetConfig, target: int, blacklist_size: int) -> list[str]:
     return [
         f"zeb monitor: fleet {cfg.name}, target {target} worker(s)",
         f"  worker    {mode}; image {cfg.image}",
-        f"  code      {cfg.git_repo} ({cfg.git_branch})",
+        f"  code      {cfg.git_repo} ({_code_pin(cfg)})",
         f"  weights   {cfg.repo_id}/{cfg.weights_name}.pt",
         f"  examples  {cfg.examples_repo_id}",
         f"  max $/hr  {cfg.max_dph:.3f} per worker",
@@ -27,6 +27,14 @@ def banner(cfg: FleetConfig, target: int, blacklist_size: int) -> list[str]:
         f"  {upload_banner(cfg, target)}",
         f"  blacklist {blacklist_size} blocked machine(s)",
     ]
+
+
+def _code_pin(cfg: FleetConfig) -> str:
+    if cfg.git_commit:
+        return f"{cfg.git_branch} pinned at {cfg.git_commit[:12]}"
+    if cfg.pin == "last-good":
+        return f"{cfg.git_branch}; on a bad commit, the last one that produced"
+    return cfg.git_branch
 
 
 def stamp(now: float) -> str:

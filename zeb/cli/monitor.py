@@ -12,7 +12,7 @@ import typer
 
 from zeb.cli._base import FLEET_OPTION, app_of, check_count, zeb_command
 from zeb.cli.output import Result
-from zeb.errors import UsageError
+from zeb.errors import HubError, UsageError
 
 
 @zeb_command("monitor")
@@ -31,24 +31,29 @@ def monitor(
     metrics_port: int | None = typer.Option(None, "--metrics-port", min=0, max=65535, help="Serve Prometheus "
                                             "metrics on this port (0: any free one). Off by default."),
     metrics_addr: str = typer.Option("127.0.0.1", "--metrics-addr", help="Address the metrics are served on."),
+    pin_last_good: bool = typer.Option(False, "--pin-last-good", help="While a bad commit on the branch holds "
+                                       "the fleet, launch replacements on the newest commit that produced "
+                                       "(fleets.toml: pin = \"last-good\")."),
 ) -> Result:
     """Keep COUNT healthy workers producing; replace what fails. Ctrl-C leaves the fleet running.
 
     Example: zeb monitor 8 --fleet zeb-large --log-file ~/zeb-large.jsonl
+
+    Example: zeb monitor 8 --pin-last-good   (a bad push never empties the fleet)
     """
     # deferred: zeb's planners and store cost ~100 ms that `--help` does not need (benchmarks/bench_help.py)
     from zeb.monitor import Monitor, run
     from zeb.report import banner, check_line, dashboard, stamp, summary
     check_count(count, 0)
     app = app_of(ctx)
-    cfg = app.config(fleet, max_dph=max_dph, target_workers=count)
+    cfg = app.config(fleet, max_dph=max_dph, target_workers=count, pin="last-good" if pin_last_good else None)
     count = cfg.target_workers
     sink = _EventSink(log_file)     # a bad --log-file is one line, before any banner
     service = app.fleet(cfg)
     for line in banner(cfg, count, len(service.blocked(service.hosts(), app.clock()))):
         app.stderr.print(line, markup=False)
-    token = service.check_hub()
-    app.stderr.print("  checks    HF token present, weights found", markup=False)
+    token, checks = _start_up_hub_check(app, service)
+    app.stderr.print(f"  checks    {checks}", markup=False)
     lock = app.store.monitor_guard(cfg.name, env=app.env)
     with lock:
         metrics, server = _start_metrics(app, cfg.name, metrics_port, metrics_addr)  # a port in use: one line
@@ -195,6 +200,21 @@ def _tee(*writers):
             w(event)
 
     return write
+
+
+def _start_up_hub_check(app, service) -> tuple[str, str]:
+    """(token, the checks line). A missing token refuses to start, as for `zeb up`; a hub that does not
+    answer, a refused token or missing weights does not: the workers running still need watching (a dead one
+    still bills), so the monitor starts and holds launches until the hub answers (zeb.plan.fleetfault)."""
+    from zeb.hub import find_token
+
+    try:
+        return service.check_hub(), "HF token present, weights found"
+    except HubError as exc:
+        token = find_token(app.env)
+        if token is None:
+            raise
+        return token, f"HF token present; {exc} -- launches wait for it, running workers are still watched"
 
 
 class _EventSink:
