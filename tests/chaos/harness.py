@@ -70,7 +70,8 @@ class Chaos:
         market.populate(offers, gpus=["RTX 3070", "RTX 3080", "RTX 4070 Ti", "RTX 3060"], faulty_share=0.0)
         server = SimServer(market)
         url = server.start()
-        hub = FakeHub({"test/zeb-42": {"zeb-557k-1m.pt": b"w", "large.pt": b"w"}, "test/zeb-42-examples": {}},
+        hub = FakeHub({"jasonyandell/zeb-42": {"zeb-557k-1m.pt": b"w", "large.pt": b"w"},
+                       "jasonyandell/zeb-42-examples": {}},
                       examples_source=market.examples_uploads)
         hub.start()
         root.mkdir(parents=True, exist_ok=True)
