@@ -138,3 +138,23 @@ def test_a_hub_outage_holds_launches_until_the_hub_answers_then_refills(sim_fact
     alerts = _alerts(receiver)
     assert sum("fleet fault (hub_unreachable)" in a for a in alerts) == 1
     assert sum("fleet fault cleared" in a for a in alerts) == 1
+
+
+def test_the_demo_rides_out_its_hub_outage(tmp_path):
+    from io import StringIO
+
+    from rich.console import Console
+
+    from zeb.demo import HOURS, Script, run_demo
+    from zeb.sim.clock import ManualClock
+
+    buf = StringIO()
+    quiet = Console(file=buf, width=200)
+    script = Script(duration_s=1.5 * HOURS, upgrade_at=9 * HOURS, credit_out_at=9 * HOURS, top_up_at=9 * HOURS,
+                    hub_down_at=0.6 * HOURS, hub_back_at=0.9 * HOURS)
+    _, data = run_demo(quiet, quiet, script=script, clock=ManualClock(), report=tmp_path / "demo.html")
+    out = buf.getvalue()
+    assert "FLEET HOLD (hub_unreachable)" in out and "fleet hold lifted: Hugging Face answers again" in out
+    assert out.index("Hugging Face stops answering") < out.index("FLEET HOLD") < out.index("fleet hold lifted")
+    assert out.count("hub probe: ") <= 3        # said when the answer changes, not every cycle
+    assert data["fleet_stats"]["producing"] == 4

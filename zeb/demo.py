@@ -1,6 +1,7 @@
 """`zeb demo`: the real monitor, over HTTP through the real SDK, against the simulated marketplace
 running on a fast virtual clock. A scripted few hours: ramp-up from zero, a dud host replaced and
-struck, a crash replaced, a preemption, an upgrade trial, credit running out and coming back."""
+struck, a crash replaced, a preemption, an upgrade trial, credit running out and coming back, and Hugging
+Face down for half an hour (the fleet held, nobody struck, resumed the cycle it answers)."""
 
 from __future__ import annotations
 
@@ -48,6 +49,8 @@ class Script:
     credit_out_at: float = 1.6 * HOURS
     top_up_at: float = 2.3 * HOURS
     preempt_after: float = 1.8 * HOURS
+    hub_down_at: float = 2.6 * HOURS
+    hub_back_at: float = 3.1 * HOURS
 
 
 class PacedClock:
@@ -114,6 +117,17 @@ def build_market(clock, script: Script, say: Callable[[str], None], seed: int = 
         m.top_up(20.0)
         say("market: $20 of credit added")
 
+    def hub_down(m: Market) -> None:
+        say("market: Hugging Face stops answering (503): every worker fails at its next weight sync")
+
+    def hub_back(m: Market) -> None:
+        say("market: Hugging Face answers again")
+
+    # The outage is in the world from the start (workers' runs know when their sync will fail); the two
+    # events only say so when it happens.
+    market.hub_outage(start + script.hub_down_at, start + script.hub_back_at)
+    market.at(start + script.hub_down_at, hub_down)
+    market.at(start + script.hub_back_at, hub_back)
     market.at(start + script.upgrade_at, upgrade)
     market.at(start + script.credit_out_at, credit_out)
     market.at(start + script.top_up_at, top_up)
@@ -135,8 +149,8 @@ def run_demo(console, err, *, speed: float = 240.0, script: Script = Script(), i
     start = clock.now()
     market = build_market(clock, script, say)
     with tempfile.TemporaryDirectory(prefix="zeb-demo-") as tmp, SimServer(market) as url, \
-            FakeHub({"demo/zeb-42": {"demo.pt": b"weights"}, "demo/zeb-42-examples": {}},
-                    examples_source=market.examples_uploads) as hub_url:
+            FakeHub({"demo/zeb-42": {"demo.pt": b"weights"}, "demo/zeb-42-examples": {}}, clock,
+                    examples_source=market.examples_uploads, world=lambda: market.world) as hub_url:
         env = _demo_env(Path(tmp), url, hub_url, market.api_key)
         app = App(env=env, clock=clock.now, sleep=clock.sleep, stdout=console, stderr=err, interactive=interactive)
         cfg = resolve("demo", {}, env)

@@ -295,7 +295,9 @@ class Monitor:
         if cause is None and token != self.token:
             self.token = token
         self._hub = ff.HubCheck(ok=cause is None, cause=cause or "", detail=detail)
-        if self.policy.hold is not None and self.policy.hold.cause in ff.HUB_CAUSES:
+        held = self.policy.hold
+        # Said when the answer changes, not every cycle of an hour-long outage (HOLD is on every check line).
+        if held is not None and held.cause in ff.HUB_CAUSES and (cause is None or detail != held.probe):
             report.actions.append("hub probe: " + ("Hugging Face answers" if cause is None else detail))
         return self._hub
 
