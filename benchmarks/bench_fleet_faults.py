@@ -102,7 +102,7 @@ def run_zeb(ep: Episode, hours: float, pin: str | None = None) -> Outcome:
     from zeb.monitor import Monitor
     from zeb.notify import Notifier
     from zeb.sim.hub import FakeHub
-    from zeb.sim.server import SimServer
+    from zeb.sim.server import SimServer, git_env
     from zeb.store import Store
     from zeb.vast import VastClient
 
@@ -125,7 +125,8 @@ def run_zeb(ep: Episode, hours: float, pin: str | None = None) -> Outcome:
         hub = FakeHub({cfg.repo_id: {f"{cfg.weights_name}.pt": b"w"}, cfg.examples_repo_id: {}}, clock,
                       examples_source=market.examples_uploads, world=lambda: market.world)
         stack.enter_context(hub)
-        hub_env = {"HF_ENDPOINT": hub.url, "HF_TOKEN": "hf_bench"}
+        # `git ls-remote` of the worker branch reaches the sim's repositories (git's own insteadOf).
+        hub_env = {"HF_ENDPOINT": hub.url, "HF_TOKEN": "hf_bench", **git_env(url)}
         mon = Monitor(cfg, TARGET, client, store, "hf_bench", clock=clock.now, rng=random.Random(1),
                       hub_env=hub_env, emit_event=events.append)
         notifier = Recorded(cfg.notify, cfg.name, clock.now, env={})

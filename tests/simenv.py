@@ -18,7 +18,7 @@ from zeb.sim.clock import ManualClock
 from zeb.sim.hub import FakeHub
 from zeb.sim.market import Market
 from zeb.sim.scenarios import load_scenario
-from zeb.sim.server import SimServer
+from zeb.sim.server import SimServer, git_env
 
 HF_TOKEN = "hf_simtoken_for_tests_only"
 API_KEY = "sim-key"
@@ -37,6 +37,7 @@ class Sim:
     @property
     def env(self) -> dict:
         return {"VAST_URL": self.url, "VAST_API_KEY": API_KEY, "HF_TOKEN": HF_TOKEN, "HF_ENDPOINT": self.hub.url,
+                **git_env(self.url),
                 "ZEB_HOME": str(self.home), "ZEB_CONFIG": str(self.config), "NO_COLOR": "1", "COLUMNS": "200",
                 **self.extra_env}
 

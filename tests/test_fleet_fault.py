@@ -330,3 +330,33 @@ def test_examples_missing_from_the_whole_fleet_at_once_replaces_nobody():
     # One worker silent while the rest upload is that worker's: replaced, without a strike.
     d = decide(dataclasses.replace(snap(recs), examples_replace={1: silent[1]}), PolicyState(), CFG, 4, NOW)
     assert destroys(d) == [(1, False, "replace")]
+
+
+def test_a_moved_branch_head_refills_at_once_on_it_and_a_tried_head_waits_for_the_interval():
+    recs = [producing(0), producing(1), crashed(2), crashed(3)]
+    d = decide(snap(recs), PolicyState(), CFG, 4, NOW)
+    alive = [producing(0), producing(1)]
+    # The head is still the bad commit: nothing before the probe interval.
+    same = dataclasses.replace(snap(alive), branch_head=NEW)
+    assert not launches(decide(same, d.state, CFG, 4, NOW + 120))
+    # A fix is pushed: both missing workers go on it now, pinned to its sha, the first as the canary.
+    fixed = "c" * 40
+    moved = dataclasses.replace(snap(alive), branch_head=fixed)
+    d2 = decide(moved, d.state, CFG, 4, NOW + 120)
+    assert [(a.canary, a.commit) for a in launches(d2)] == [(True, fixed), (False, fixed)]
+    assert d2.state.hold.tried == (fixed,)
+    # It crashes too: covered by the hold (no strike), and the same head is not tried again at once.
+    c_rec = dataclasses.replace(crashed(8, commit=fixed, evidence="NameError: name 'x' is not defined"),
+                                label=launches(d2)[0].label)
+    d3 = decide(dataclasses.replace(snap([*alive, c_rec]), branch_head=fixed), d2.state, CFG, 4, NOW + 600)
+    assert destroys(d3) == [(8, False, "fleet_fault")] and not launches(d3)
+
+
+def test_a_full_fleet_sends_its_canary_on_a_moved_head_at_once():
+    recs = [producing(i) for i in range(4)] + [crashed(5)]
+    d = decide(snap(recs), PolicyState(), CFG, 4, NOW)
+    assert d.state.hold is not None and not launches(d)
+    full = [producing(i) for i in range(4)]
+    d2 = decide(dataclasses.replace(snap(full), branch_head="d" * 40), d.state, CFG, 4, NOW + 120)
+    [canary] = launches(d2)
+    assert canary.canary and canary.trial and canary.commit == "d" * 40

@@ -92,7 +92,11 @@ def test_a_bad_commit_holds_the_fleet_strikes_nobody_alerts_once_and_resumes_on_
     _run_until(sim, FIX_PUSH + 900 + 1200)
     lifted = [e for e in _events(sim) if e["kind"] == "fleet_hold_lifted"]
     assert len(lifted) == 1 and "canary" in lifted[0]["detail"]
-    assert FIX_PUSH < _at(sim, lifted[0]) <= FIX_PUSH + 900 + 600
+    # The monitor asks the remote for the branch head each cycle of the hold (real `git ls-remote` against
+    # the simulator's repositories): the fix gets its launch in the cycle it appears, not a probe later.
+    moved = [e for e in _events(sim) if e["kind"] == "action" and "branch head moved" in e.get("detail", "")]
+    assert moved and FIX_PUSH <= _at(sim, moved[0]) <= FIX_PUSH + STEP
+    assert FIX_PUSH < _at(sim, lifted[0]) <= FIX_PUSH + 2 * STEP + 480     # a cycle, a boot, a cycle
     doc = sim.json("status", "--probe")["data"]["fleets"]["zeb"]
     assert doc["hold"] is None
     rows = doc["instances"]

@@ -9,6 +9,7 @@ Report: one line per cycle (or a live dashboard) and one per action."""
 from __future__ import annotations
 
 import dataclasses
+import functools
 import random
 import time
 from collections.abc import Callable, Mapping, Sequence
@@ -108,6 +109,7 @@ class Monitor:
         rng: random.Random | None = None,
         examples_lister: Callable[[], Sequence[str] | None] | None = None,
         hub_env: Mapping[str, str] | None = None,
+        head_of: Callable[[], tuple[str | None, str]] | None = None,
     ) -> None:
         self.cfg = cfg
         self.target = target
@@ -134,6 +136,14 @@ class Monitor:
             examples_lister = make_lister(cfg.examples_repo_id, examples_folder(cfg.weights_name), token, hub_env)
         # One listing of the examples repo per check for the whole fleet; None = the check is off.
         self.examples_lister = examples_lister
+        if head_of is None and hub_env is not None and cfg.git_commit is None:
+            from zeb.gitremote import branch_head
+
+            env = dict(hub_env)
+            head_of = functools.partial(branch_head, cfg.git_repo, cfg.git_branch, env)
+        # The worker branch's head at the remote, asked each cycle of a code hold; None = never asked.
+        self.head_of = head_of
+        self._head_said: str | None = None
         self._halt_reported: str | None = None
         # A hold the last run announced is not announced again by this one (cron runs `--once` every cycle).
         held = self.policy.hold
@@ -245,6 +255,7 @@ class Monitor:
                 # While the hub holds the fleet, it is probed every cycle, so the cycle it answers resumes.
                 hub=self._hub_check(report) if hold is not None and hold.cause in ff.HUB_CAUSES else None,
                 pin_last_good=self.cfg.pin == "last-good",
+                branch_head=self._branch_head(report) if hold is not None and hold.cause == "code_fault" else None,
             )
             decision = self._decide(snap, view, report, now)
             self.account = None
@@ -300,6 +311,17 @@ class Monitor:
         if held is not None and held.cause in ff.HUB_CAUSES and (cause is None or detail != held.probe):
             report.actions.append("hub probe: " + ("Hugging Face answers" if cause is None else detail))
         return self._hub
+
+    def _branch_head(self, report: CycleReport) -> str | None:
+        """The branch head at the remote (one `git ls-remote`); said when what it answers changes."""
+        if self.head_of is None:
+            return None
+        head, why = self.head_of()
+        said = head or why
+        if said != self._head_said:
+            self._head_said = said
+            report.actions.append(f"branch head: {head[:12]}" if head else f"branch head unknown: {why}")
+        return head
 
     def _check_examples(self, now: float, report: CycleReport) -> tuple[dict[int, str], list]:
         """On the slow cadence, one listing of the examples repo: flag producing workers whose uploads

@@ -37,7 +37,7 @@ def serve(
     from zeb.sim.hub import FakeHub
     from zeb.sim.onstart import KNOWN_GOOD_LAUNCH
     from zeb.sim.scenarios import load_scenario
-    from zeb.sim.server import SimServer
+    from zeb.sim.server import SimServer, git_env
 
     app = app_of(ctx)
     # At x1 the sim runs on wall time; faster, virtual time starts now so log stamps look current.
@@ -60,7 +60,8 @@ def serve(
               f"credit ${market.credit:.2f}, clock x{speed:g}", markup=False)
     err.print(f"VAST_URL={url} HF_ENDPOINT={hub_url}", markup=False)
     err.print("Paste this into another shell:", markup=False)
-    app.stdout.print(f"export VAST_URL={url} VAST_API_KEY={api_key} HF_ENDPOINT={hub_url} HF_TOKEN={hf_token}",
+    git = " ".join(f"{k}={v}" for k, v in git_env(url).items())   # `git ls-remote` of github.com: the sim's repos
+    app.stdout.print(f"export VAST_URL={url} VAST_API_KEY={api_key} HF_ENDPOINT={hub_url} HF_TOKEN={hf_token} {git}",
                      markup=False, soft_wrap=True)
     app.stdout.file.flush()
     err.print("Ctrl-C stops the server.", markup=False)

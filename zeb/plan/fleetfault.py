@@ -130,6 +130,7 @@ class Hold:
     canary_label: str | None = None
     canary_instance: int | None = None
     canary_at: float | None = None              # when the last canary was launched
+    tried: tuple[str, ...] = ()                 # branch heads launched on during the hold (code faults)
 
     def to_dict(self) -> dict:
         return asdict(self)
@@ -138,6 +139,7 @@ class Hold:
     def from_dict(cls, data: Mapping) -> Hold:
         known = {k: v for k, v in data.items() if k in cls.__dataclass_fields__}
         known["instance_ids"] = tuple(known.get("instance_ids") or ())
+        known["tried"] = tuple(str(c) for c in known.get("tried") or ())
         return cls(**known)
 
     def why(self) -> str:
@@ -282,9 +284,16 @@ def covers(hold: Hold, failure: Failure | None) -> bool:
         return failure.cause in HUB_CAUSES
     if failure.signature == hold.signature:
         return True
-    # The same commit failing in another way is still the commit.
-    return hold.cause == "code_fault" and failure.cause == "code_fault" and hold.commit is not None \
-        and failure.commit == hold.commit
+    # The same commit failing in another way is still the commit; so is a head tried during the hold.
+    return hold.cause == "code_fault" and failure.cause == "code_fault" and failure.commit is not None \
+        and (failure.commit == hold.commit or failure.commit in hold.tried)
+
+
+def new_head(hold: Hold, head: str | None) -> bool:
+    """The branch head moved to a commit this hold has not launched on: a fix may have been pushed, so it
+    is tried now rather than at the next probe interval (zeb.gitremote asks the remote each cycle)."""
+    return (hold.cause == "code_fault" and head is not None and head != hold.commit
+            and head not in hold.tried)
 
 
 def start_hold(verdict: Verdict, now: float) -> Hold:

@@ -128,6 +128,8 @@ class Snapshot:
     # The controller's weights check this cycle (None: not made; decide() says when it wants one).
     hub: ff.HubCheck | None = None
     pin_last_good: bool = False     # `zeb monitor --pin-last-good`, or pin = "last-good"
+    # The worker branch's head at the remote this cycle (zeb.gitremote), asked only under a code hold.
+    branch_head: str | None = None
 
 
 @dataclass(frozen=True)
@@ -741,8 +743,20 @@ def _pinned_commit(c: _Cycle) -> str | None:
 
 def _hold_lets_launch(c: _Cycle) -> bool:
     hold = c.state.hold
-    return hold is None or ff.canary_due(hold, c.cfg.thresholds.probe_interval_s, c.now) or \
-        _pinned_commit(c) is not None
+    return hold is None or _probe_due(c) or _pinned_commit(c) is not None
+
+
+def _probe_due(c: _Cycle) -> bool:
+    """A canary may go: its probe interval is up, or the branch head moved to a commit not yet tried."""
+    hold = c.state.hold
+    return hold is not None and (ff.canary_due(hold, c.cfg.thresholds.probe_interval_s, c.now)
+                                 or ff.new_head(hold, c.snap.branch_head))
+
+
+def _tried(hold: ff.Hold, head: str | None, label: str, now: float) -> ff.Hold:
+    """The hold after a canary `label` went out on `head` (None: the branch head, unknown here)."""
+    tried = hold.tried + ((head,) if head is not None and head not in hold.tried and head != hold.commit else ())
+    return replace(hold, canary_label=label, canary_instance=None, canary_at=now, tried=tried)
 
 
 def _extra_canary_due(c: _Cycle, missing: int) -> bool:
@@ -750,7 +764,7 @@ def _extra_canary_due(c: _Cycle, missing: int) -> bool:
     worker dies: one extra worker, launched as an upgrade trial is (promoted when it produces)."""
     hold, s = c.state.hold, c.state
     return (hold is not None and not missing and s.trial is None and not c.halted and not s.credit_wait
-            and c.target > 0 and ff.canary_due(hold, c.cfg.thresholds.probe_interval_s, c.now))
+            and c.target > 0 and _probe_due(c))
 
 
 def _extra_canary(c: _Cycle, due: bool, candidates: Sequence[RankedOffer], taken: list) -> None:
@@ -761,32 +775,43 @@ def _extra_canary(c: _Cycle, due: bool, candidates: Sequence[RankedOffer], taken
         c.notes.append(f"fleet hold ({hold.cause}): no usable offer for a canary")
         return
     label, best = next_labels(c.snap.fleet, taken, 1)[0], candidates[0]
-    c.actions.append(Launch(label, best, 0, trial=True, canary=True,
-                            reason=f"canary for the fleet hold ({hold.cause}), one above target: does the "
-                                   "branch head run again?"))
+    head = c.snap.branch_head if ff.new_head(hold, c.snap.branch_head) else None
+    c.actions.append(Launch(label, best, 0, trial=True, canary=True, commit=head,
+                            reason=f"canary for the fleet hold ({hold.cause}), one above target: "
+                                   + (f"the branch head moved to {head[:12]}" if head else
+                                      "does the branch head run again?")))
     taken.append(label)
     c.state = replace(c.state, trial=Trial(label, best.offer.id, best.offer.machine_id, c.now),
-                      hold=replace(hold, canary_label=label, canary_instance=None, canary_at=c.now))
+                      hold=_tried(hold, c.snap.branch_head, label, c.now))
 
 
 def _launch_in_hold(c: _Cycle, missing: int, candidates: list[RankedOffer], taken: list) -> list[RankedOffer]:
     """Under a fleet hold: at most one canary per probe interval (on the branch head), and with pin =
-    "last-good" the rest on the newest commit that produced; everything else is held back."""
+    "last-good" the rest on the newest commit that produced; everything else is held back. When the branch
+    head moved to a commit not tried yet (a fix pushed, most likely), every missing worker goes on it at
+    once, the first as the canary: the fleet is back one boot after the fix, and if it is not one, the
+    hold covers their crashes (no strikes) and the next push gets the same chance."""
     hold = c.state.hold
     assert hold is not None
-    canary = 1 if ff.canary_due(hold, c.cfg.thresholds.probe_interval_s, c.now) else 0
+    head = c.snap.branch_head if ff.new_head(hold, c.snap.branch_head) else None
+    canary = 1 if head or ff.canary_due(hold, c.cfg.thresholds.probe_interval_s, c.now) else 0
     pinned = _pinned_commit(c)
-    count = missing if pinned else canary
+    count = missing if pinned or head else canary
     labels = next_labels(c.snap.fleet, taken, count)
     for k, (label, offer) in enumerate(zip(labels, candidates)):
         is_canary = k < canary
-        reason = (f"canary for the fleet hold ({hold.cause}): does the branch head run again?" if is_canary
-                  else f"below target, pinned to the last commit that produced ({(pinned or '')[:12]})")
+        if head:
+            reason = f"the branch head moved to {head[:12]} during the fleet hold ({hold.cause})" + \
+                (": canary" if is_canary else ": below target")
+        elif is_canary:
+            reason = f"canary for the fleet hold ({hold.cause}): does the branch head run again?"
+        else:
+            reason = f"below target, pinned to the last commit that produced ({(pinned or '')[:12]})"
         c.actions.append(Launch(label, offer, _slow_start_batch(k), reason=reason,
-                                commit=None if is_canary else pinned, canary=is_canary))
+                                commit=head or (None if is_canary else pinned), canary=is_canary))
         taken.append(label)
         if is_canary:
-            c.state = replace(c.state, hold=replace(hold, canary_label=label, canary_instance=None, canary_at=c.now))
+            c.state = replace(c.state, hold=_tried(hold, c.snap.branch_head, label, c.now))
     held = missing - min(count, len(candidates))
     if held:
         c.notes.append(f"fleet hold ({hold.cause}): {held} launch(es) held back")

@@ -11,6 +11,7 @@ import time
 from typing import Any, cast
 from urllib.parse import parse_qsl, urlsplit
 
+from zeb.sim import onstart
 from zeb.sim.market import LACKS_CREDIT, Market
 from zeb.sim.serving import Background, LoopbackHTTPServer, QuickHandler
 
@@ -227,6 +228,8 @@ class _Handler(QuickHandler):
             return self._control(method, path, body, query)
         if path.startswith("/_logs/"):
             return self._log_result(path)
+        if path.startswith(GIT_PREFIX):
+            return self._git_refs(method, path, query)
         self.market.record_call(method, path, query, body)
         if self.headers.get("Authorization") != f"Bearer {self.market.api_key}":
             return self._send(401, {"success": False, "error": "invalid_api_key", "msg": "Invalid API key"})
@@ -257,6 +260,32 @@ class _Handler(QuickHandler):
         if fault.kind in ("slow", "hang"):
             _delay(self.market, fault)
         return False
+
+    # -- git: the branch heads of the world's repositories, over git's smart HTTP ------------------------
+
+    def _git_refs(self, method: str, path: str, query: dict) -> None:
+        """`GET /git/<host>/<owner>/<repo>/info/refs?service=git-upload-pack`: the ref advertisement (protocol
+        v0) of the repository `https://<host>/<owner>/<repo>` as the world holds it now: enough for `git
+        ls-remote`. Fetching objects is not served (the workers' clones run in the onstart model)."""
+        head, _, tail = path[len(GIT_PREFIX):].partition("/info/")
+        if method != "GET" or tail != "refs" or query.get("service") != "git-upload-pack":
+            return self._send(403, None, raw=b"zeb sim: only git ls-remote is served\n", content_type="text/plain")
+        world, url = self.market.world, f"https://{head}"
+        with self.market.lock:
+            now = self.market.clock.now()
+            repo = world.repos.get(onstart.repo_key(url))
+            heads = [] if repo is None else [(b, world.head(url, b, now)) for b in sorted(repo.branches)]
+        if repo is None:
+            return self._send(404, None, raw=b"Repository not found.\n", content_type="text/plain")
+        refs = [(c.sha, f"refs/heads/{b}") for b, c in heads if c is not None]
+        body = _pkt("# service=git-upload-pack\n") + b"0000"
+        caps = "\0multi_ack side-band-64k ofs-delta agent=zeb-sim/1"
+        for k, (sha, ref) in enumerate(refs):
+            body += _pkt(f"{sha} {ref}{caps if k == 0 else ''}\n")
+        if not refs:
+            body += _pkt(f"{'0' * 40} capabilities^{{}}{caps}\n")
+        self._send(200, None, raw=body + b"0000", content_type="application/x-git-upload-pack-advertisement",
+                   headers={"Cache-Control": "no-cache"})
 
     # -- Vast's API -------------------------------------------------------------------------------------
 
@@ -411,6 +440,21 @@ class _Handler(QuickHandler):
                                         "instances": [m.row(i, now) for i in m.instances.values()],
                                         "offers": len(m.offers)})
         self._send(404, {"ok": False, "msg": f"no control endpoint {path}"})
+
+
+def _pkt(line: str) -> bytes:
+    data = line.encode()
+    return b"%04x" % (len(data) + 4) + data
+
+
+GIT_PREFIX = "/git/"
+
+
+def git_env(url: str) -> dict[str, str]:
+    """Environment that sends a real `git` (zeb's `git ls-remote` of the branch head) for github.com to the
+    simulator's repositories: git's own url.<base>.insteadOf, through GIT_CONFIG_COUNT (git 2.31+)."""
+    return {"GIT_CONFIG_COUNT": "1", "GIT_CONFIG_KEY_0": f"url.{url.rstrip('/')}{GIT_PREFIX}github.com/.insteadOf",
+            "GIT_CONFIG_VALUE_0": "https://github.com/"}
 
 
 class SimServer(Background):
