@@ -162,3 +162,12 @@ def test_the_demo_rides_out_its_hub_outage(tmp_path):
     assert out.index("Hugging Face stops answering") < out.index("FLEET HOLD") < out.index("fleet hold lifted")
     assert out.count("hub probe: ") <= 3        # said when the answer changes, not every cycle
     assert data["fleet_stats"]["producing"] == 4
+
+
+def test_the_monitor_starts_and_holds_when_the_weights_vanish_under_a_running_fleet(bad_commit):
+    sim = bad_commit
+    _run_until(sim, 300)                          # the fleet's workers are known to this home
+    sim.extra_env["ZEB_WEIGHTS_NAME"] = "renamed"  # the file is gone (renamed) while 8 workers run
+    res = sim.run("monitor", "8", "--once")
+    assert res.exit_code == 0, res.stderr
+    assert "renamed.pt is not in" in res.stderr and "running workers are still watched" in res.stderr

@@ -76,8 +76,10 @@ def require_weights(repo_id: str, weights_name: str, examples_repo_id: str, toke
         return
     where = (f"{repo_id} (the repo was not found at {_shown(endpoint(env))}, or the token cannot read it)"
              if state == "no-repo" else repo_id)
-    raise HubError(f"{weights_name}.pt is not in {where}: start the learner first: "
+    err = HubError(f"{weights_name}.pt is not in {where}: start the learner first: "
                    f"{learner_command(repo_id, examples_repo_id, weights_name)}")
+    err.cause = "hub_auth" if state == "no-repo" else "weights_missing"
+    raise err
 
 
 def probe_weights(repo_id: str, weights_name: str, token: str, env: Mapping[str, str], *,

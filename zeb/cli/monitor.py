@@ -52,7 +52,7 @@ def monitor(
     service = app.fleet(cfg)
     for line in banner(cfg, count, len(service.blocked(service.hosts(), app.clock()))):
         app.stderr.print(line, markup=False)
-    token, checks = _start_up_hub_check(app, service)
+    token, checks = _start_up_hub_check(app, service, cfg)
     app.stderr.print(f"  checks    {checks}", markup=False)
     lock = app.store.monitor_guard(cfg.name, env=app.env)
     with lock:
@@ -202,17 +202,19 @@ def _tee(*writers):
     return write
 
 
-def _start_up_hub_check(app, service) -> tuple[str, str]:
-    """(token, the checks line). A missing token refuses to start, as for `zeb up`; a hub that does not
-    answer, a refused token or missing weights does not: the workers running still need watching (a dead one
-    still bills), so the monitor starts and holds launches until the hub answers (zeb.plan.fleetfault)."""
+def _start_up_hub_check(app, service, cfg) -> tuple[str, str]:
+    """(token, the checks line). A missing token refuses to start, as for `zeb up`. A hub that does not
+    answer does not: the workers running still need watching (a dead one still bills), so the monitor starts
+    and holds launches until the hub answers (zeb.plan.fleetfault). A refused token or missing weights is
+    the same for a fleet that has workers; for one with none it is most likely a typo, refused at once."""
+    from zeb import state
     from zeb.hub import find_token
 
     try:
         return service.check_hub(), "HF token present, weights found"
     except HubError as exc:
         token = find_token(app.env)
-        if token is None:
+        if token is None or (exc.cause != "hub_unreachable" and not state.load_records(app.store, cfg.name)):
             raise
         return token, f"HF token present; {exc} -- launches wait for it, running workers are still watched"
 

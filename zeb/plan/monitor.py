@@ -366,14 +366,25 @@ def _unseen(rec: WorkerRecord, inst: Instance, t: Thresholds, now: float) -> tup
 _NOT_YET: tuple[str, bool, str] = ("", False, "")
 
 
-def _fleet_context(rec: WorkerRecord, others: Iterable[WorkerRecord]) -> FleetContext:
-    fine = starting = False
-    for other in others:
-        if other.instance_id == rec.instance_id:
-            continue
-        fine = fine or other.state in (S.PRODUCING, S.STALLED)
-        starting = starting or other.state in (S.PENDING, S.BOOTING, S.SETUP, S.LOADING_MODEL)
-    return FleetContext(others_fine=fine, others_starting=starting)
+_FINE = frozenset({S.PRODUCING, S.STALLED})
+_STARTING_STATES = frozenset({S.PENDING, S.BOOTING, S.SETUP, S.LOADING_MODEL})
+
+
+class _FleetCounts:
+    """How many of the fleet's workers are fine and starting, counted once a cycle, so each worker's
+    FleetContext (the others, itself left out) is O(1): decide() stays linear in the fleet's size."""
+
+    def __init__(self, records: Iterable[WorkerRecord]) -> None:
+        self.fine = self.starting = 0
+        for r in records:
+            self.fine += r.state in _FINE
+            self.starting += r.state in _STARTING_STATES
+
+    def context(self, rec: WorkerRecord | None) -> FleetContext:
+        """The others' view for `rec`, one of the records counted (None: counted records are all others)."""
+        fine = self.fine - (rec is not None and rec.state in _FINE)
+        starting = self.starting - (rec is not None and rec.state in _STARTING_STATES)
+        return FleetContext(others_fine=fine > 0, others_starting=starting > 0)
 
 
 # -- launch faults: the configuration's or the hosts'? ------------------------------------------------
@@ -827,6 +838,8 @@ def _replacement_triggers(c: _Cycle, kept: Sequence[Instance], fingerprint: str)
     hold = c.state.hold
     # Uploads fail while the hub is out: a producing worker is never replaced because others fail.
     hub_hold = hold is not None and hold.cause in ff.HUB_CAUSES
+    counts = _FleetCounts(fleet_records)
+    replaced = 0
     silent = fleet_silent_on_hub(fleet_records, c.snap.examples_replace)
     if silent:
         c.notes.append(silent)
@@ -834,7 +847,7 @@ def _replacement_triggers(c: _Cycle, kept: Sequence[Instance], fingerprint: str)
         if inst.id in c.doomed or c.is_trial(inst):
             continue
         rec = c.record(inst)
-        fired = trigger(rec, inst, c.cfg, c.now, _fleet_context(rec, fleet_records))
+        fired = trigger(rec, inst, c.cfg, c.now, counts.context(rec))
         if fired is None and inst.id in c.snap.examples_replace and not hub_hold and not silent:
             fired = (c.snap.examples_replace[inst.id], False, "replace")
         if fired and hold is not None and ff.covers(hold, ff.failure_of(rec)):
@@ -843,11 +856,12 @@ def _replacement_triggers(c: _Cycle, kept: Sequence[Instance], fingerprint: str)
         if fired:
             reason, strike, kind = fired
             c.destroy(inst, reason, strike=strike, kind=kind)
-            c.state = replace(c.state, replacements=c.state.replacements + (kind in REPLACEMENT_KINDS))
+            replaced += kind in REPLACEMENT_KINDS
             if kind != "fleet_fault" and _is_launch_fault(rec, fired):
                 new_outcomes.append(Outcome(inst.id, inst.machine_id, rec.created_at,
                                             rec.fatal_kind or "broken_launch", rec.evidence))
-    c.state = replace(c.state, outcomes=record_outcomes(c.state.outcomes, new_outcomes))
+    c.state = replace(c.state, outcomes=record_outcomes(c.state.outcomes, new_outcomes),
+                      replacements=c.state.replacements + replaced)
     if c.state.config_halt is None:
         line = config_halt_line(c.state.outcomes)
         if line is not None:
