@@ -115,7 +115,7 @@ def run_zeb(ep: Episode, hours: float, pin: str | None = None) -> Outcome:
 
     events: list[dict] = []
     with tempfile.TemporaryDirectory() as tmp, SimServer(market) as url, contextlib.ExitStack() as stack:
-        cfg = resolve("zeb", {}, {"ZEB_CONFIG": "/nonexistent"})
+        cfg = resolve("zeb", {"max_dph": 0.12}, {"ZEB_CONFIG": "/nonexistent"})   # as the scripts run
         cfg = dataclasses.replace(cfg, blacklist_file=str(Path(tmp, "bad-hosts.txt")),
                                   preferred_file=str(Path(tmp, "preferred-hosts.txt")),
                                   notify=dataclasses.replace(cfg.notify, webhook="http://127.0.0.1:9/hook"),
@@ -234,8 +234,13 @@ def figures(out: Outcome, ep: Episode, hours: float) -> dict:
     back = next((t for t in marks if producing_at(ls, t + 1e-6) >= TARGET), None)
     fail = first_failure(out.market, out.t0, ep)
     boots = sorted(lf.prod_start - lf.created for lf in ls if lf.prod_start is not None and lf.created > 0)
+    # The refill: launched after the clear, until the fleet is back (boots run in parallel: the slowest counts).
+    refill = [lf for lf in ls if ep.end <= lf.created and (back is None or lf.created <= back)
+              and lf.prod_start is not None]
     return {
         "boot_s": boots[len(boots) // 2] if boots else None,
+        "first_launch_s": min((lf.created - ep.end for lf in refill), default=None),
+        "refill_boot_s": max((lf.prod_start - lf.created for lf in refill), default=None),
         "strikes": out.strikes_given, "standing": out.strikes_standing,
         "launches": len(during), "boot_min": boot_s / 60, "boot_usd": boot_usd,
         "producing_destroyed": len(destroyed),
@@ -286,6 +291,8 @@ def main(argv: list[str] | None = None) -> int:
             ("producing workers destroyed", "producing_destroyed", "0"),
             ("fewest producing in the episode", "min_producing", ""),
             ("cause cleared -> 8 producing (s)", "back_s", "<= one cycle + one boot"),
+            ("  cleared -> first launch (s)", "first_launch_s", "<= one cycle (90-300 s)"),
+            ("  slowest boot of the refill (s)", "refill_boot_s", "one boot"),
             ("alert latency (s)", "alert_s", "one cycle"),
             ("cycles", "cycles", ""),
         ]
