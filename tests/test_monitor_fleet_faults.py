@@ -171,3 +171,21 @@ def test_the_monitor_starts_and_holds_when_the_weights_vanish_under_a_running_fl
     res = sim.run("monitor", "8", "--once")
     assert res.exit_code == 0, res.stderr
     assert "renamed.pt is not in" in res.stderr and "running workers are still watched" in res.stderr
+
+
+@pytest.mark.parametrize(("break_it", "cause"), [
+    (lambda m, t0: m.revoke_token(t0 + 600, t0 + 2400), "hub_auth"),
+    (lambda m, t0: m.remove_weights(t0 + 600, t0 + 2400), "weights_missing"),
+])
+def test_a_revoked_token_or_missing_weights_holds_then_resumes(sim_factory, break_it, cause):
+    sim = sim_factory("bad-commit")          # its push at +600 s crashes only new clones: none happen here
+    sim.t0 = sim.clock.now()
+    break_it(sim.market, sim.t0)
+    _run_until(sim, 2000)
+    doc = sim.json("status", "--probe")["data"]["fleets"]["zeb"]
+    assert doc["hold"] is not None and doc["hold"]["cause"] == cause, doc["hold"]
+    assert sim.json("blacklist", "list")["data"]["machines"] == []
+    _run_until(sim, 2400 + 2 * STEP)
+    lifted = [e for e in _events(sim) if e["kind"] == "fleet_hold_lifted"]
+    assert lifted and 2400 <= _at(sim, lifted[0]) <= 2400 + 2 * STEP
+    assert [e for e in _events(sim) if e["kind"] == "action" and e.get("strike")] == []

@@ -206,7 +206,7 @@ def _start_up_hub_check(app, service, cfg) -> tuple[str, str]:
     """(token, the checks line). A missing token refuses to start, as for `zeb up`. A hub that does not
     answer does not: the workers running still need watching (a dead one still bills), so the monitor starts
     and holds launches until the hub answers (zeb.plan.fleetfault). A refused token or missing weights is
-    the same for a fleet that has workers; for one with none it is most likely a typo, refused at once."""
+    the same for a fleet that has run here; for one that never has it is most likely a typo, refused at once."""
     from zeb import state
     from zeb.hub import find_token
 
@@ -214,9 +214,14 @@ def _start_up_hub_check(app, service, cfg) -> tuple[str, str]:
         return service.check_hub(), "HF token present, weights found"
     except HubError as exc:
         token = find_token(app.env)
-        if token is None or (exc.cause != "hub_unreachable" and not state.load_records(app.store, cfg.name)):
+        if token is None or (exc.cause != "hub_unreachable" and not _has_run_here(app.store, cfg.name, state)):
             raise
         return token, f"HF token present; {exc} -- launches wait for it, running workers are still watched"
+
+
+def _has_run_here(store, fleet: str, state) -> bool:
+    """Has this fleet workers known here, or a monitor that ran it here (its policy document)?"""
+    return bool(state.load_records(store, fleet)) or bool(store.fleet_doc(fleet, state.POLICY_DOC).read({}))
 
 
 class _EventSink:
