@@ -189,3 +189,23 @@ def test_a_revoked_token_or_missing_weights_holds_then_resumes(sim_factory, brea
     lifted = [e for e in _events(sim) if e["kind"] == "fleet_hold_lifted"]
     assert lifted and 2400 <= _at(sim, lifted[0]) <= 2400 + 2 * STEP
     assert [e for e in _events(sim) if e["kind"] == "action" and e.get("strike")] == []
+
+
+def test_an_image_that_does_not_pull_holds_with_a_canary_then_refills(sim_factory):
+    sim = sim_factory("default")
+    sim.t0 = sim.clock.now()
+    sim.market.break_image("pytorch/pytorch:2.6.0-cuda12.6-cudnn9-runtime", sim.t0, sim.t0 + 3000)
+    _run_until(sim, 2400)
+    doc = sim.json("status", "--probe")["data"]["fleets"]["zeb"]
+    assert doc["hold"] is not None and doc["hold"]["cause"] == "image_pull", doc["hold"]
+    launches = [e for e in _events(sim) if e["kind"] == "action" and e.get("action") == "launch"]
+    hold = next(e for e in _events(sim) if e["kind"] == "fleet_hold")
+    # After the hold: canaries only, a probe interval apart.
+    later = [_at(sim, e) for e in launches if _at(sim, e) > _at(sim, hold)]
+    assert all("canary" in e["detail"] for e in launches if _at(sim, e) > _at(sim, hold))
+    assert all(b - a >= 900 for a, b in itertools.pairwise(later))
+    _run_until(sim, 3000 + 900 + 1200)
+    assert any(e["kind"] == "fleet_hold_lifted" for e in _events(sim))
+    rows = sim.json("status", "--probe")["data"]["fleets"]["zeb"]["instances"]
+    assert sum(r["classified"]["state"] == "producing" for r in rows) >= 8
+    assert sim.json("blacklist", "list")["data"]["machines"] == []
