@@ -49,7 +49,7 @@ def test_observe_sets_every_value_from_a_report_and_the_monitor():
     mon = fake_monitor([P, P, B], calls={"list_instances": 2, "logs": 5}, errors={"logs": 1}, cycles=1,
                        launches=3, api_errors=0)
     m.observe(CycleReport(1, 1_700_000_000.0, producing=2, live=3, games_per_s=2.5, dph=0.3, credit_wait=True,
-                          duration_s=0.42), mon)
+                          duration_s=0.42, launching=2), mon)
     s = samples(m.registry)
     assert value(s, "zeb_workers", state="producing") == 2
     assert value(s, "zeb_workers", state="booting") == 1
@@ -59,6 +59,7 @@ def test_observe_sets_every_value_from_a_report_and_the_monitor():
     assert value(s, "zeb_dollars_per_hour") == 0.3
     assert value(s, "zeb_dollars_per_game_per_second") == pytest.approx(0.12)
     assert value(s, "zeb_credit_wait") == 1
+    assert value(s, "zeb_launches_in_flight") == 2
     assert value(s, "zeb_last_cycle_timestamp_seconds") == 1_700_000_000.0
     assert value(s, "zeb_cycle_duration_seconds_count") == 1
     assert value(s, "zeb_cycle_duration_seconds_sum") == pytest.approx(0.42)
@@ -74,7 +75,7 @@ def test_observe_sets_every_value_from_a_report_and_the_monitor():
     assert value(s, "zeb_workers", state="booting") == 0 and value(s, "zeb_workers", state="producing") == 3
     assert value(s, "zeb_cycles_total") == 2 and value(s, "zeb_launches_total") == 3
     assert value(s, "zeb_api_calls_total", endpoint="logs") == 9
-    assert value(s, "zeb_credit_wait") == 0
+    assert value(s, "zeb_credit_wait") == 0 and value(s, "zeb_launches_in_flight") == 0
     assert math.isnan(value(s, "zeb_dollars_per_game_per_second"))   # nothing produces: no $ per game/s
     assert value(s, "zeb_cycle_duration_seconds_count") == 2
 

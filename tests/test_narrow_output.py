@@ -4,6 +4,7 @@ countdown ticks from the clock; every logged monitor line starts with the wall-c
 
 from __future__ import annotations
 
+import dataclasses
 import io
 import re
 import time
@@ -192,6 +193,9 @@ def test_dashboard_countdown_ticks_with_the_clock_between_cycles():
 def test_check_lines_start_with_the_reports_wall_clock_time():
     assert check_line(_report(), NOW - 300, 3) == (
         "[2026-05-28 20:26:40] CHECK #3 [0:05:00] 2/3 producing, 3 up, 6.4 games/s, $0.161/hr")
+    # Creates sent that Vast does not list yet are said: "2/8" alone hid six launches on their way.
+    pending = dataclasses.replace(_report(), launching=6)
+    assert "2/3 producing, 3 up, 6 launching, 6.4 games/s" in check_line(pending, NOW - 300, 3)
     failed = CycleReport(4, NOW + 61, error="Vast API unreachable")
     assert check_line(failed, NOW - 300, 3) == "[2026-05-28 20:27:41] CHECK #4 [0:06:01] API error: Vast API unreachable"
 

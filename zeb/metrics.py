@@ -36,6 +36,8 @@ class FleetMetrics:
                          ["fleet"], registry=r)
         self.credit_wait = Gauge("zeb_credit_wait", "1 while launches wait for the account's credit, else 0.",
                                  ["fleet"], registry=r)
+        self.launching = Gauge("zeb_launches_in_flight", "Creates sent that Vast does not list yet.", ["fleet"],
+                               registry=r)
         self.hold = Gauge("zeb_fleet_hold", "1 while launches are held for this fleet-level cause, else 0.",
                           ["fleet", "cause"], registry=r)
         self.last_cycle = Gauge("zeb_last_cycle_timestamp_seconds", "Unix time of the last cycle.", ["fleet"],
@@ -63,7 +65,7 @@ class FleetMetrics:
         self._workers = {s: self.workers.labels(fleet=fleet, state=s) for s in self._states}
         # The fleet's own children, looked up once: observe() runs every cycle.
         self._gauges = {g: g.labels(fleet=fleet) for g in (
-            self.target, self.games, self.dph, self.dpg, self.credit_wait, self.last_cycle)}
+            self.target, self.games, self.dph, self.dpg, self.credit_wait, self.last_cycle, self.launching)}
         self._counters = {c: c.labels(fleet=fleet) for c in (
             self.cycles, self.cycle_errors, self.launches, self.launch_failures)}
         self._cycle_seconds = self.cycle_seconds.labels(fleet=fleet)
@@ -83,6 +85,7 @@ class FleetMetrics:
         one[self.dph].set(report.dph)
         one[self.dpg].set(report.dph / report.games_per_s if report.games_per_s else float("nan"))
         one[self.credit_wait].set(1 if report.credit_wait else 0)
+        one[self.launching].set(getattr(report, "launching", 0))
         held = getattr(report, "hold", None)
         for cause, child in self._holds.items():
             child.set(1 if held == cause else 0)

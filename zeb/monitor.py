@@ -86,6 +86,7 @@ class CycleReport:
     done: int = 0            # actions that went through (destroys, launches)
     failed: int = 0          # actions Vast refused or that could not be sent
     short: int = 0           # workers missing from the target after this cycle (live + launching)
+    launching: int = 0       # creates sent that Vast does not list yet (the in-flight ledger)
     duration_s: float = 0.0  # how long the cycle took (time.monotonic: a duration, not a time of day)
     hold: str | None = None  # the fleet-level cause launches are held for (zeb.plan.fleetfault), if any
     hold_since: float | None = None
@@ -532,6 +533,7 @@ class Monitor:
         report.rows = [_row(r, report.now) for r in sorted(live, key=lambda r: _label_key(r.label))]
         t = self.cfg.thresholds
         inflight = len(st.load_inflight(self.store, self.cfg.name)) if not self.dry_run else 0
+        report.launching = inflight
         report.short = max(0, self.target - report.live - inflight)
         if report.error:
             report.interval = error_backoff(self.consecutive_errors, base_s=t.fast_interval_s,

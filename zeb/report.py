@@ -53,8 +53,10 @@ def _check_parts(report, started: float, target: int) -> tuple[str, str]:
         return head, f"API error: {report.error}"
     credit = " | CREDIT WAIT" if report.credit_wait else ""
     hold = f" | HOLD ({report.hold})" if getattr(report, "hold", None) else ""
-    return head, (f"{report.producing}/{target} producing, {report.live} up, {report.games_per_s:.1f} games/s, "
-                  f"${report.dph:.3f}/hr{credit}{hold}")
+    launching = getattr(report, "launching", 0)
+    pending = f", {launching} launching" if launching else ""
+    return head, (f"{report.producing}/{target} producing, {report.live} up{pending}, "
+                  f"{report.games_per_s:.1f} games/s, ${report.dph:.3f}/hr{credit}{hold}")
 
 
 def summary(monitor, now: float) -> list[str]:
