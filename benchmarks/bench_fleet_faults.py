@@ -39,6 +39,7 @@ import random
 import sys
 import tempfile
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
@@ -82,6 +83,21 @@ def _lose_one(market: Market, rng: random.Random, lost: set[int]) -> None:
         victim = rng.choice(live).id
         market.destroy(victim)
         lost.add(victim)
+
+
+def _drive(clock: ManualClock, market: Market, ep: Episode, hours: float,
+           cycle: Callable[[], float]) -> tuple[float, set[int], float]:
+    """Run `cycle` (one policy cycle; returns the seconds it sleeps) on the virtual clock for `hours`, the
+    episode's host losses at their times. Returns (start time, the instances lost, wall seconds)."""
+    t0, wall = clock.now(), time.perf_counter()
+    losses, rng, lost = list(ep.losses), random.Random(7), set()
+    while clock.now() - t0 < hours * HOUR:
+        while losses and clock.now() - t0 >= losses[0]:
+            losses.pop(0)
+            _lose_one(market, rng, lost)
+        market.tick()
+        clock.advance(cycle())
+    return t0, lost, time.perf_counter() - wall
 
 
 @dataclasses.dataclass
@@ -130,17 +146,12 @@ def run_zeb(ep: Episode, hours: float, pin: str | None = None) -> Outcome:
         mon = Monitor(cfg, TARGET, client, store, "hf_bench", clock=clock.now, rng=random.Random(1),
                       hub_env=hub_env, emit_event=events.append)
         notifier = Recorded(cfg.notify, cfg.name, clock.now, env={})
-        t0, wall = clock.now(), time.perf_counter()
-        losses, rng, lost = list(ep.losses), random.Random(7), set()
-        while clock.now() - t0 < hours * HOUR:
-            while losses and clock.now() - t0 >= losses[0]:
-                losses.pop(0)
-                _lose_one(market, rng, lost)
-            market.tick()
+        def cycle() -> float:
             report = mon.cycle()
             notifier.on_report(report, mon)
-            clock.advance(report.interval)
-        wall = time.perf_counter() - wall
+            return report.interval
+
+        t0, lost, wall = _drive(clock, market, ep, hours, cycle)
         given = sum(1 for e in events if e.get("kind") == "action" and e.get("strike"))
         standing = sum(len(h.strikes) for h in mon.fleet.hosts().values())
         swaps = {e["instance_id"] for e in events if e.get("kind") == "action" and e.get("code") == "upgrade"}
@@ -153,15 +164,7 @@ def run_scripts(ep: Episode, hours: float) -> Outcome:
     gpus = tuple(sorted({m.gpu_name.replace(" ", "_") for m in market.machines.values()}))
     cfg = scripts_policy.ScriptsConfig(target=TARGET, max_dph=0.12, gpus=gpus)
     mon = scripts_policy.ScriptsMonitor(cfg, scripts_policy.InProcessBackend(market))
-    t0, wall = clock.now(), time.perf_counter()
-    losses, rng, lost = list(ep.losses), random.Random(7), set()
-    while clock.now() - t0 < hours * HOUR:
-        while losses and clock.now() - t0 >= losses[0]:
-            losses.pop(0)
-            _lose_one(market, rng, lost)
-        market.tick()
-        clock.advance(mon.cycle())
-    wall = time.perf_counter() - wall
+    t0, lost, wall = _drive(clock, market, ep, hours, mon.cycle)
     swaps = {a.instance_id for a in mon.actions if a.kind == "destroy" and "upgrade" in a.reason.lower()
              and a.instance_id is not None}
     return Outcome(market, t0, sum(mon.strikes.values()), sum(mon.strikes.values()), swaps, None, lost,
