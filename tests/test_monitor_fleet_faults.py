@@ -209,3 +209,19 @@ def test_an_image_that_does_not_pull_holds_with_a_canary_then_refills(sim_factor
     rows = sim.json("status", "--probe")["data"]["fleets"]["zeb"]["instances"]
     assert sum(r["classified"]["state"] == "producing" for r in rows) >= 8
     assert sim.json("blacklist", "list")["data"]["machines"] == []
+
+
+def test_a_commit_that_rejects_a_worker_flag_is_the_commits_not_the_configurations(sim_factory):
+    # A push whose worker no longer accepts --max-mcts-nodes, once the fleet produces. The fleet has
+    # produced on the old commit with the same flags, so the flags are fine and the commit is not: a code
+    # hold, not a config halt (which, with no commit that ever produced, is what the same crash would be).
+    sim = sim_factory("default")
+    sim.t0 = sim.clock.now()
+    _run_until(sim, 1500)                     # 8 workers launched and producing on the branch head
+    sim.market.push_commit(sim.clock.now(), "bad_flag")
+    _lose(sim, 2)
+    _run_until(sim, 3600)
+    doc = sim.json("status", "--probe")["data"]["fleets"]["zeb"]
+    assert doc["hold"] is not None and doc["hold"]["cause"] == "code_fault", doc["hold"]
+    assert not [e for e in _events(sim) if e["kind"] == "config_halt"]
+    assert sim.json("blacklist", "list")["data"]["machines"] == []
