@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import base64
 import http.server
 import json
 import socket
@@ -373,3 +374,101 @@ def test_monitor_sends_credit_exhausted_to_the_webhook(tmp_path, receiver):
     finally:
         server.stop()
         sim.hub.stop()
+
+
+# -- issue 20: one webhook rule for file and env, basic auth, redirects ------------------------------------
+
+BAD_HOOKS = ["http://exa mple.com/x", "http://example.com/a\tb", "http://exa_mple.com/x", "http://-x.com/",
+             "http://example.com:99999/x", "http://example.com:0/x", "ftp://example.com/x", "http:///x", ""]
+
+
+@pytest.mark.parametrize("hook", BAD_HOOKS)
+def test_a_webhook_is_checked_the_same_in_fleets_toml_and_in_the_environment(tmp_path, hook):
+    from zeb.config import webhook_problem
+
+    assert webhook_problem(hook) is not None
+    if hook.strip():
+        with pytest.raises(ConfigError) as env_err:
+            resolve("zeb", {}, {"ZEB_CONFIG": str(tmp_path / "none"), "ZEB_NOTIFY_WEBHOOK": hook})
+        assert "ZEB_NOTIFY_WEBHOOK" in env_err.value.message and hook not in env_err.value.message
+    with pytest.raises(ConfigError) as file_err:
+        resolve("a", {}, _config(tmp_path, f'[defaults.notify]\nwebhook = "{hook}"'))
+    assert "defaults.notify.webhook" in file_err.value.message
+
+
+@pytest.mark.parametrize("hook", ["https://hooks.slack.com/services/T/B/x", "http://127.0.0.1:8080/hook",
+                                  "http://[::1]:9/h", "https://u:p%40ss@ntfy.example.com/topic",
+                                  "https://example.com./x"])
+def test_good_webhooks_pass(hook):
+    from zeb.config import webhook_problem
+
+    assert webhook_problem(hook) is None
+
+
+class _Redirecting(http.server.BaseHTTPRequestHandler):
+    """/old answers with the status in the query (302 by default) pointing to /new; /new takes the alert;
+    /loop redirects to itself."""
+
+    def do_POST(self):
+        body = self.rfile.read(int(self.headers.get("Content-Length") or 0))
+        self.server.got.append((self.command, self.path, self.headers.get("Authorization"), body))
+        if self.path.startswith(("/old", "/loop")):
+            code = int(self.path.partition("=")[2] or 302)
+            self.send_response(code)
+            self.send_header("Location", "/loop" if self.path.startswith("/loop") else "/new")
+            self.end_headers()
+            return
+        self.send_response(200)
+        self.end_headers()
+
+    do_GET = do_POST
+
+    def log_message(self, *args):
+        pass
+
+
+@pytest.fixture
+def redirecting():
+    server = http.server.HTTPServer(("127.0.0.1", 0), _Redirecting)
+    server.got = []
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    yield server
+    server.shutdown()
+    server.server_close()
+
+
+@pytest.mark.parametrize("code", [301, 302, 303, 307, 308])
+def test_a_redirected_alert_is_posted_again_with_its_body(redirecting, code):
+    from zeb.notify import post
+
+    port = redirecting.server_address[1]
+    post(f"http://127.0.0.1:{port}/old?code={code}", b'{"text": "hi"}', "application/json", 2.0)
+    assert [(m, p.split("?")[0], b) for m, p, _, b in redirecting.got] == [
+        ("POST", "/old", b'{"text": "hi"}'), ("POST", "/new", b'{"text": "hi"}')]
+
+
+def test_a_redirect_loop_is_a_warning_not_a_lost_alert(redirecting):
+    port = redirecting.server_address[1]
+    warned = []
+    n = Notifier(Notify(webhook=f"http://127.0.0.1:{port}/loop", format="json", cooldown_minutes=60),
+                 "zeb", lambda: T0, timeout=2.0, warn=warned.append)
+    n._send(Alert("credit_exhausted", "x"), T0)
+    assert len(warned) == 1 and "not sent" in warned[0] and "redirected more than 3 times" in warned[0]
+    assert len(redirecting.got) == 4 and all(m == "POST" and b for m, _, _, b in redirecting.got)
+
+
+def test_user_and_password_in_the_webhook_are_basic_auth_and_never_shown(redirecting):
+    port = redirecting.server_address[1]
+    warned = []
+    hook = f"http://zeb:s3cr%40t@127.0.0.1:{port}/new"
+    n = Notifier(Notify(webhook=hook, format="json", cooldown_minutes=60), "zeb", lambda: T0, timeout=2.0,
+                 warn=warned.append)
+    n._send(Alert("credit_exhausted", "x"), T0)
+    [(_, path, auth, _)] = redirecting.got
+    assert path == "/new" and auth == "Basic " + base64.b64encode(b"zeb:s3cr@t").decode() and not warned
+    # A failure names the host only, never the user or the password.
+    dead = Notifier(Notify(webhook="http://zeb:s3cr%40t@127.0.0.1:9/h", format="json", cooldown_minutes=60),
+                    "zeb", lambda: T0, timeout=1.0, warn=warned.append)
+    dead._send(Alert("credit_exhausted", "x"), T0)
+    assert warned and all("s3cr" not in w and "zeb:" not in w for w in warned)

@@ -369,24 +369,49 @@ def _check_value(path: Path, dotted: str, key: str, value) -> None:
 _NOTIFY_KEYS = ("webhook", "events", "below_target_minutes", "cooldown_minutes", "format")
 
 
-def _check_webhook(value: object) -> bool:
+_HOST_LABEL = re.compile(r"(?!-)[A-Za-z0-9-]{1,63}(?<!-)")
+
+
+def webhook_problem(value: object) -> str | None:
+    """Why `value` cannot be a webhook URL, in words that never quote it (its path and any password are
+    secrets); None when it can. One rule for fleets.toml and ZEB_NOTIFY_WEBHOOK alike: http or https, a
+    host name of DNS labels or an IP address, a port in range, no spaces or control characters anywhere.
+    user:password@ is allowed (sent as HTTP basic auth, never as part of the host)."""
+    import ipaddress
     from urllib.parse import urlsplit
 
-    if not isinstance(value, str):
-        return False
+    if not isinstance(value, str) or not value.strip():
+        return "must be an http:// or https:// URL"
+    text = value.strip()
+    if any(ch.isspace() or ord(ch) < 32 or ord(ch) == 127 for ch in text):
+        return "must be an http:// or https:// URL without spaces or control characters"
     try:
-        parts = urlsplit(value.strip())
-        return parts.scheme in ("http", "https") and bool(parts.hostname)
+        parts = urlsplit(text)
+        port = parts.port
     except ValueError:
-        return False
+        return "must be an http:// or https:// URL with a valid host and port"
+    if parts.scheme not in ("http", "https"):
+        return "must be an http:// or https:// URL"
+    host = parts.hostname or ""
+    if not host:
+        return "must be an http:// or https:// URL with a host"
+    try:
+        ipaddress.ip_address(host)
+    except ValueError:
+        labels = host.rstrip(".").split(".")
+        if len(host) > 253 or not all(_HOST_LABEL.fullmatch(label) for label in labels):
+            return "must be an http:// or https:// URL whose host is a valid name or IP address"
+    if port is not None and not 0 < port < 65536:
+        return "must be an http:// or https:// URL with a port from 1 to 65535"
+    return None
 
 
 def _check_notify(where: str, name: str, value) -> None:
     # Never quote a webhook in an error: its path is the secret.
     if name not in _NOTIFY_KEYS:
         raise ConfigError(f"{where}: unknown key (known: {', '.join(_NOTIFY_KEYS)})")
-    if name == "webhook" and not _check_webhook(value):
-        raise ConfigError(f"{where}: must be an http:// or https:// URL")
+    if name == "webhook" and (problem := webhook_problem(value)) is not None:
+        raise ConfigError(f"{where}: {problem}")
     if name == "events":
         if not isinstance(value, list) or not all(isinstance(e, str) for e in value):
             raise ConfigError(f"{where}: must be a list of event names ({', '.join(NOTIFY_EVENTS)})")
@@ -583,8 +608,8 @@ def resolve(fleet: str | None = None, flags: Mapping[str, object] | None = None,
                 values[key] = _normalise(key, value)
             sources[key] = label
     if env.get(ENV_NOTIFY_WEBHOOK, "").strip():
-        if not _check_webhook(env[ENV_NOTIFY_WEBHOOK]):
-            raise ConfigError(f"environment {ENV_NOTIFY_WEBHOOK}: must be an http:// or https:// URL")
+        if (problem := webhook_problem(env[ENV_NOTIFY_WEBHOOK])) is not None:
+            raise ConfigError(f"environment {ENV_NOTIFY_WEBHOOK}: {problem}")
         notify["webhook"] = env[ENV_NOTIFY_WEBHOOK]
         t_sources["notify.webhook"] = f"env {ENV_NOTIFY_WEBHOOK}"
     for key, var in ENV_FIELDS.items():

@@ -5,16 +5,19 @@ that fails is one warning line; nothing here raises into the monitor."""
 
 from __future__ import annotations
 
+import base64
 import contextlib
 import json
 import os
 import queue
 import threading
 import time
+import urllib.error
 import urllib.request
 from collections.abc import Callable, Iterable, Mapping
 from http.client import HTTPException
 from typing import Any
+from urllib.parse import unquote, urljoin, urlsplit, urlunsplit
 
 from zeb.codec import NOTIFY_DOC
 from zeb.config import Notify, mask_url
@@ -52,7 +55,7 @@ class Notifier:
         self.timeout = timeout
         self.enabled = bool(cfg.webhook)
         env = os.environ if env is None else env
-        found = [*secrets, *(env.get(name, "") for name in SECRET_ENV), cfg.webhook or ""]
+        found = [*secrets, *(env.get(name, "") for name in SECRET_ENV), cfg.webhook or "", _password(cfg.webhook)]
         # Longest first, so a secret containing another is replaced whole.
         self._secrets = sorted({s for s in found if len(s) >= 4}, key=len, reverse=True)
         self._warn_to = warn
@@ -150,13 +153,8 @@ class Notifier:
     def _send(self, alert: Alert, now: float) -> None:
         url = self.cfg.webhook or ""
         body, content_type = payload(alert, self.cfg.format, self.fleet, now)
-        request = urllib.request.Request(url, data=body, method="POST",
-                                         headers={"Content-Type": content_type, "User-Agent": "zeb-notify"})
         try:
-            # One timeout bounds the connect and every read: a receiver that accepts and never answers
-            # costs this thread `timeout` seconds, and the monitor nothing.
-            with urllib.request.urlopen(request, timeout=self.timeout) as response:
-                response.read(1024)
+            post(url, body, content_type, self.timeout)
         except (OSError, HTTPException, ValueError) as exc:
             why = getattr(exc, "reason", None) or exc
             self._warn(f"notify: {alert.kind} alert not sent to {mask_url(url)}: {self._scrub(str(why))}")
@@ -175,6 +173,71 @@ class Notifier:
             # A broken warning sink must not take the sender thread down.
             with contextlib.suppress(Exception):
                 self._warn_to(line)
+
+
+MAX_REDIRECTS = 3
+REDIRECTS = frozenset({301, 302, 303, 307, 308})
+
+
+class _NoRedirect(urllib.request.HTTPRedirectHandler):
+    """urllib follows a POST's 301/302/303 with a GET and no body, so the alert is lost without a word:
+    post() follows redirects itself instead."""
+
+    def redirect_request(self, req, fp, code, msg, headers, newurl):
+        return None
+
+
+_OPENER = urllib.request.build_opener(_NoRedirect)
+
+
+def _password(url: str | None) -> str:
+    try:
+        return unquote(urlsplit(url or "").password or "")
+    except ValueError:
+        return ""
+
+
+def split_credentials(url: str) -> tuple[str, str | None]:
+    """(the URL without user:password@, the Authorization header for them or None)."""
+    parts = urlsplit(url)
+    if parts.username is None:
+        return url, None
+    netloc = parts.hostname or ""
+    if ":" in netloc:
+        netloc = f"[{netloc}]"
+    if parts.port is not None:
+        netloc += f":{parts.port}"
+    user, password = unquote(parts.username), unquote(parts.password or "")
+    token = base64.b64encode(f"{user}:{password}".encode()).decode()
+    return urlunsplit((parts.scheme, netloc, parts.path, parts.query, parts.fragment)), f"Basic {token}"
+
+
+def post(url: str, body: bytes, content_type: str, timeout: float) -> None:
+    """POST `body` to the webhook: user:password in the URL as basic auth; a redirect (301, 302, 303, 307,
+    308) gets the same POST again, at most MAX_REDIRECTS times, never from https down to http, and the
+    credentials only on the same host. Raises OSError (urllib's HTTPError for an answer not 2xx) or
+    ValueError; one timeout bounds the connect and every read of each request."""
+    url, auth = split_credentials(url)
+    host = urlsplit(url).hostname
+    for _ in range(MAX_REDIRECTS + 1):
+        headers = {"Content-Type": content_type, "User-Agent": "zeb-notify"}
+        if auth is not None and urlsplit(url).hostname == host:
+            headers["Authorization"] = auth
+        request = urllib.request.Request(url, data=body, method="POST", headers=headers)
+        try:
+            with _OPENER.open(request, timeout=timeout) as response:
+                response.read(1024)
+                return
+        except urllib.error.HTTPError as exc:
+            location = exc.headers.get("Location") if exc.code in REDIRECTS else None
+            if not location:
+                raise
+            target = urljoin(url, location)
+            if urlsplit(target).scheme not in ("http", "https") or (
+                    urlsplit(url).scheme == "https" and urlsplit(target).scheme == "http"):
+                raise ValueError(f"the webhook redirected ({exc.code}) to a URL zeb does not follow") from None
+            url = target
+    raise ValueError(f"the webhook redirected more than {MAX_REDIRECTS} times")
 
 
 def _blocked(monitor: Any, now: float) -> dict[str, str]:
