@@ -118,3 +118,33 @@ def test_replenish_undoes_a_double_launch_keeping_the_lowest_id_from_any_home(si
     res = sim.run("replenish", "2")
     assert f"duplicate zeb-worker-vast-1 (instance {dup2};" in res.stdout
     assert len([i for i in _live(sim) if i.label and i.label.startswith("zeb-worker-vast-")]) == 2
+
+
+# -- issue 20 #3: a create Vast refused with an error answer -------------------------------------------
+
+def test_a_refused_create_is_released_30_s_after_its_answer_by_a_listing_without_its_label():
+    from zeb.plan.fleet import REFUSED_CHECK_S
+
+    entry = InFlight("zeb-worker-vast-1", 9, 77, NOW - 5, refused_at=NOW - 4)
+    others = [inst(1, "zeb-worker-vast-0", NOW - 3600)]
+    assert prune_inflight([entry], others, NOW, 600) == (entry,), "too soon: a create may still appear"
+    later = entry.refused_at + REFUSED_CHECK_S
+    assert prune_inflight([entry], others, later, 600) == (), "no such label 30 s on: nothing was rented"
+    # One that rented despite its error shows its label (on whatever machine): it is kept until matched.
+    rented = others + [inst(2, "zeb-worker-vast-1", NOW - 3, machine=78)]
+    assert prune_inflight([entry], rented, later, 600) == (entry,)
+    # A lost answer (a timeout: no status) keeps the old rule: held until the listing catches up past it.
+    lost_one = InFlight("zeb-worker-vast-1", 9, 77, NOW - 5)
+    assert prune_inflight([lost_one], others, later, 600) == (lost_one,)
+
+
+def test_replenish_after_two_refused_creates_is_back_at_target_within_a_minute(sim):
+    sim.run("up", "2")
+    sim.market.inject("500", 2, path="/api/v0/asks/", method="PUT")
+    first = sim.run("replenish", "4")
+    assert first.exit_code != 0 or "failed" in first.stdout + first.stderr
+    assert len(_live(sim)) == 2
+    sim.clock.advance(31)
+    again = sim.run("replenish", "4")
+    assert again.exit_code == 0, again.stderr
+    assert len(_live(sim)) == 4 and "unconfirmed" not in again.stdout

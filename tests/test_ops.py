@@ -33,6 +33,9 @@ class Ledger:
         self.entries.pop(label, None)
         self.log.append(("drop", label))
 
+    def refused(self, label, at):
+        self.log.append(("refused", label))
+
 
 class Client:
     """A stand-in for zeb.vast.VastClient (zeb's own interface, not the SDK's)."""

@@ -71,8 +71,11 @@ def launch_labels(
                 credit_gone = True
                 outcome = LaunchOutcome(label, offer, error=str(exc), error_kind="no_credit")
             except MarketError as exc:
-                # The create may have reached Vast: keep the ledger entry until it expires or the
-                # instance shows up in the list, so nothing double-launches.
+                # The create may have reached Vast: keep the ledger entry until the listing shows the
+                # instance or has caught up past it, so nothing double-launches. One Vast answered with an
+                # error is marked: a listing 30 s on without its label releases it (zeb.plan.fleet).
+                if exc.answered_status is not None:
+                    ledger.refused(label, now())
                 outcome = LaunchOutcome(label, offer, error=str(exc), error_kind="unknown")
             else:
                 ledger.resolve(label, instance_id)

@@ -263,6 +263,12 @@ class StoreLedger:
     def drop(self, label: str) -> None:
         update_inflight(self.store, self.fleet, lambda cur: [e for e in cur if e.label != label])
 
+    def refused(self, label: str, at: float) -> None:
+        update_inflight(
+            self.store, self.fleet,
+            lambda cur: [dataclasses.replace(e, refused_at=at) if e.label == label else e for e in cur],
+        )
+
 
 def retired_records(events: list[dict]) -> list:
     """Final records of workers that are gone, from the event log's "retired" rows."""

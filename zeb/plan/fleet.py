@@ -88,6 +88,9 @@ def _listed(entry: InFlight, instances: Sequence[Instance]) -> bool:
 
 
 CAUGHT_UP_GRACE_S = 120.0
+# A create Vast refused with an error answer: released once a listing this long after the answer shows no
+# instance with its label (a create that did rent despite its error is listed by then).
+REFUSED_CHECK_S = 30.0
 
 
 def prune_inflight(inflight: Iterable[InFlight], instances: Sequence[Instance], now: float,
@@ -97,11 +100,16 @@ def prune_inflight(inflight: Iterable[InFlight], instances: Sequence[Instance], 
     id was created later (for an entry whose id was never learnt: a listed instance started later).
     The listing may show a newer instance before an older one for a moment, so the rule applies only
     past CAUGHT_UP_GRACE_S; before that the entry still counts (a held
-    label costs a little time, a forgotten launch costs a double launch)."""
+    label costs a little time, a forgotten launch costs a double launch). A create Vast answered with an
+    error is released sooner: REFUSED_CHECK_S after the answer, by a listing that shows no such label."""
     newest = max((i.id for i in instances), default=None)
     latest_start = max((i.start_date for i in instances if i.start_date), default=None)
 
+    labels = {i.label for i in instances}
+
     def gone(e: InFlight) -> bool:
+        if e.refused_at is not None and now - e.refused_at >= REFUSED_CHECK_S and e.label not in labels:
+            return True
         if now - e.time < CAUGHT_UP_GRACE_S:
             return False
         if e.instance_id is not None:

@@ -60,6 +60,9 @@ class InFlight:
     time: float                          # when the create was sent
     attempt: int = 1
     instance_id: int | None = None       # new_contract, once known
+    # When Vast answered the create with an error (an HTTP status, not a timeout or a dropped connection):
+    # most likely nothing was rented, so a listing a little later that shows no such label releases it.
+    refused_at: float | None = None
 
 
 @dataclass(frozen=True)
