@@ -171,3 +171,23 @@ def test_report_renders_in_a_headless_browser(tmp_path):
                     f"--screenshot={shot}", "--window-size=1200,2000", page.as_uri()],
                    check=False, capture_output=True, timeout=120)
     assert shot.exists() and shot.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+
+
+def test_charts_draw_no_more_than_a_chart_is_wide_but_keep_every_dip_and_count():
+    from zeb.plan.report import Marker, Point, thin_markers, thin_points
+
+    since, now = 0.0, 100_000.0
+    # 50,000 points: the fleet at 8, with a one-second dip to 3 at t=50,000.5 and a peak of 9 at t=70,000.5.
+    points = [Point(float(t), 8, 16.0, 0.6) for t in range(0, 100_000, 2)]
+    points[25_000] = Point(50_000.5, 3, 6.0, 0.6)
+    points[35_000] = Point(70_000.5, 9, 18.0, 0.7)
+    thin = thin_points(points, since, now, bins=500)
+    assert len(thin) <= 3 * 500 and thin[0] == points[0]
+    assert any(p.producing == 3 for p in thin) and any(p.producing == 9 for p in thin)
+    assert list(thin) == sorted(thin, key=lambda p: p.time)
+    few = points[:100]
+    assert thin_points(few, since, now, bins=500) == tuple(few)
+    marks = [Marker(float(t), "replacement", "w", "") for t in range(0, 100_000, 10)] + \
+            [Marker(5.0, "strike", "w", "")]
+    drawn = thin_markers(sorted(marks, key=lambda m: m.time), since, now, bins=500)
+    assert sum(m.kind == "replacement" for m in drawn) == 500 and sum(m.kind == "strike" for m in drawn) == 1

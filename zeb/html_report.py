@@ -6,12 +6,13 @@ matplotlib is imported here only, and this module only by `zeb report` and the d
 
 from __future__ import annotations
 
+import dataclasses
 import io
 import re
 from datetime import datetime, timezone
 from html import escape
 
-from zeb.plan.report import ReportData
+from zeb.plan.report import ReportData, thin_markers, thin_points
 
 SECTIONS = (("workers", "Producing workers vs target"), ("throughput", "Games/s and $/hr"),
             ("value", "$ per game/s by GPU type"), ("market", "Market prices by GPU type"),
@@ -61,6 +62,13 @@ def _time_axis(ax, data: ReportData) -> None:
     ax.grid(alpha=0.3)
 
 
+def _thin(data: ReportData) -> ReportData:
+    """What the charts draw: no more points and marker lines than a chart is pixels wide (the tables and
+    counts read the data whole)."""
+    return dataclasses.replace(data, points=thin_points(data.points, data.since, data.now),
+                               markers=thin_markers(data.markers, data.since, data.now))
+
+
 def _mark_events(ax, data: ReportData) -> None:
     # One collection per kind, not one axvline per marker: the same full-height lines, drawn in
     # milliseconds rather than seconds for a long window's thousands of replacements.
@@ -75,6 +83,7 @@ def _mark_events(ax, data: ReportData) -> None:
 
 
 def _workers(data: ReportData) -> str:
+    data = _thin(data)
     fig, (ax,) = _figure()
     times = [_dt(p.time) for p in data.points]
     ax.step(times, [p.producing for p in data.points], where="post", label="producing")
@@ -88,6 +97,7 @@ def _workers(data: ReportData) -> str:
 
 
 def _throughput(data: ReportData) -> str:
+    data = _thin(data)
     fig, (gps, dph) = _figure(2, 2.5)
     times = [_dt(p.time) for p in data.points]
     gps.step(times, [p.games_per_s for p in data.points], where="post", color="#1f77b4")
@@ -131,10 +141,12 @@ def _market(data: ReportData) -> str:
 
 def _events(data: ReportData) -> str:
     fig, (ax,) = _figure(height=1.3)
+    drawn = _thin(data).markers
     for n, kind in enumerate(("replacement", "strike")):
-        times = [_dt(m.time) for m in data.markers if m.kind == kind]
+        times = [_dt(m.time) for m in drawn if m.kind == kind]
+        count = sum(1 for m in data.markers if m.kind == kind)
         ax.plot(times, [n] * len(times), "|" if kind == "replacement" else "x", color=_COLOURS[kind],
-                markersize=12, label=f"{kind}s ({len(times)})", linestyle="none")
+                markersize=12, label=f"{kind}s ({count})", linestyle="none")
     ax.set_yticks([0, 1], ["replacements", "strikes"])
     ax.set_ylim(-0.6, 1.6)
     _time_axis(ax, data)

@@ -136,6 +136,48 @@ def markers(events: Iterable[Mapping], since: float, now: float) -> tuple[Marker
     return tuple(sorted(out, key=lambda m: m.time))
 
 
+# A chart is 11 inches wide: ~1,000 pixels. More points or marker lines than that draw nothing more but
+# cost seconds to draw and megabytes of SVG on a long window (400,000 log lines hold ~100 days).
+PLOT_BINS = 1000
+
+
+def thin_points(points: Sequence[Point], since: float, now: float, bins: int = PLOT_BINS) -> tuple[Point, ...]:
+    """At most ~2 points per 1/bins of the window: in each bin the first point, and the lowest and the
+    highest producing count it reached (so a dip or a peak the step plot would show is still drawn)."""
+    if len(points) <= 2 * bins or now <= since:
+        return tuple(points)
+    width = (now - since) / bins
+    out: list[Point] = []
+    bucket: list[Point] = []
+    current = None
+    for p in [*points, None]:
+        b = None if p is None else int((p.time - since) // width)
+        if bucket and b != current:
+            keep = {id(bucket[0]): bucket[0], id(min(bucket, key=lambda q: q.producing)): None,
+                    id(max(bucket, key=lambda q: q.producing)): None}
+            out += [q for q in bucket if id(q) in keep]
+            bucket = []
+        if p is not None:
+            current = b
+            bucket.append(p)
+    return tuple(out)
+
+
+def thin_markers(found: Sequence[Marker], since: float, now: float, bins: int = PLOT_BINS) -> tuple[Marker, ...]:
+    """One marker per kind per 1/bins of the window (the first): the lines a chart can tell apart."""
+    if len(found) <= bins or now <= since:
+        return tuple(found)
+    width = (now - since) / bins
+    seen: set[tuple[str, int]] = set()
+    out = []
+    for m in found:
+        key = (m.kind, int((m.time - since) // width))
+        if key not in seen:
+            seen.add(key)
+            out.append(m)
+    return tuple(out)
+
+
 def machine_rows(hosts: Mapping[int, HostRecord], threshold: int, now: float) -> list[dict]:
     """The reputation table, as `zeb blacklist --all` lists it: machines with strikes or a reputation."""
     rows: list[dict] = []
