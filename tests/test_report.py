@@ -99,7 +99,7 @@ def _check_html(html: str) -> _Doc:
     doc.close()
     assert html.startswith("<!DOCTYPE html>") and "html" in doc.tags and "svg" in doc.tags
     assert [key for key, _ in SECTIONS if key not in doc.ids] == []
-    assert len(SECTIONS) == 7
+    assert len(SECTIONS) == 8
     assert not [r for r in doc.refs if not r.startswith("#")], "only in-document references"
     assert "<script" not in html and "<link" not in html and "@import" not in html
     assert not re.search(r"url\((?!#)", html), "only in-document url(#...)"
@@ -191,3 +191,23 @@ def test_charts_draw_no_more_than_a_chart_is_wide_but_keep_every_dip_and_count()
             [Marker(5.0, "strike", "w", "")]
     drawn = thin_markers(sorted(marks, key=lambda m: m.time), since, now, bins=500)
     assert sum(m.kind == "replacement" for m in drawn) == 500 and sum(m.kind == "strike" for m in drawn) == 1
+
+
+def test_the_report_names_the_code_each_commit_ran_and_how_it_fared():
+    import dataclasses
+
+    from zeb.html_report import render_html
+    from zeb.plan.report import commit_rows
+
+    old, new = "a" * 40, "b" * 40
+    ran = [dataclasses.replace(LIVE[0], commit=old, first_batch_at=T0 + 600),
+           dataclasses.replace(LIVE[1], commit=old, first_batch_at=T0 + 700),
+           dataclasses.replace(RETIRED[0], commit=new, first_seen=T0 + 3600, fatal_kind="traceback"),
+           dataclasses.replace(RETIRED[0], instance_id=9, commit=None)]          # said no commit: not counted
+    rows = commit_rows(ran, since=T0)
+    assert [(r["commit"], r["workers"], r["produced"], r["failed"]) for r in rows] == [(new, 1, 0, 1), (old, 2, 2, 0)]
+    data = dataclasses.replace(_data(), commits=rows)
+    html = render_html(data)
+    assert 'id="code"' in html and f"<code>{new[:12]}</code>" in html and new not in html.replace(new[:12], "")
+    empty = render_html(dataclasses.replace(_data(), commits=[]))
+    assert "said which commit it runs" in empty

@@ -16,8 +16,8 @@ from zeb.plan.report import ReportData, thin_markers, thin_points
 
 SECTIONS = (("workers", "Producing workers vs target"), ("throughput", "Games/s and $/hr"),
             ("value", "$ per game/s by GPU type"), ("market", "Market prices by GPU type"),
-            ("events", "Replacements and strikes"), ("machines", "Machine reputation"),
-            ("totals", "Totals"))
+            ("events", "Replacements and strikes"), ("code", "Code the workers ran"),
+            ("machines", "Machine reputation"), ("totals", "Totals"))
 
 _CSS = """
 body { font-family: system-ui, sans-serif; margin: 2em auto; max-width: 1100px; color: #222; }
@@ -157,6 +157,17 @@ def _events(data: ReportData) -> str:
     return _svg(fig) + table
 
 
+def _code(data: ReportData) -> str:
+    if not data.commits:
+        return ('<p class="muted">No worker in the window said which commit it runs (the onstart prints '
+                '<code>code at &lt;sha&gt;</code>).</p>')
+    head = "".join(f"<th>{c}</th>" for c in ("Commit", "First seen (UTC)", "Workers", "Produced", "Failed"))
+    body = "".join(f"<tr><td><code>{escape(r['commit'][:12])}</code></td><td>{_dt(r['first_seen']):%Y-%m-%d %H:%M}"
+                   f"</td><td>{r['workers']}</td><td>{r['produced']}</td><td>{r['failed']}</td></tr>"
+                   for r in data.commits)
+    return f"<table><tr>{head}</tr>{body}</table>"
+
+
 def _machines(data: ReportData) -> str:
     if not data.machines:
         return '<p class="muted">zeb knows nothing of any machine yet.</p>'
@@ -186,7 +197,7 @@ def render_html(data: ReportData) -> str:
 
     matplotlib.use("Agg")       # no display needed, whatever MPLBACKEND says
     parts = {"workers": _workers, "throughput": _throughput, "value": _value, "market": _market,
-             "events": _events, "machines": _machines, "totals": _totals}
+             "events": _events, "code": _code, "machines": _machines, "totals": _totals}
     body = "".join(f'<section id="{key}"><h2>{n}. {title}</h2>{parts[key](data)}</section>\n'
                    for n, (key, title) in enumerate(SECTIONS, 1))
     window = f"{_dt(data.since):%Y-%m-%d %H:%M} to {_dt(data.now):%Y-%m-%d %H:%M} UTC"

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import bisect
 from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from zeb.codec import upgrade_event
 from zeb.lifecycle import BILLING, Billing, WorkerRecord, WorkerState
@@ -49,6 +49,7 @@ class ReportData:
     market: dict[str, list[Sample]]
     machines: list[dict]
     totals: dict
+    commits: list[dict] = field(default_factory=list)     # commit_rows(): the code the workers ran
 
 
 def _billed(state: WorkerState) -> bool:
@@ -178,6 +179,23 @@ def thin_markers(found: Sequence[Marker], since: float, now: float, bins: int = 
     return tuple(out)
 
 
+def commit_rows(workers: Iterable[WorkerRecord], since: float) -> list[dict]:
+    """The code the window's workers ran, newest first: per commit (the onstart's `code at <sha>`), when
+    it was first seen, how many workers ran it, how many produced and how many ended on an error. A
+    commit every worker crashed on stands out next to the one before it that produced."""
+    by: dict[str, dict] = {}
+    for w in workers:
+        if not w.commit or max(w.state_since, w.first_seen) < since:
+            continue
+        row = by.setdefault(w.commit, {"commit": w.commit, "first_seen": w.first_seen, "workers": 0,
+                                       "produced": 0, "failed": 0})
+        row["first_seen"] = min(row["first_seen"], w.first_seen)
+        row["workers"] += 1
+        row["produced"] += w.first_batch_at is not None or w.last_batch is not None
+        row["failed"] += bool(w.fatal_kind) and w.first_batch_at is None
+    return sorted(by.values(), key=lambda r: r["first_seen"], reverse=True)
+
+
 def machine_rows(hosts: Mapping[int, HostRecord], threshold: int, now: float) -> list[dict]:
     """The reputation table, as `zeb blacklist --all` lists it: machines with strikes or a reputation."""
     rows: list[dict] = []
@@ -214,4 +232,5 @@ def assemble(fleet: str, target: int, events: Sequence[Mapping], live: Sequence[
         market=market_by_gpu(samples),
         machines=machine_rows(hosts, threshold, now),
         totals=fleet_stats(live, retired, events, strikes, now=now, since=since),
+        commits=commit_rows(everyone, since),
     )
