@@ -61,3 +61,51 @@ def test_python_dash_m_zeb_works():
                          text=True)
     assert out.returncode == 0
     assert out.stdout.startswith("zeb ")
+
+
+# -- no pydantic, no monitor planner for a plain command (issue #21) --------------------------------
+
+def _imported_by(argv: list[str], env: dict) -> set[str]:
+    """Every module `python -X importtime -m zeb ARGV` imported (importtime lists each on stderr)."""
+    out = subprocess.run([sys.executable, "-X", "importtime", "-m", "zeb", *argv], check=False, capture_output=True,
+                         text=True, env=env)
+    assert out.returncode == 0, out.stderr[-2000:]
+    return {line.rpartition("|")[2].strip() for line in out.stderr.splitlines() if line.startswith("import time:")}
+
+
+@pytest.mark.parametrize("argv", [["status", "--fleet", "zeb"], ["status"], ["status", "--json", "-f", "zeb"],
+                                  ["config", "show", "--fleet", "zeb"], ["stats", "--fleet", "zeb"]])
+def test_a_plain_command_imports_neither_pydantic_nor_the_monitor_planner(sim, argv):
+    import os
+
+    sim.run("up", "2")
+    modules = _imported_by(argv, {**os.environ, **sim.env})
+    assert "zeb.cli" in modules     # the list is real: the entry point's own package is in it
+    assert {m for m in modules if m == "pydantic" or m.startswith("pydantic.")} == set()
+    assert "zeb.plan.monitor" not in modules
+
+
+def test_every_plain_parameter_skips_typers_pydantic_coercion():
+    """Each command's str/int/float (and list) parameters carry zeb's coercer, so a new option cannot bring
+    pydantic back unnoticed; on a typer without the slot (< 0.29) there is nothing to check."""
+    import typer.main
+
+    from zeb.cli import app, coerce
+
+    if coerce.RuntimeParam is None:
+        pytest.skip("this typer coerces without pydantic")
+    root = typer.main.get_command(app)
+    missing = []
+
+    def walk(command, path):
+        for param in command.params:
+            descriptor = getattr(param, "type_descriptor", None)
+            if descriptor is not None and descriptor.annotation is not bool and coerce._is_plain(descriptor) \
+                    and not isinstance(param._runtime_param, coerce.PlainRuntimeParam):
+                missing.append(f"{path} {param.name}")
+        for name, sub in (getattr(command, "commands", None) or {}).items():
+            walk(sub, f"{path} {name}")
+
+    for name in COMMANDS:
+        walk(root.commands[name], f"zeb {name}")
+    assert missing == []

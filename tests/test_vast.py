@@ -445,3 +445,30 @@ def test_importing_zeb_vast_does_not_import_the_sdk():
     modules = [line.rsplit("|", 1)[-1].strip() for line in out.stderr.splitlines() if "|" in line]
     assert "zeb.vast" in modules
     assert not [m for m in modules if m.split(".")[0] in ("vastai", "requests", "tenacity")]
+
+
+# -- one session per client (issue #21) ----------------------------------------------------------
+
+
+def test_a_multi_page_listing_and_the_calls_after_it_share_one_connection():
+    """The SDK opens a session, so a TCP connection, per request; zeb's client keeps one alive for all of
+    its calls. Counted where it shows: the connections the simulated marketplace's server accepted."""
+    from zeb.sim.clock import ManualClock
+    from zeb.sim.market import GPUS, Market
+    from zeb.sim.server import SimServer
+
+    market = Market(ManualClock(), seed=3, credit=100.0, api_key="sim-key")
+    for k in range(60):
+        market.adopt(list(GPUS)[k % len(GPUS)], f"zeb-worker-vast-{k}")
+    server = SimServer(market)
+    url = server.start()
+    try:
+        c, _ = make(url, key="sim-key")
+        before = server.connections_accepted
+        assert len(c.list_instances()) == 60 and c.requests_made == 3       # three pages of 25
+        c.account()
+        c.get_instance(min(market.instances))
+        assert c.requests_made == 5
+        assert server.connections_accepted - before == 1
+    finally:
+        server.stop()

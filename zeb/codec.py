@@ -23,7 +23,6 @@ from zeb.errors import StoreError
 from zeb.lifecycle import Event as LifecycleEvent
 from zeb.lifecycle import WorkerState, check_record
 from zeb.plan.hosts import hosts_from_json
-from zeb.plan.monitor import PolicyState
 from zeb.plan.notify import NotifyState
 from zeb.plan.types import InFlight
 
@@ -203,6 +202,10 @@ def check_destroying(data) -> None:
 def check_policy(data) -> None:
     if not isinstance(data, dict):
         raise BadDocument(f"{POLICY_DOC}: expected an object, found {type(data).__name__}")
+    # deferred: the monitor's planner (~40 ms) is loaded only where a policy document is read, not by every
+    # command that touches the store (`zeb status` without a monitor's policy.json)
+    from zeb.plan.monitor import PolicyState
+
     try:
         policy = PolicyState.from_dict(data)
     except (TypeError, ValueError, AttributeError) as exc:

@@ -77,6 +77,7 @@ _PAGE_SIZE = 25          # what the SDK's show_instances asks for
 _MAX_PAGES = 400         # 10,000 instances: a listing that pages on past that is a server fault, not a fleet
 _LOG_FIRST_POLL = 0.3    # the SDK's interval between looks at a log's result_url
 _LOG_MAX_POLL = 1.0
+_POOL_SIZE = 64          # kept-alive connections to Vast: more than any poll_concurrency a fleet uses
 _GONE_WORDS = ("not found", "no such", "no_such", "does not exist", "already destroyed")
 
 
@@ -287,15 +288,38 @@ class VastClient:
         return cls(key, env.get("VAST_URL") or DEFAULT_URL, **kw)
 
     def _count_requests(self) -> None:
-        # Every SDK request goes through VastClient._request (one HTTP request each with retry=1).
+        """Every SDK request goes through the SDK client's _request, which (vastai 1.5-1.9) builds a new
+        requests.Session for each one: a new TCP (and TLS) connection per page of the listing, and the
+        proxy environment read again for each. With retry=1 that method is exactly: prepare the request
+        on a fresh session, send it once, return the response. zeb's replacement does the same through one
+        session for the client's life (keep-alive; of the SDK's own session class where it has one, so its
+        redirect rule for the Authorization header holds), with the proxies resolved once for the server
+        (every SDK request goes to server_url), and counts each request."""
+        import requests
+        import requests.adapters
+        import requests.utils
+        from vastai.api import client as sdk_module
+
         sdk_client = self._sdk.client
-        send = sdk_client._request
+        session_class = getattr(sdk_module, "VastSession", None)
+        session = session_class(self.server_url) if session_class is not None else requests.Session()
+        # logs() runs from a pool of poll_concurrency threads: enough pooled connections for all of them.
+        adapter = requests.adapters.HTTPAdapter(pool_connections=1, pool_maxsize=_POOL_SIZE)
+        session.mount("http://", adapter)
+        session.mount("https://", adapter)
+        # resolve_proxies is what Session.send does per request; its answer depends only on the URL's scheme
+        # and host (no_proxy), the same for every request here.
+        probe = requests.PreparedRequest()
+        probe.url = self.server_url
+        proxies = requests.utils.resolve_proxies(probe, session.proxies, session.trust_env)
+        self._session = session
 
-        def counted(*args, **kwargs):
+        def send(method: str, url: str, headers: dict, json_data=None, timeout: float | None = None):
             self.requests_made += 1
-            return send(*args, **kwargs)
+            prep = session.prepare_request(requests.Request(method=method, url=url, headers=headers, json=json_data))
+            return session.send(prep, timeout=sdk_client.timeout if timeout is None else timeout, proxies=proxies)
 
-        sdk_client._request = counted
+        sdk_client._request = send
 
     def _tally(self, counts: dict[str, int], name: str) -> None:
         with self._tally_lock:
@@ -556,7 +580,7 @@ class VastClient:
                 raise Unreachable(f"{what}: the log was not ready within {budget.total:g}s")
             self.requests_made += 1
             try:
-                r = requests.get(url, timeout=min(self.timeout, remaining))
+                r = self._session.get(url, timeout=min(self.timeout, remaining))   # kept alive too
             except requests.RequestException:
                 r = None  # keep polling until the budget says stop
             if r is not None and r.status_code == 200:

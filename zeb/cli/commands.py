@@ -11,6 +11,8 @@ import typer
 import typer.main
 from typer.core import TyperCommand, TyperGroup
 
+from zeb.cli.coerce import lighten
+
 # name -> (module under zeb.cli, the first paragraph of the command's help, which `zeb --help` shortens),
 # in the order `zeb --help` lists them. tests/test_cli_help.py checks every entry against the loaded
 # command's help, so the two cannot drift.
@@ -46,6 +48,15 @@ def _help_flag_off_by_default(option: Any) -> Any:
     if option is not None and option.default is None:
         option.default = False
     return option
+
+
+def _help_flags_off_by_default(command: Any, ctx: Any) -> None:
+    # A command's and a subgroup's own --help is absent too (`zeb status`, `zeb config show`). A subcommand's
+    # help option takes its names from the context, which every level inherits from the root's: the
+    # root's context makes the same option the subcommand's would (typer caches it on the command).
+    _help_flag_off_by_default(command.get_help_option(ctx))
+    for sub in (getattr(command, "commands", None) or {}).values():
+        _help_flags_off_by_default(sub, ctx)
 
 
 def _completion_option(option: Any) -> None:
@@ -121,12 +132,12 @@ class LazyGroup(TyperGroup):
         # with the root's help settings, exactly as if it had been registered on the root app.
         holder = typer.Typer(rich_markup_mode=self.rich_markup_mode, add_completion=False)
         module.register(holder)
-        return typer.main.get_group(holder).commands[name]
+        return lighten(typer.main.get_group(holder).commands[name])
 
     def get_command(self, ctx: Any, cmd_name: str) -> Any:
         command = super().get_command(ctx, cmd_name)
-        if isinstance(command, TyperGroup):     # `zeb config show`: the config group's --help is absent
-            _help_flag_off_by_default(command.get_help_option(ctx))
+        if command is not None:
+            _help_flags_off_by_default(command, ctx)
         return command
 
     def get_params(self, ctx: Any) -> list:

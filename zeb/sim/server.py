@@ -470,6 +470,11 @@ class SimServer(Background):
         self._httpd = httpd
         market.unhang.clear()
 
+    @property
+    def connections_accepted(self) -> int:
+        """TCP connections the server has accepted (a keep-alive client makes one for many requests)."""
+        return cast("LoopbackHTTPServer", self._httpd).connections_accepted
+
     def stop(self) -> None:
         self.market.unhang.set()    # release hung requests so their threads end with the server
         super().stop()

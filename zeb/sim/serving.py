@@ -16,11 +16,13 @@ class LoopbackHTTPServer(ThreadingHTTPServer):
     allow_reuse_address = True
     # The default listen backlog (5) drops concurrent connects, which then wait a 1 s SYN retry.
     request_queue_size = 256
+    connections_accepted = 0    # TCP connections taken, for tests of clients' keep-alive
 
     def get_request(self):
         # Handlers write headers and body separately; with Nagle on, a keep-alive client (a requests.Session,
         # huggingface_hub's httpx client) waits a delayed ACK, ~40 ms, for every answer.
         conn, addr = super().get_request()
+        self.connections_accepted += 1     # one serving thread accepts: no lock needed
         conn.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
         return conn, addr
 
