@@ -78,6 +78,10 @@ _MAX_PAGES = 400         # 10,000 instances: a listing that pages on past that i
 _LOG_FIRST_POLL = 0.3    # the SDK's interval between looks at a log's result_url
 _LOG_MAX_POLL = 1.0
 _POOL_SIZE = 64          # kept-alive connections to Vast: more than any poll_concurrency a fleet uses
+# Connections idle longer than this are dropped before the next request: a server closes idle keep-alive
+# connections (often after 60 s), and a create sent on one it just closed fails as "may have reached Vast".
+# Within a command or a monitor cycle the calls come faster; between cycles (90 s and more) a fresh one.
+_IDLE_S = 20.0
 _GONE_WORDS = ("not found", "no such", "no_such", "does not exist", "already destroyed")
 
 
@@ -313,13 +317,24 @@ class VastClient:
         probe.url = self.server_url
         proxies = requests.utils.resolve_proxies(probe, session.proxies, session.trust_env)
         self._session = session
+        self._last_use = time.monotonic()
 
         def send(method: str, url: str, headers: dict, json_data=None, timeout: float | None = None):
+            self._fresh_session()
             self.requests_made += 1
             prep = session.prepare_request(requests.Request(method=method, url=url, headers=headers, json=json_data))
             return session.send(prep, timeout=sdk_client.timeout if timeout is None else timeout, proxies=proxies)
 
         sdk_client._request = send
+
+    def _fresh_session(self):
+        """The kept-alive session, its pooled connections dropped first if they sat idle past _IDLE_S."""
+        now = time.monotonic()
+        with self._tally_lock:
+            idle, self._last_use = now - self._last_use, now
+        if idle > _IDLE_S:
+            self._session.close()       # closes the pooled connections; the session opens new ones
+        return self._session
 
     def _tally(self, counts: dict[str, int], name: str) -> None:
         with self._tally_lock:
@@ -580,7 +595,7 @@ class VastClient:
                 raise Unreachable(f"{what}: the log was not ready within {budget.total:g}s")
             self.requests_made += 1
             try:
-                r = self._session.get(url, timeout=min(self.timeout, remaining))   # kept alive too
+                r = self._fresh_session().get(url, timeout=min(self.timeout, remaining))   # kept alive too
             except requests.RequestException:
                 r = None  # keep polling until the budget says stop
             if r is not None and r.status_code == 200:
