@@ -360,3 +360,11 @@ def test_a_full_fleet_sends_its_canary_on_a_moved_head_at_once():
     d2 = decide(dataclasses.replace(snap(full), branch_head="d" * 40), d.state, CFG, 4, NOW + 120)
     [canary] = launches(d2)
     assert canary.canary and canary.trial and canary.commit == "d" * 40
+
+
+def test_the_monitor_starts_through_a_hub_failure_only_where_it_has_workers_to_watch():
+    assert ff.monitor_starts("hub_unreachable", has_run_here=False)
+    assert ff.monitor_starts("weights_missing", has_run_here=True) and ff.monitor_starts("hub_auth", True)
+    assert not ff.monitor_starts("weights_missing", has_run_here=False)    # a typo in a new fleet
+    assert not ff.monitor_starts("hub_auth", has_run_here=False)
+    assert not ff.monitor_starts(None, has_run_here=True)

@@ -203,15 +203,20 @@ class _Receiver(http.server.BaseHTTPRequestHandler):
         pass
 
 
-@pytest.fixture
-def receiver():
-    server = http.server.HTTPServer(("127.0.0.1", 0), _Receiver)
+def _serving(handler):
+    """A local HTTP server with `handler` on a thread, its requests in `.got`; stopped after the test."""
+    server = http.server.HTTPServer(("127.0.0.1", 0), handler)
     server.got = []
     thread = threading.Thread(target=server.serve_forever, daemon=True)
     thread.start()
     yield server
     server.shutdown()
     server.server_close()
+
+
+@pytest.fixture
+def receiver():
+    yield from _serving(_Receiver)
 
 
 @pytest.fixture
@@ -429,13 +434,7 @@ class _Redirecting(http.server.BaseHTTPRequestHandler):
 
 @pytest.fixture
 def redirecting():
-    server = http.server.HTTPServer(("127.0.0.1", 0), _Redirecting)
-    server.got = []
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    yield server
-    server.shutdown()
-    server.server_close()
+    yield from _serving(_Redirecting)
 
 
 @pytest.mark.parametrize("code", [301, 302, 303, 307, 308])

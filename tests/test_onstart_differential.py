@@ -154,16 +154,4 @@ def test_the_model_and_real_bash_agree(tmp_path):
     with ThreadPoolExecutor(8) as pool:
         results = list(pool.map(one, range(len(CASES))))
     failed = {name: problems for name, problems in results if problems}
-    # `git rev-parse HEAD` printing the checkout's sha is the git model's (another branch of issue 20): until
-    # it is merged, the model's "code at" line has no sha, and only that differs.
-    no_sha = not _log_of("cd /root/code\ngit rev-parse HEAD", WORKER_IMAGE)
-    pending = {n: p for n, p in failed.items() if no_sha and n.startswith("new default onstart")
-               and all("code at  (" in q for q in p)}
-    failed = {n: p for n, p in failed.items() if n not in pending}
     assert not failed, "\n".join(f"{name}: {'; '.join(p)}" for name, p in failed.items())
-    if pending:
-        pytest.xfail(f"{len(pending)} cases wait for the git model's `git rev-parse HEAD`: {', '.join(pending)}")
-
-
-def _log_of(script: str, image: str) -> list[str]:
-    return [ln for step in run_onstart(script, env={}, image=image).steps for ln in step.lines]

@@ -209,12 +209,13 @@ def _start_up_hub_check(app, service, cfg) -> tuple[str, str]:
     the same for a fleet that has run here; for one that never has it is most likely a typo, refused at once."""
     from zeb import state
     from zeb.hub import find_token
+    from zeb.plan.fleetfault import monitor_starts
 
     try:
         return service.check_hub(), "HF token present, weights found"
     except HubError as exc:
         token = find_token(app.env)
-        if token is None or (exc.cause != "hub_unreachable" and not _has_run_here(app.store, cfg.name, state)):
+        if token is None or not monitor_starts(exc.cause, _has_run_here(app.store, cfg.name, state)):
             raise
         return token, f"HF token present; {exc} -- launches wait for it, running workers are still watched"
 

@@ -269,6 +269,16 @@ def judge(failures: Sequence[Failure], records: Iterable[WorkerRecord], now: flo
     return best[1] if best else None
 
 
+def monitor_starts(cause: str | None, has_run_here: bool) -> bool:
+    """Does `zeb monitor` start when the start-up weights check fails with `cause`? A hub that does not
+    answer: always (the running workers still need watching; the first cycle holds). A refused token or
+    missing weights: for a fleet that has run here (a revoked token, a renamed file); for one new here it is
+    most likely a typo, refused at once as `zeb up` refuses it. No cause (no token at all): never."""
+    if cause == "hub_unreachable":
+        return True
+    return cause in HUB_CAUSES and has_run_here
+
+
 def hub_verdict(check: HubCheck | None) -> Verdict | None:
     """The controller's own weights check failing is a verdict by itself: nothing launched would get further."""
     if check is None or check.ok:
