@@ -43,19 +43,23 @@ def report(
 
 def gather(store, cfg, *, now: float, since: float):
     """The report's data from the state directory: what `zeb stats --since` reads, plus market history."""
+    from contextlib import closing
+
     from zeb import state
     from zeb.domain import gpu_name
     from zeb.market_history import MarketHistory
     from zeb.plan.report import assemble
+    from zeb.plan.stats import read_window
 
-    events = state.read_events(store, cfg.name, since=since)
+    # One pass over the log's window, kept as a few numbers per row: a log of months fits in memory.
+    with closing(store.events(cfg.name).stream(since)) as rows:
+        window = read_window(rows, since)
     live = list(state.load_records(store, cfg.name).values())
-    retired = state.retired_records(events)
     hosts = state.load_hosts(store, state.HostFiles.of(cfg))
     strikes = sum(1 for h in hosts.values() for s in h.strikes if s.fleet == cfg.name and s.time >= since)
     with MarketHistory.of(store) as history:
         samples = history.samples(since, gpus={gpu_name(g) for g in cfg.gpus})
-    return assemble(cfg.name, cfg.target_workers, events, live, retired, samples, hosts, strikes,
+    return assemble(cfg.name, cfg.target_workers, window, live, None, samples, hosts, strikes,
                     cfg.thresholds.strikes_to_block, now=now, since=since)
 
 

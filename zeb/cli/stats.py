@@ -36,20 +36,23 @@ def stats(
     Example: zeb stats --fleet zeb-large --since 24h
     """
     # deferred: zeb's planners and store cost ~100 ms that `--help` does not need (benchmarks/bench_help.py)
+    from contextlib import closing
+
     from zeb import state
-    from zeb.plan.stats import fleet_stats, gpu_stats
+    from zeb.plan.stats import fleet_stats, gpu_stats, read_window
 
     app = app_of(ctx)
     cfg = app.config(fleet)
     now = app.clock()
     start = now - parse_since(since)
-    events = state.read_events(app.store, cfg.name, since=start)
+    with closing(app.store.events(cfg.name).stream(start)) as rows:     # one pass, a few numbers per row
+        window = read_window(rows, start)
     live = list(state.load_records(app.store, cfg.name).values())
-    retired = state.retired_records(events)
+    retired = window.retired
     hosts = state.load_hosts(app.store, state.HostFiles.of(cfg))
     strikes = sum(1 for h in hosts.values() for s in h.strikes if s.fleet == cfg.name and s.time >= start)
     per_gpu = gpu_stats(live + retired, since=start)
-    per_fleet = fleet_stats(live, retired, events, strikes, now=now, since=start)
+    per_fleet = fleet_stats(live, retired, window, strikes, now=now, since=start)
     data = {"fleet": cfg.name, "since_s": now - start, "gpus": per_gpu, "fleet_stats": per_fleet}
     return Result("stats", data=data, human=lambda c: render(c, cfg.name, since, per_gpu, per_fleet))
 

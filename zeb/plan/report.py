@@ -6,20 +6,17 @@ Pure: event rows, worker records, market samples and host records in, `now` and 
 
 from __future__ import annotations
 
-import bisect
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 
-from zeb.codec import upgrade_event
 from zeb.lifecycle import BILLING, Billing, WorkerRecord, WorkerState
 from zeb.plan.hosts import has_reputation, is_blocked, reputation
 from zeb.plan.market import Sample
-from zeb.plan.stats import fleet_stats, gpu_stats
-from zeb.plan.timeline import STATE_KINDS
-from zeb.plan.types import REPLACEMENT_KINDS, HostRecord
+from zeb.plan.stats import LogWindow, fleet_stats, gpu_stats, read_window
+from zeb.plan.types import HostRecord
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class Point:
     """The fleet from `time` until the next point: producing workers, their games/s, and $/hr billed."""
 
@@ -29,7 +26,7 @@ class Point:
     dph: float
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class Marker:
     time: float
     kind: str            # "replacement" | "strike"
@@ -56,53 +53,55 @@ def _billed(state: WorkerState) -> bool:
     return BILLING[state] is not Billing.NOT_BILLED
 
 
-def fleet_series(events: Iterable[Mapping], records: Iterable[WorkerRecord], since: float,
+# Sums of games/s and $/hr are kept in integer units this small, so adding and taking away a worker at
+# every change leaves no rounding drift however long the window (the points round far coarser).
+_UNIT = 1e-9
+
+
+def fleet_series(events: Iterable[Mapping] | LogWindow, records: Iterable[WorkerRecord], since: float,
                  now: float) -> tuple[Point, ...]:
     """One point at `since`, one at every state change in (since, now], one at `now`.
 
     As zeb.plan.stats.window_spend reads the window: the state before a worker's first row in the window
     is that row's `from`; a worker with no row in it was in its record's state all along (if that state
-    began before the window). Games/s and $/hr per worker are its record's."""
+    began before the window). Games/s and $/hr per worker are its record's. `events` may be the rows or
+    the LogWindow read_window made of them; the work is linear in the rows."""
+    window = events if isinstance(events, LogWindow) else read_window(events, since)
     by_id = {w.instance_id: w for w in records}
-    rows: dict[int, list[Mapping]] = {}
-    for e in (upgrade_event(row) for row in events):
-        if e.get("kind", "transition") in STATE_KINDS and e.get("to") and e.get("instance_id") is not None \
-                and since <= float(e["time"]) <= now:
-            rows.setdefault(int(e["instance_id"]), []).append(e)
+    rows = {iid: [r for r in mine if since <= r[0] <= now] for iid, mine in window.states.items()}
+    rows = {iid: mine for iid, mine in rows.items() if mine}
     state: dict[int, WorkerState] = {iid: w.state for iid, w in by_id.items()
                                      if w.state_since <= since and iid not in rows}
     changes: list[tuple[float, int, WorkerState]] = []
     for iid, mine in rows.items():
-        mine.sort(key=lambda e: float(e["time"]))
-        before = mine[0].get("from")
-        if before:
-            state[iid] = WorkerState(before)
-        changes += [(float(row["time"]), iid, WorkerState(row["to"])) for row in mine]
+        if mine[0][1] is not None:
+            state[iid] = mine[0][1]
+        changes += [(t, iid, to) for t, _, to in mine]
     changes.sort(key=lambda c: c[0])
 
-    # Who is producing and who is billed, kept in the order `state` first held them, so each point sums
-    # the same numbers in the same order as a walk over every worker would, at the cost of the few live.
-    rank = {iid: n for n, iid in enumerate(state)}
-    producing: list[int] = []
-    billed: list[int] = []
+    gps = {iid: round((w.games_per_s or 0.0) / _UNIT) for iid, w in by_id.items()}
+    dph = {iid: round(w.dph_total / _UNIT) for iid, w in by_id.items()}
+    producing = billed = gps_sum = dph_sum = 0
 
     def place(iid: int, old: WorkerState | None, new: WorkerState) -> None:
-        for members, now_in, was_in in ((producing, new is WorkerState.PRODUCING, old is WorkerState.PRODUCING),
-                                        (billed, iid in by_id and _billed(new),
-                                         old is not None and iid in by_id and _billed(old))):
-            if was_in and not now_in:
-                members.pop(bisect.bisect_left(members, rank[iid]))
-            elif now_in and not was_in:
-                bisect.insort(members, rank[iid])
+        nonlocal producing, billed, gps_sum, dph_sum
+        was, now_in = old is WorkerState.PRODUCING, new is WorkerState.PRODUCING
+        if was != now_in:
+            sign = 1 if now_in else -1
+            producing += sign
+            gps_sum += sign * gps.get(iid, 0)
+        if iid in by_id:
+            was, now_in = old is not None and _billed(old), _billed(new)
+            if was != now_in:
+                sign = 1 if now_in else -1
+                billed += sign
+                dph_sum += sign * dph[iid]
 
     for iid, s in state.items():
         place(iid, None, s)
-    order = list(state)
 
     def point(t: float) -> Point:
-        gps = sum((by_id[order[r]].games_per_s or 0.0) for r in producing if order[r] in by_id)
-        dph = sum(by_id[order[r]].dph_total for r in billed)
-        return Point(t, len(producing), round(gps, 4), round(dph, 5))
+        return Point(t, producing, round(gps_sum * _UNIT, 4), round(dph_sum * _UNIT, 5))
 
     points = [point(since)]
     n = 0
@@ -110,9 +109,6 @@ def fleet_series(events: Iterable[Mapping], records: Iterable[WorkerRecord], sin
         t = changes[n][0]
         while n < len(changes) and changes[n][0] == t:     # simultaneous changes make one point
             _, iid, to = changes[n]
-            if iid not in rank:
-                rank[iid] = len(order)
-                order.append(iid)
             place(iid, state.get(iid), to)
             state[iid] = to
             n += 1
@@ -121,19 +117,10 @@ def fleet_series(events: Iterable[Mapping], records: Iterable[WorkerRecord], sin
     return tuple(points)
 
 
-def markers(events: Iterable[Mapping], since: float, now: float) -> tuple[Marker, ...]:
+def markers(events: Iterable[Mapping] | LogWindow, since: float, now: float) -> tuple[Marker, ...]:
     """Replacements (destroy transitions whose code is a replacement kind) and strikes (action rows)."""
-    out = []
-    for e in (upgrade_event(row) for row in events):
-        t = float(e.get("time", 0.0))
-        if not since <= t <= now:
-            continue
-        label = str(e.get("label") or e.get("instance_id") or "")
-        if e.get("kind", "transition") == "transition" and e.get("to") == WorkerState.DESTROYING.value \
-                and e.get("code") in REPLACEMENT_KINDS:
-            out.append(Marker(t, "replacement", label, e.get("detail", "")))
-        elif e.get("kind") == "action" and e.get("strike"):
-            out.append(Marker(t, "strike", label, f"machine {e.get('machine_id', '?')}: {e.get('detail', '')}"))
+    window = events if isinstance(events, LogWindow) else read_window(events, since)
+    out = [Marker(*m) for m in window.marks if since <= m[0] <= now]
     return tuple(sorted(out, key=lambda m: m.time))
 
 
@@ -219,18 +206,21 @@ def market_by_gpu(samples: Sequence[Sample]) -> dict[str, list[Sample]]:
     return dict(sorted(out.items()))
 
 
-def assemble(fleet: str, target: int, events: Sequence[Mapping], live: Sequence[WorkerRecord],
-             retired: Sequence[WorkerRecord], samples: Sequence[Sample], hosts: Mapping[int, HostRecord],
+def assemble(fleet: str, target: int, events: Iterable[Mapping] | LogWindow, live: Sequence[WorkerRecord],
+             retired: Sequence[WorkerRecord] | None, samples: Sequence[Sample], hosts: Mapping[int, HostRecord],
              strikes: int, threshold: int, *, now: float, since: float) -> ReportData:
-    """Everything the report draws. `events` are the rows since `since` (what `zeb stats` reads)."""
+    """Everything the report draws. `events` are the rows since `since` (what `zeb stats` reads), or the
+    LogWindow read_window made of them in one pass; `retired` None takes the window's retired records."""
+    window = events if isinstance(events, LogWindow) else read_window(events, since)
+    retired = window.retired if retired is None else retired
     everyone = list(live) + list(retired)
     return ReportData(
         fleet=fleet, since=since, now=now, target=target,
-        points=fleet_series(events, everyone, since, now),
-        markers=markers(events, since, now),
+        points=fleet_series(window, everyone, since, now),
+        markers=markers(window, since, now),
         gpus=gpu_stats(everyone, since=since),
         market=market_by_gpu(samples),
         machines=machine_rows(hosts, threshold, now),
-        totals=fleet_stats(live, retired, events, strikes, now=now, since=since),
+        totals=fleet_stats(live, retired, window, strikes, now=now, since=since),
         commits=commit_rows(everyone, since),
     )

@@ -6,11 +6,16 @@ Pure: worker records and event dicts in, plain dicts out; `now` and `since` are 
 from __future__ import annotations
 
 import statistics
+import sys
 from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field
 
 from zeb.codec import upgrade_event
-from zeb.lifecycle import BILLING, Billing, WorkerRecord, WorkerState
+from zeb.lifecycle import BILLING, Billing, WorkerRecord, WorkerState, record_from_dict
+from zeb.plan.timeline import STATE_KINDS
 from zeb.plan.types import REPLACEMENT_KINDS
+
+DESTROYING = WorkerState.DESTROYING.value
 
 DEFAULT_GPS = 1.8
 
@@ -49,18 +54,69 @@ def gpu_stats(workers: Iterable[WorkerRecord], *, since: float | None = None) ->
     return rows
 
 
-def window_spend(events: Iterable[Mapping], workers: Iterable[WorkerRecord], since: float,
+StateRow = tuple[float, "WorkerState | None", WorkerState]      # (time, from, to): one state row of a worker
+_STATES = {s.value: s for s in WorkerState}
+
+
+@dataclass
+class LogWindow:
+    """The event log's window reduced, in one pass, to what the stats and the report read of it: each
+    worker's state rows (time, from, to) in log order, the replacements counted by code, the retired
+    workers' final records, and the rows the report marks (replacement, strike). A few numbers per row
+    are kept, never the rows: a log of months is read in bounded memory."""
+
+    since: float | None = None
+    states: dict[int, list[StateRow]] = field(default_factory=dict)
+    replacements: int = 0
+    retired: list[WorkerRecord] = field(default_factory=list)
+    marks: list[tuple[float, str, str, str]] = field(default_factory=list)   # (time, kind, label, detail)
+
+
+def _label(e: Mapping) -> str:
+    return sys.intern(str(e.get("label") or e.get("instance_id") or ""))
+
+
+def read_window(events: Iterable[Mapping], since: float | None = None) -> LogWindow:
+    """One pass over event rows (any version zeb reads: zeb.codec.upgrade_event) at or after `since`."""
+    out = LogWindow(since=since)
+    states = out.states
+    for row in events:
+        e = upgrade_event(row)
+        t = float(e.get("time", 0.0))
+        if since is not None and t < since:
+            continue
+        kind = e.get("kind", "transition")
+        to = e.get("to")
+        if kind in STATE_KINDS and to and e.get("instance_id") is not None:
+            iid = int(e["instance_id"])
+            before = e.get("from")
+            states.setdefault(iid, []).append((t, _STATES[before] if before else None, _STATES[to]))
+        replacement = to == DESTROYING and e.get("code") in REPLACEMENT_KINDS     # by code, whatever the kind
+        out.replacements += replacement
+        if replacement and kind == "transition":
+            out.marks.append((t, "replacement", _label(e), sys.intern(e.get("detail", ""))))
+        elif kind == "action" and e.get("strike"):
+            out.marks.append((t, "strike", _label(e),
+                              sys.intern(f"machine {e.get('machine_id', '?')}: {e.get('detail', '')}")))
+        elif kind == "retired" and e.get("record"):
+            # Labels, GPU names and errors repeat across thousands of records: one copy of each string.
+            out.retired.append(record_from_dict({k: sys.intern(v) if type(v) is str else v
+                                                 for k, v in e["record"].items()}))
+    for rows in states.values():
+        rows.sort(key=lambda r: r[0])   # stable: rows of one time keep their log order
+    return out
+
+
+def window_spend(events: Iterable[Mapping] | LogWindow, workers: Iterable[WorkerRecord], since: float,
                  now: float) -> tuple[float, float]:
     """($ productive, $ overhead) spent inside [since, now], from the state timeline of every worker.
 
     The event log may start inside the window: the state before a worker's first event there is that
     event's `from`; a worker with no event in the window spent all of it in its record's state."""
+    window = events if isinstance(events, LogWindow) else read_window(events)
     dph = {w.instance_id: w.dph_total for w in workers}
     states = {w.instance_id: w.state for w in workers if w.state_since <= since}
-    by_instance: dict[int, list[Mapping]] = {}
-    for e in events:
-        if e.get("kind", "transition") in ("transition", "adopted") and e.get("to"):
-            by_instance.setdefault(int(e["instance_id"]), []).append(e)
+    by_instance = window.states
     productive = overhead = 0.0
 
     def add(state: WorkerState | None, start: float, end: float, rate: float) -> None:
@@ -76,49 +132,47 @@ def window_spend(events: Iterable[Mapping], workers: Iterable[WorkerRecord], sin
 
     for iid in set(dph) | set(by_instance):
         rate = dph.get(iid, 0.0)
-        rows = sorted(by_instance.get(iid, []), key=lambda e: float(e["time"]))
+        rows = by_instance.get(iid, [])
         if not rows:
             add(states.get(iid), since, now, rate)
             continue
-        before = rows[0].get("from")
-        add(WorkerState(before) if before else None, since, float(rows[0]["time"]), rate)
-        for n, e in enumerate(rows):
-            state = WorkerState(e["to"])
+        add(rows[0][1], since, rows[0][0], rate)
+        for n, (t, _, state) in enumerate(rows):
             if state is WorkerState.GONE:
                 break
-            end = float(rows[n + 1]["time"]) if n + 1 < len(rows) else now
-            add(state, float(e["time"]), end, rate)
+            end = rows[n + 1][0] if n + 1 < len(rows) else now
+            add(state, t, end, rate)
     return productive, overhead
 
 
-def fleet_stats(live: Iterable[WorkerRecord], retired: Iterable[WorkerRecord], events: Iterable[Mapping],
-                strikes: int, *, now: float | None = None, since: float | None = None) -> dict:
+def fleet_stats(live: Iterable[WorkerRecord], retired: Iterable[WorkerRecord],
+                events: Iterable[Mapping] | LogWindow, strikes: int, *, now: float | None = None,
+                since: float | None = None) -> dict:
     """Games/s now, $/hr, $/day, $/week, $ spent productive vs overhead, replacements and strikes.
 
     With `now` and `since`, "spent" is what the window cost (from the timeline); without, it is the
     lifetime cost the workers' records accrued. Events are rows of the event log, of any version zeb
-    reads (zeb.codec.upgrade_event): replacements are counted by their code, never by their text."""
+    reads (zeb.codec.upgrade_event), or the LogWindow read_window made of them at `since`: replacements
+    are counted by their code, never by their text."""
     live = list(live)
-    events = [upgrade_event(e) for e in events if since is None or float(e.get("time", 0.0)) >= since]
+    window = events if isinstance(events, LogWindow) else read_window(events, since)
     everyone = live + list(retired)
     producing = [w for w in live if w.state is WorkerState.PRODUCING]
     billed_live = [w for w in live if BILLING[w.state] is not Billing.NOT_BILLED]
     dph = sum(w.dph_total for w in billed_live)
     if now is not None and since is not None:
-        productive, overhead = window_spend(events, everyone, since, now)
+        productive, overhead = window_spend(window, everyone, since, now)
     else:
         productive = sum(w.cost_productive for w in everyone)
         overhead = sum(w.cost_overhead for w in everyone)
     spent = productive + overhead
-    replacements = sum(1 for e in events if e.get("to") == WorkerState.DESTROYING.value
-                       and e.get("code") in REPLACEMENT_KINDS)
     return {
         "games_per_s": round(sum(w.games_per_s or 0.0 for w in producing), 3),
         "producing": len(producing), "live": len(billed_live),
         "dph": round(dph, 4), "per_day": round(dph * 24, 2), "per_week": round(dph * 24 * 7, 2),
         "spent": round(spent, 4), "spent_productive": round(productive, 4), "spent_overhead": round(overhead, 4),
         "productive_share": round(productive / spent, 4) if spent else None,
-        "replacements": replacements, "strikes": strikes,
+        "replacements": window.replacements, "strikes": strikes,
     }
 
 
