@@ -9,6 +9,7 @@ import random
 import sys
 import threading
 import time
+import urllib.parse
 from collections.abc import Callable, Collection, Mapping, Sequence
 from functools import partial, wraps
 from pathlib import Path
@@ -246,12 +247,15 @@ class VastClient:
 
     `on_retry(reason, seconds)`, when given, is called before each backoff pause with what failed and
     how long the pause is, so a command can say why it is waiting (issue 14: never silent on slow work).
+    `on_request(method, path, status, seconds)`, when given, hears of every HTTP request sent, with the
+    status it got (None: no answer) and how long it took (`zeb -v`); the path has no query, so no key.
     """
 
     def __init__(self, api_key: str, server_url: str = DEFAULT_URL, *, timeout: float = 30.0, attempts: int = 4,
                  max_wait: float = 60.0, base_wait: float = 0.5, sleep: Callable[[float], None] = time.sleep,
                  rng: random.Random | None = None,
-                 on_retry: Callable[[str, float], None] | None = None) -> None:
+                 on_retry: Callable[[str, float], None] | None = None,
+                 on_request: Callable[[str, str, int | None, float], None] | None = None) -> None:
         if not api_key or not api_key.strip():
             raise AuthError("no Vast API key", hint=f"set one with {KEY_HOWTO}")
         VastAI = _sdk_class()  # imported here: paid only by commands that talk to Vast
@@ -269,6 +273,7 @@ class VastClient:
         self._sleep = sleep
         self._rng = rng or random.Random()
         self.on_retry = on_retry
+        self.on_request = on_request
         self._sdk = VastAI(api_key=api_key.strip(), server_url=self.server_url, retry=1, quiet=True)
         self._sdk.client.timeout = self.timeout
         self._count_requests()
@@ -323,7 +328,17 @@ class VastClient:
             self._fresh_session()
             self.requests_made += 1
             prep = session.prepare_request(requests.Request(method=method, url=url, headers=headers, json=json_data))
-            return session.send(prep, timeout=sdk_client.timeout if timeout is None else timeout, proxies=proxies)
+            if self.on_request is None:
+                return session.send(prep, timeout=sdk_client.timeout if timeout is None else timeout, proxies=proxies)
+            started, status = time.monotonic(), None
+            try:
+                response = session.send(prep, timeout=sdk_client.timeout if timeout is None else timeout,
+                                        proxies=proxies)
+                status = response.status_code
+                return response
+            finally:
+                path = self._scrub(urllib.parse.urlsplit(prep.url or url).path)
+                self.on_request(method.upper(), path, status, time.monotonic() - started)
 
         sdk_client._request = send
 

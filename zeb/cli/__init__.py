@@ -7,6 +7,7 @@ from __future__ import annotations
 import typer
 
 from zeb import __version__
+from zeb.cli._base import QUIET_OPTION, VERBOSE_OPTION, group_verbosity
 from zeb.cli.commands import LazyGroup
 
 app = typer.Typer(
@@ -31,9 +32,12 @@ def _version(value: bool) -> None:
 
 @app.callback()
 def _root(
+    ctx: typer.Context,
     version: bool = typer.Option(False, "--version", callback=_version, is_eager=True, help="Print the version."),
+    quiet: bool = QUIET_OPTION,
+    verbose: bool = VERBOSE_OPTION,
 ) -> None:
-    pass
+    group_verbosity(ctx, quiet, verbose)
 
 
 def main() -> None:

@@ -18,6 +18,9 @@ def _console(stream, no_color: bool, columns: str | None) -> Console:
     return Console(file=stream, no_color=no_color, highlight=False, soft_wrap=False, width=width)
 
 
+QUIET, NORMAL, VERBOSE = -1, 0, 1
+
+
 class App:
     def __init__(
         self,
@@ -37,6 +40,7 @@ class App:
         self._store = None
         self._market = None
         self._said_no_config = False
+        self.verbosity = NORMAL     # QUIET (-q), NORMAL, VERBOSE (-v): set by the flags every command takes
 
     # Consoles bind to the streams in use when a command first prints (a test runner swaps them).
     @property
@@ -64,8 +68,7 @@ class App:
         if cfg.config_file is None and not self._said_no_config:
             # Said once, and without naming a file that does not exist: the user has none, which is fine.
             self._said_no_config = True
-            self.stderr.print("zeb: no fleets.toml found; using built-in defaults (write one: zeb config init)",
-                              markup=False)
+            self.note("zeb: no fleets.toml found; using built-in defaults (write one: zeb config init)")
         return cfg
 
     @property
@@ -91,11 +94,38 @@ class App:
         if self._market is None:
             from zeb.vast import VastClient
 
-            self._market = VastClient.from_env(self.env, sleep=self.sleep, on_retry=self._say_retry)
+            self._market = VastClient.from_env(self.env, sleep=self.sleep, on_retry=self._say_retry,
+                                               on_request=self._say_request if self.verbose else None)
         return self._market
 
+    # -- the one output helper: what goes to stderr besides errors, by verbosity -------------------------
+
+    @property
+    def quiet(self) -> bool:
+        return self.verbosity <= QUIET
+
+    @property
+    def verbose(self) -> bool:
+        return self.verbosity >= VERBOSE
+
+    def note(self, text: str, *, style: str | None = None) -> None:
+        """Progress and notes on stderr: what a person watching wants, and -q (cron) does not."""
+        if not self.quiet:
+            self.stderr.print(text, style=style, markup=False, highlight=False)
+
+    def detail(self, text: str) -> None:
+        """What only -v shows: retries in a pipe too, every API call with its timing."""
+        if self.verbose:
+            self.stderr.print(text, style="dim", markup=False, highlight=False)
+
     def _say_retry(self, reason: str, seconds: float) -> None:
-        # A terminal hears why it is waiting; a pipe (cron's log) gets only the outcome, as before.
-        if self.stderr.is_terminal:
-            self.stderr.print(f"zeb: {reason}; retrying in {seconds:.1f} s", style="dim", markup=False,
-                              highlight=False)
+        # A terminal hears why it is waiting; a pipe (cron's log) gets only the outcome unless -v asks.
+        line = f"zeb: {reason}; retrying in {seconds:.1f} s"
+        if self.verbose:
+            self.detail(line)
+        elif self.stderr.is_terminal:
+            self.note(line, style="dim")
+
+    def _say_request(self, method: str, path: str, status: int | None, seconds: float) -> None:
+        self.detail(f"zeb: {method} {path} -> {status if status is not None else 'no answer'} "
+                    f"in {seconds * 1000:.0f} ms")

@@ -74,8 +74,8 @@ def _destroy_all(app, cfg, ids, force: bool, wait: float) -> tuple[list, dict[in
                 break
             if not waited:
                 waited = True
-                app.stderr.print(f"waiting up to {wait:g}s for {len(pending)} launch(es) still in flight to "
-                                 f"appear ({', '.join(e.label for e in pending)})...", markup=False, highlight=False)
+                app.note(f"waiting up to {wait:g}s for {len(pending)} launch(es) still in flight to "
+                         f"appear ({', '.join(e.label for e in pending)})...")
             _count_down(app, status, len(pending), min(_POLL_S, max(0.0, deadline - app.clock())), deadline)
     return outcomes, labels, pending
 
@@ -112,6 +112,9 @@ def _result(fleet: str, outcomes: list, labels: dict[int, str], pending: list, w
                           markup=False)
         console.print(f"Destroyed {len(done_ids)} of {len(outcomes)} instance(s) of fleet {fleet}.", markup=False)
 
+    brief = f"zeb down: destroyed {len(done_ids)} of {len(outcomes)} instance(s) of fleet {fleet}" + (
+        f"; {len(pending)} launch(es) unconfirmed" if pending else "")
+
     errors = []
     if failed:
         errors.append(f"{len(failed)} destroy(s) failed; {again}")
@@ -119,7 +122,7 @@ def _result(fleet: str, outcomes: list, labels: dict[int, str], pending: list, w
         errors.append(f"{len(pending)} launch(es) still unconfirmed ({', '.join(e.label for e in pending)}): they "
                       f"may yet appear and bill; {again} in a minute")
     exit_code = EXIT_FAILED if failed else (EXIT_PARTIAL if pending else 0)
-    return Result("down", data=data, errors=errors, exit_code=exit_code, human=human)
+    return Result("down", data=data, errors=errors, exit_code=exit_code, human=human, brief=brief)
 
 
 _POLL_S = 5.0

@@ -110,7 +110,7 @@ def _resolve(app, worker: str):
     # Duplicates happen (a double launch by an old script): show the newest, say so.
     matches.sort(key=lambda i: i.start_date, reverse=True)
     if len(matches) > 1:
-        app.stderr.print(f"note: {len(matches)} instances carry {worker}; showing the newest ({matches[0].id})")
+        app.note(f"note: {len(matches)} instances carry {worker}; showing the newest ({matches[0].id})")
     return matches[0]
 
 

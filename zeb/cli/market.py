@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import typer
 
-from zeb.cli._base import FLEET_OPTION, JSON_OPTION, app_of, zeb_command
+from zeb.cli._base import FLEET_OPTION, JSON_OPTION, QUIET_OPTION, VERBOSE_OPTION, app_of, group_verbosity, zeb_command
 from zeb.cli.output import Result
 from zeb.cli.stats import parse_since
 
@@ -19,9 +19,13 @@ def market(
     since: str = typer.Option("7d", "--since", help="Window: 90m, 24h, 7d ..."),
     gpu: list[str] = typer.Option([], "--gpu", metavar="GPU", help="Only this GPU type (repeatable), e.g. RTX_3090."),
     json_out: bool = JSON_OPTION,
+    quiet: bool = QUIET_OPTION,
+    verbose: bool = VERBOSE_OPTION,
 ) -> None:
     if ctx.invoked_subcommand is None:
-        _show(ctx=ctx, fleet=fleet, since=since, gpu=gpu, json_out=json_out)
+        _show(ctx=ctx, fleet=fleet, since=since, gpu=gpu, json_out=json_out, quiet=quiet, verbose=verbose)
+    else:
+        group_verbosity(ctx, quiet, verbose)      # `zeb market -q scan`
 
 
 @zeb_command("market")

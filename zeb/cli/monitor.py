@@ -51,9 +51,9 @@ def monitor(
     sink = _EventSink(log_file)     # a bad --log-file is one line, before any banner
     service = app.fleet(cfg)
     for line in banner(cfg, count, len(service.blocked(service.hosts(), app.clock()))):
-        app.stderr.print(line, markup=False)
+        app.note(line)
     token, checks = _start_up_hub_check(app, service, cfg)
-    app.stderr.print(f"  checks    {checks}", markup=False)
+    app.note(f"  checks    {checks}")
     lock = app.store.monitor_guard(cfg.name, env=app.env)
     with lock:
         metrics, server = _start_metrics(app, cfg.name, metrics_port, metrics_addr)  # a port in use: one line
@@ -143,7 +143,7 @@ class _Reporter:
         self._metrics = metrics
         self._live = None
         self.last = None
-        if app.stdout.is_terminal:
+        if app.stdout.is_terminal and not app.quiet:
             from rich.live import Live
 
             # Refreshed by rich's thread once a second: the dashboard re-reads the clock each time.
@@ -168,10 +168,11 @@ class _Reporter:
             return
         out = self.app.stdout
         prefix = stamp(report.now) if self._once else ""
-        out.print(self._check_line(report, self.mon.started, self.target), markup=False)
+        if not self.app.quiet:      # -q: what zeb did and the summary, not a line per cycle
+            out.print(self._check_line(report, self.mon.started, self.target), markup=False)
         for action in report.actions:
             out.print(f"{prefix}  {action}", markup=False)
-        if report.number % 10 == 0:
+        if report.number % 10 == 0 and not self.app.quiet:
             for line in summary(self.mon, report.now):
                 out.print(stamp(report.now) + line, markup=False)
         out.file.flush()
@@ -190,7 +191,7 @@ def _start_metrics(app, fleet: str, port: int | None, addr: str):
     from zeb.metrics import FleetMetrics, serve
     metrics = FleetMetrics(CollectorRegistry(), fleet)
     host, bound, server = serve(metrics, port, addr)
-    app.stderr.print(f"  metrics   http://{host}:{bound}/metrics", markup=False)
+    app.note(f"  metrics   http://{host}:{bound}/metrics")
     return metrics, server
 
 

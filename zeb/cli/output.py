@@ -23,6 +23,8 @@ class Result:
     exit_code: int = EXIT_OK
     # Draws the human view on the given (stdout) console; None prints nothing.
     human: Callable[[Any], None] | None = None
+    # The one line -q prints instead of the human view (cron's log); None: -q prints the human view.
+    brief: str | None = None
 
     @property
     def status(self) -> str:
@@ -47,12 +49,14 @@ class Result:
         return cls(command=command, errors=[message], exit_code=exit_code)
 
 
-def render(result: Result, *, as_json: bool, stdout, stderr) -> None:
+def render(result: Result, *, as_json: bool, stdout, stderr, quiet: bool = False) -> None:
     if as_json:
         stdout.file.write(json.dumps(result.envelope(), indent=2, sort_keys=False, default=str) + "\n")
         stdout.file.flush()
         return
-    if result.human is not None:
+    if quiet and result.brief is not None:
+        stdout.print(result.brief, markup=False, highlight=False)
+    elif result.human is not None:
         result.human(stdout)
     for message in result.errors:
         stderr.print(f"[red]zeb: error:[/] {message}", highlight=False, markup=True, soft_wrap=True)

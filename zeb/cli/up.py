@@ -72,7 +72,8 @@ def up(
             console.print("Fleet launched. Workers take 3-5 min to start generating. Check with: zeb status"
                           + ("" if cfg.name == "zeb" else f" --fleet {cfg.name}"))
 
-    return Result("up", data=data, errors=errors, exit_code=exit_code, human=human)
+    brief = f"zeb up: launched {len(launched)} of {count} worker(s) for fleet {cfg.name}"
+    return Result("up", data=data, errors=errors, exit_code=exit_code, human=human, brief=brief)
 
 
 def _outcome_json(o) -> dict:
