@@ -341,3 +341,17 @@ def test_a_monitor_run_logs_its_target_once_and_the_report_draws_it(sim):
     assert [n for _, n in data.targets] == [2, 3] and data.shown_since > data.since   # a first report: fitted
     _, ax = workers_figure(data)
     assert list(_line(ax, "target (the monitor's)").get_ydata()) == [2, 3, 3]
+
+
+def test_the_marker_lines_are_one_path_per_kind_with_every_marker():
+    import math
+
+    from zeb.html_report import marker_path, workers_figure
+
+    px, py = marker_path([1.0, 2.5])
+    assert px[:2] == [1.0, 1.0] and px[3:5] == [2.5, 2.5] and py[:2] == [0.0, 1.0] and py[3:5] == [0.0, 1.0]
+    assert math.isnan(px[2]) and math.isnan(py[5]) and len(px) == len(py) == 6
+    _, ax = workers_figure(_data())
+    drawn = {a.get_label(): a for a in ax.get_children() if a.get_label() in ("_replacements", "_strikes")}
+    assert sorted(drawn) == ["_replacements", "_strikes"]
+    assert [_num(T0 + 3 * 3600)] * 2 == pytest.approx(list(drawn["_replacements"].get_xdata())[:2])

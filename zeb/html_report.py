@@ -70,17 +70,30 @@ def _thin(data: ReportData) -> ReportData:
                                markers=thin_markers(data.markers, start, data.now))
 
 
+def marker_path(xs: list[float]) -> tuple[list[float], list[float]]:
+    """Full-height lines at `xs` as one polyline broken by NaNs: (x, y) in the x-axis transform's
+    coordinates (x as data, y from 0 to 1 of the axes)."""
+    nan = float("nan")
+    px: list[float] = []
+    py: list[float] = []
+    for x in xs:
+        px += (x, x, nan)
+        py += (0.0, 1.0, nan)
+    return px, py
+
+
 def _mark_events(ax, data: ReportData) -> None:
-    # One collection per kind, not one axvline per marker: the same full-height lines, drawn in
-    # milliseconds rather than seconds for a long window's thousands of replacements.
+    # One path per kind, not one artist (nor one collection member) per marker: the same full-height
+    # lines, written as one SVG element each, drawn in milliseconds for a long window's thousands.
     import matplotlib.dates as mdates
-    from matplotlib.collections import LineCollection
+    from matplotlib.lines import Line2D
 
     for kind, colour in _COLOURS.items():
         xs = [mdates.date2num(_dt(m.time)) for m in data.markers if m.kind == kind]
         if xs:
-            ax.add_collection(LineCollection([[(x, 0), (x, 1)] for x in xs], colors=colour, alpha=0.35,
-                                             linewidths=0.8, transform=ax.get_xaxis_transform()), autolim=False)
+            px, py = marker_path(xs)
+            ax.add_artist(Line2D(px, py, color=colour, alpha=0.35, linewidth=0.8, transform=ax.get_xaxis_transform(),
+                                 label=f"_{kind}s"))
 
 
 def _outside_legend(ax, **kw) -> None:
@@ -233,6 +246,13 @@ def window_note(data: ReportData) -> str:
 
 
 def render_html(data: ReportData) -> str:
+    import os
+    import sys
+
+    if "numpy" not in sys.modules:
+        # numpy (under matplotlib) starts OpenBLAS with a thread per core at import: tens of ms for
+        # nothing, as these charts do no linear algebra. Only this process, only when not set already.
+        os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")
     import matplotlib
 
     matplotlib.use("Agg")       # no display needed, whatever MPLBACKEND says
