@@ -308,9 +308,9 @@ def test_price_range_fits_the_prices_with_a_margin():
 
 
 def test_market_legend_is_off_the_lines_and_the_price_axis_is_fitted():
-    from zeb.html_report import market_figure
-
     from matplotlib.backends.backend_agg import FigureCanvasAgg
+
+    from zeb.html_report import market_figure
 
     fig, ax = market_figure(_data())
     renderer = FigureCanvasAgg(fig).get_renderer()
