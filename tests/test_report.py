@@ -211,3 +211,147 @@ def test_the_report_names_the_code_each_commit_ran_and_how_it_fared():
     assert 'id="code"' in html and f"<code>{new[:12]}</code>" in html and new not in html.replace(new[:12], "")
     empty = render_html(dataclasses.replace(_data(), commits=[]))
     assert "said which commit it runs" in empty
+
+
+# -- the window fitted to the data, the target the monitor used, the market chart's legend and axis ------
+
+def test_charts_start_where_the_data_does_and_the_header_says_so():
+    from zeb.html_report import window_note, workers_figure
+    from zeb.plan.report import chart_start
+
+    assert chart_start(T0 - 86400, NOW, T0 + 1800, []) == T0 + 1800          # the log's first row
+    assert chart_start(T0 - 86400, NOW, None, LIVE) == T0                    # the fleet's first record
+    assert chart_start(T0 - 86400, NOW, T0 + 1800, LIVE) == T0               # whichever is first
+    assert chart_start(T0 + 600, NOW, T0 + 1800, LIVE) == T0 + 600           # data before the window
+    assert chart_start(T0, NOW, None, []) == T0                              # nothing: the window asked
+    asked = T0 - 6 * 86400
+    data = assemble("zeb", 3, EVENTS, LIVE, RETIRED, [], {}, 1, 3, now=NOW, since=asked)
+    assert data.since == asked and data.shown_since == T0
+    note = window_note(data)
+    assert "Window asked: 1970-01-06 13:46 to 1970-01-12 17:46 UTC (6.2 days)" in note
+    assert "Shown: from 1970-01-12 13:46 UTC (4.0 h)" in note
+    assert window_note(_data()) .endswith("Shown: all of it.")
+    assert note.replace("'", "&#x27;") in render_html(data)
+    _, ax = workers_figure(data)
+    assert ax.get_xlim() == pytest.approx((_num(T0), _num(NOW)))
+
+
+def test_target_line_holds_each_logged_count_until_the_next():
+    from zeb.plan.report import target_line
+
+    assert target_line([], 4, T0, NOW) == ([], [(T0, 4), (NOW, 4)])
+    steps, fallback = target_line([(T0 + 600, 3), (T0 + 1200, 3), (T0 + 3600, 5)], 4, T0, NOW)
+    assert steps == [(T0 + 600, 3), (T0 + 3600, 5), (NOW, 5)]           # a repeated count is no step
+    assert fallback == [(T0, 4), (T0 + 600, 4)]                         # before the first row: configured
+    steps, fallback = target_line([(T0, 2), (T0 + 3600, 6)], 4, T0, NOW)
+    assert steps == [(T0, 2), (T0 + 3600, 6), (NOW, 6)] and fallback == []
+    assert target_line([(NOW + 1, 9)], 4, T0, NOW) == ([], [(T0, 4), (NOW, 4)])
+
+
+TARGETS = [event_row(T0 + 60, "target", "target", "keeping 2 worker(s)", target=2),
+           event_row(T0 + 2 * 3600, "target", "target", "keeping 3 worker(s)", target=3)]
+
+
+def test_read_window_keeps_the_target_rows_and_the_stats_do_not_change():
+    from zeb.codec import check_event, decode_event
+    from zeb.plan.stats import fleet_stats, read_window
+
+    for row in TARGETS:
+        check_event(row)
+    assert decode_event({"time": 5.0, "kind": "target", "reason": "x", "target": 2})["target"] == 2    # v0 too
+    rows = sorted(EVENTS + TARGETS, key=lambda r: r["time"])
+    window = read_window(rows, T0)
+    assert window.targets == [(T0 + 60, 2), (T0 + 2 * 3600, 3)] and window.first == T0 + 60
+    assert read_window(EVENTS, T0).targets == [] and read_window(EVENTS, T0).first == T0 + 0.5 * 3600
+    assert read_window(rows, T0 + 3 * 3600).targets == []
+    with_targets = fleet_stats(LIVE, RETIRED, rows, 1, now=NOW, since=T0)
+    assert with_targets == fleet_stats(LIVE, RETIRED, EVENTS, 1, now=NOW, since=T0)
+
+
+def _line(ax, label: str):
+    found = [ln for ln in ax.get_lines() if ln.get_label() == label]
+    assert found, f"no line {label!r} in {[ln.get_label() for ln in ax.get_lines()]}"
+    return found[0]
+
+
+def test_workers_chart_draws_the_logged_target_as_steps():
+    from zeb.html_report import workers_figure
+
+    data = assemble("zeb", 4, sorted(EVENTS + TARGETS, key=lambda r: r["time"]), LIVE, RETIRED, [], {}, 1, 3,
+                    now=NOW, since=T0)
+    assert data.targets == ((T0 + 60, 2), (T0 + 2 * 3600, 3))
+    _, ax = workers_figure(data)
+    logged = _line(ax, "target (the monitor's)")
+    assert list(logged.get_ydata()) == [2, 3, 3] and logged.get_drawstyle() == "steps-post"
+    assert [_num(t) for t in (T0 + 60, T0 + 2 * 3600, NOW)] == pytest.approx(
+        [float(x) for x in ax.convert_xunits(logged.get_xdata())])
+    assert list(_line(ax, "target (configured, 4)").get_ydata()) == [4, 4]          # before the first row
+    _, ax = workers_figure(_data())                                                     # no target row
+    assert list(_line(ax, "target (configured, 3)").get_ydata()) == [3, 3]
+    assert "target (the monitor's)" not in [ln.get_label() for ln in ax.get_lines()]
+
+
+def _num(t: float) -> float:
+    import datetime
+
+    import matplotlib.dates as mdates
+    return float(mdates.date2num(datetime.datetime.fromtimestamp(t, datetime.timezone.utc)))
+
+
+def test_price_range_fits_the_prices_with_a_margin():
+    from zeb.plan.report import price_range
+
+    lo, hi = price_range([0.05, 0.07, 0.09])
+    assert (round(lo, 4), round(hi, 4)) == (0.046, 0.094)
+    assert price_range([0.1, 0.1]) == pytest.approx((0.09, 0.11))
+    assert price_range([0.001, 0.5])[0] == 0.0 and price_range([]) is None
+
+
+def test_market_legend_is_off_the_lines_and_the_price_axis_is_fitted():
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+
+    from zeb.html_report import market_figure
+
+    fig, ax = market_figure(_data())
+    renderer = FigureCanvasAgg(fig).get_renderer()
+    legend = ax.get_legend().get_window_extent(renderer)
+    plot = ax.get_window_extent(renderer)
+    assert legend.x0 >= plot.x1, "the legend sits beside the axes, not over the lines"
+    for line in ax.get_lines():
+        xy = ax.transData.transform(list(zip(ax.convert_xunits(line.get_xdata()), line.get_ydata())))
+        assert not any(legend.contains(x, y) for x, y in xy)
+    bottom, top = ax.get_ylim()
+    prices = [s.median_dph for samples in _data().market.values() for s in samples]
+    assert 0 < bottom < min(prices) and max(prices) < top < max(prices) * 1.5
+
+
+def test_a_monitor_run_logs_its_target_once_and_the_report_draws_it(sim):
+    from zeb.cli.report_cmd import gather
+    from zeb.html_report import workers_figure
+
+    assert sim.run("monitor", "2", "--max-cycles", "3").exit_code == 0
+    sim.clock.advance(600)
+    assert sim.run("monitor", "3", "--max-cycles", "2").exit_code == 0
+    sim.clock.advance(600)
+    app = sim.app()
+    rows = [r for r in app.store.events("zeb").read() if r["kind"] == "target"]
+    assert [r["target"] for r in rows] == [2, 3]            # one per run, not one per cycle
+    now = sim.clock.now()
+    data = gather(app.store, app.config("zeb"), now=now, since=now - 24 * 3600)
+    assert [n for _, n in data.targets] == [2, 3] and data.shown_since > data.since   # a first report: fitted
+    _, ax = workers_figure(data)
+    assert list(_line(ax, "target (the monitor's)").get_ydata()) == [2, 3, 3]
+
+
+def test_the_marker_lines_are_one_path_per_kind_with_every_marker():
+    import math
+
+    from zeb.html_report import marker_path, workers_figure
+
+    px, py = marker_path([1.0, 2.5])
+    assert px[:2] == [1.0, 1.0] and px[3:5] == [2.5, 2.5] and py[:2] == [0.0, 1.0] and py[3:5] == [0.0, 1.0]
+    assert math.isnan(px[2]) and math.isnan(py[5]) and len(px) == len(py) == 6
+    _, ax = workers_figure(_data())
+    drawn = {a.get_label(): a for a in ax.get_children() if a.get_label() in ("_replacements", "_strikes")}
+    assert sorted(drawn) == ["_replacements", "_strikes"]
+    assert [_num(T0 + 3 * 3600)] * 2 == pytest.approx(list(drawn["_replacements"].get_xdata())[:2])

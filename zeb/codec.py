@@ -271,7 +271,7 @@ BACKED_UP = frozenset(name for name, d in DOCS.items() if d.backed_up)
 
 EVENT_VERSION = 1
 EVENT_KINDS = ("transition", "anomaly", "adopted", "retired", "action", "examples_stale", "config_halt",
-               "config_halt_lifted", "fleet_hold", "fleet_hold_lifted", "strikes_withdrawn")
+               "config_halt_lifted", "fleet_hold", "fleet_hold_lifted", "strikes_withdrawn", "target")
 # What a destroy's reason began with in v0 ("replace: stalled at batch 9"): the Destroy kinds that existed
 # when v0 was written. Frozen with v0: a kind added later is written as a v1 code and never parsed.
 DESTROY_KINDS = ("replace", "cost", "dedup", "downscale", "upgrade", "trial_failed", "retry_destroy")
@@ -302,6 +302,8 @@ class Event:
     dph_total: float | None = None
     # retired: the worker's final record (zeb.lifecycle.record_to_dict)
     record: dict | None = None
+    # target: the worker count the monitor keeps (a row when it starts and whenever the count changes)
+    target: int | None = None
 
     def to_row(self) -> dict:
         row: dict[str, Any] = {"v": EVENT_VERSION}

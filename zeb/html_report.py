@@ -12,7 +12,7 @@ import re
 from datetime import datetime, timezone
 from html import escape
 
-from zeb.plan.report import ReportData, thin_markers, thin_points
+from zeb.plan.report import ReportData, price_range, target_line, thin_markers, thin_points
 
 SECTIONS = (("workers", "Producing workers vs target"), ("throughput", "Games/s and $/hr"),
             ("value", "$ per game/s by GPU type"), ("market", "Market prices by GPU type"),
@@ -55,7 +55,7 @@ def _figure(rows: int = 1, height: float = 3.0):
 def _time_axis(ax, data: ReportData) -> None:
     import matplotlib.dates as mdates
 
-    ax.set_xlim(_dt(data.since), _dt(data.now))
+    ax.set_xlim(_dt(data.shown_since), _dt(data.now))
     locator = mdates.AutoDateLocator()
     ax.xaxis.set_major_locator(locator)
     ax.xaxis.set_major_formatter(mdates.ConciseDateFormatter(locator))
@@ -65,35 +65,66 @@ def _time_axis(ax, data: ReportData) -> None:
 def _thin(data: ReportData) -> ReportData:
     """What the charts draw: no more points and marker lines than a chart is pixels wide (the tables and
     counts read the data whole)."""
-    return dataclasses.replace(data, points=thin_points(data.points, data.since, data.now),
-                               markers=thin_markers(data.markers, data.since, data.now))
+    start = data.shown_since
+    return dataclasses.replace(data, points=thin_points(data.points, start, data.now),
+                               markers=thin_markers(data.markers, start, data.now))
+
+
+def marker_path(xs: list[float]) -> tuple[list[float], list[float]]:
+    """Full-height lines at `xs` as one polyline broken by NaNs: (x, y) in the x-axis transform's
+    coordinates (x as data, y from 0 to 1 of the axes)."""
+    nan = float("nan")
+    px: list[float] = []
+    py: list[float] = []
+    for x in xs:
+        px += (x, x, nan)
+        py += (0.0, 1.0, nan)
+    return px, py
 
 
 def _mark_events(ax, data: ReportData) -> None:
-    # One collection per kind, not one axvline per marker: the same full-height lines, drawn in
-    # milliseconds rather than seconds for a long window's thousands of replacements.
+    # One path per kind, not one artist (nor one collection member) per marker: the same full-height
+    # lines, written as one SVG element each, drawn in milliseconds for a long window's thousands.
     import matplotlib.dates as mdates
-    from matplotlib.collections import LineCollection
+    from matplotlib.lines import Line2D
 
     for kind, colour in _COLOURS.items():
         xs = [mdates.date2num(_dt(m.time)) for m in data.markers if m.kind == kind]
         if xs:
-            ax.add_collection(LineCollection([[(x, 0), (x, 1)] for x in xs], colors=colour, alpha=0.35,
-                                             linewidths=0.8, transform=ax.get_xaxis_transform()), autolim=False)
+            px, py = marker_path(xs)
+            ax.add_artist(Line2D(px, py, color=colour, alpha=0.35, linewidth=0.8, transform=ax.get_xaxis_transform(),
+                                 label=f"_{kind}s"))
 
 
-def _workers(data: ReportData) -> str:
+def _outside_legend(ax, **kw) -> None:
+    # Beside the axes, never over the lines it names.
+    ax.legend(loc="upper left", bbox_to_anchor=(1.01, 1.0), borderaxespad=0.0, **kw)
+
+
+def workers_figure(data: ReportData):
+    """The workers chart: producing workers as a step line, the target the monitor logged as another
+    (the configured target, dotted, where the log has no target row), replacement and strike lines."""
     data = _thin(data)
     fig, (ax,) = _figure()
     times = [_dt(p.time) for p in data.points]
     ax.step(times, [p.producing for p in data.points], where="post", label="producing")
-    ax.axhline(data.target, color="#2ca02c", linestyle="--", label=f"target ({data.target})")
+    steps, fallback = target_line(data.targets, data.target, data.shown_since, data.now)
+    if steps:
+        ax.step([_dt(t) for t, _ in steps], [n for _, n in steps], where="post", color="#2ca02c",
+                linestyle="--", label="target (the monitor's)")
+    if fallback:
+        ax.plot([_dt(t) for t, _ in fallback], [n for _, n in fallback], color="#2ca02c",
+                linestyle=":" if steps else "--", label=f"target (configured, {data.target})")
     _mark_events(ax, data)
     ax.set_ylabel("workers")
     ax.set_ylim(bottom=0)
-    ax.legend(loc="upper left")
+    _outside_legend(ax)
     _time_axis(ax, data)
-    return _svg(fig)
+    return fig, ax
+
+
+def _workers(data: ReportData) -> str:
+    return _svg(workers_figure(data)[0])
 
 
 def _throughput(data: ReportData) -> str:
@@ -126,17 +157,24 @@ def _value(data: ReportData) -> str:
     return _svg(fig)
 
 
-def _market(data: ReportData) -> str:
-    if not data.market:
-        return '<p class="muted">No market samples in the window (every offer search records them).</p>'
+def market_figure(data: ReportData):
+    """Median $/hr per GPU type over time; the price axis fitted to the prices, the legend beside it."""
     fig, (ax,) = _figure(height=3.5)
     for gpu, samples in data.market.items():
         ax.plot([_dt(s.time) for s in samples], [s.median_dph for s in samples], label=gpu, linewidth=1)
     ax.set_ylabel("median $/hr")
-    ax.set_ylim(bottom=0)
-    ax.legend(loc="upper left", fontsize="small", ncol=3)
+    fitted = price_range(s.median_dph for samples in data.market.values() for s in samples)
+    if fitted:
+        ax.set_ylim(*fitted)
+    _outside_legend(ax, fontsize="small")
     _time_axis(ax, data)
-    return _svg(fig)
+    return fig, ax
+
+
+def _market(data: ReportData) -> str:
+    if not data.market:
+        return '<p class="muted">No market samples in the window (every offer search records them).</p>'
+    return _svg(market_figure(data)[0])
 
 
 def _events(data: ReportData) -> str:
@@ -192,7 +230,29 @@ def _totals(data: ReportData) -> str:
     return "<table>" + "".join(f"<tr><th>{k}</th><td>{v}</td></tr>" for k, v in rows) + "</table>"
 
 
+def _span(seconds: float) -> str:
+    hours = seconds / 3600
+    return f"{hours / 24:.1f} days" if hours >= 48 else f"{hours:.1f} h"
+
+
+def window_note(data: ReportData) -> str:
+    """The header's line: the window asked, and the stretch the charts show when the data starts later."""
+    asked = (f"Window asked: {_dt(data.since):%Y-%m-%d %H:%M} to {_dt(data.now):%Y-%m-%d %H:%M} UTC "
+             f"({_span(data.now - data.since)}).")
+    if data.shown_since <= data.since:
+        return f"{asked} Shown: all of it."
+    return (f"{asked} Shown: from {_dt(data.shown_since):%Y-%m-%d %H:%M} UTC ({_span(data.now - data.shown_since)}),"
+            " where the fleet's data begins; the totals cover the whole window.")
+
+
 def render_html(data: ReportData) -> str:
+    import os
+    import sys
+
+    if "numpy" not in sys.modules:
+        # numpy (under matplotlib) starts OpenBLAS with a thread per core at import: tens of ms for
+        # nothing, as these charts do no linear algebra. Only this process, only when not set already.
+        os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")
     import matplotlib
 
     matplotlib.use("Agg")       # no display needed, whatever MPLBACKEND says
@@ -200,7 +260,7 @@ def render_html(data: ReportData) -> str:
              "events": _events, "code": _code, "machines": _machines, "totals": _totals}
     body = "".join(f'<section id="{key}"><h2>{n}. {title}</h2>{parts[key](data)}</section>\n'
                    for n, (key, title) in enumerate(SECTIONS, 1))
-    window = f"{_dt(data.since):%Y-%m-%d %H:%M} to {_dt(data.now):%Y-%m-%d %H:%M} UTC"
+    window = escape(window_note(data))
     return (f"<!DOCTYPE html>\n<html lang=\"en\"><head><meta charset=\"utf-8\">"
             f"<title>zeb report: {escape(data.fleet)}</title><style>{_CSS}</style></head>\n<body>"
             f"<h1>zeb report: fleet {escape(data.fleet)}</h1><p class=\"muted\">{window}</p>\n{body}</body></html>\n")

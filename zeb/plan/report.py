@@ -37,9 +37,9 @@ class Marker:
 @dataclass(frozen=True)
 class ReportData:
     fleet: str
-    since: float
+    since: float            # the window asked (`--since`): the totals cover all of it, as `zeb stats` does
     now: float
-    target: int
+    target: int             # the configured target
     points: tuple[Point, ...]
     markers: tuple[Marker, ...]
     gpus: list[dict]
@@ -47,6 +47,52 @@ class ReportData:
     machines: list[dict]
     totals: dict
     commits: list[dict] = field(default_factory=list)     # commit_rows(): the code the workers ran
+    start: float | None = None      # where the charts start (chart_start); None: at `since`
+    targets: tuple[tuple[float, int], ...] = ()          # the target rows the monitor logged (time, count)
+
+    @property
+    def shown_since(self) -> float:
+        return self.since if self.start is None else self.start
+
+
+def chart_start(since: float, now: float, first_row: float | None, records: Iterable[WorkerRecord]) -> float:
+    """Where the charts' time axis starts: at `since`, unless the data begins later (the log's first row
+    in the window and the fleet's first record both after it): then at the data, so a first report is
+    not an empty stretch with the fleet squeezed against its right edge."""
+    firsts = [t for t in (first_row, *(min(w.first_seen, w.created_at) for w in records)) if t is not None]
+    if not firsts:
+        return since
+    return min(max(since, min(firsts)), now)
+
+
+def target_line(targets: Sequence[tuple[float, int]], configured: int, start: float,
+                now: float) -> tuple[list[tuple[float, int]], list[tuple[float, int]]]:
+    """The target as the workers chart draws it: (the steps the monitor logged, each held until the next
+    and the last until `now`; the configured target where nothing logged says otherwise: all of
+    [start, now] with no row, else from `start` to the first row). Each a list of (time, count) for a
+    post-step line; either may be empty."""
+    rows = [(t, n) for t, n in targets if t <= now]
+    if not rows:
+        return [], [(start, configured), (now, configured)]
+    before = [(t, n) for t, n in rows if t <= start]
+    steps = [(start, before[-1][1])] if before else []
+    for t, n in rows:
+        if t > start and (not steps or steps[-1][1] != n):
+            steps.append((t, n))
+    steps.append((now, steps[-1][1]))
+    fallback = [] if before else [(start, configured), (rows[0][0], configured)]
+    return steps, fallback
+
+
+def price_range(values: Iterable[float], margin: float = 0.1) -> tuple[float, float] | None:
+    """A price axis fitted to the data with `margin` of its span either side (of the price itself when
+    it is flat), never below 0; None with no value."""
+    vs = [v for v in values if v is not None]
+    if not vs:
+        return None
+    lo, hi = min(vs), max(vs)
+    pad = (hi - lo) * margin or abs(hi) * margin or 0.01
+    return max(0.0, lo - pad), hi + pad
 
 
 def _billed(state: WorkerState) -> bool:
@@ -215,6 +261,7 @@ def assemble(fleet: str, target: int, events: Iterable[Mapping] | LogWindow, liv
     retired = window.retired if retired is None else retired
     everyone = list(live) + list(retired)
     return ReportData(
+        start=chart_start(since, now, window.first, everyone), targets=tuple(window.targets),
         fleet=fleet, since=since, now=now, target=target,
         points=fleet_series(window, everyone, since, now),
         markers=markers(window, since, now),

@@ -62,14 +62,17 @@ _STATES = {s.value: s for s in WorkerState}
 class LogWindow:
     """The event log's window reduced, in one pass, to what the stats and the report read of it: each
     worker's state rows (time, from, to) in log order, the replacements counted by code, the retired
-    workers' final records, and the rows the report marks (replacement, strike). A few numbers per row
-    are kept, never the rows: a log of months is read in bounded memory."""
+    workers' final records, the rows the report marks (replacement, strike), the time of the first row
+    and the monitor's target rows (time, count). A few numbers per row are kept, never the rows: a log
+    of months is read in bounded memory."""
 
     since: float | None = None
     states: dict[int, list[StateRow]] = field(default_factory=dict)
     replacements: int = 0
     retired: list[WorkerRecord] = field(default_factory=list)
     marks: list[tuple[float, str, str, str]] = field(default_factory=list)   # (time, kind, label, detail)
+    first: float | None = None                                                # the first row's time
+    targets: list[tuple[float, int]] = field(default_factory=list)           # (time, count), log order
 
 
 def _label(e: Mapping) -> str:
@@ -85,6 +88,8 @@ def read_window(events: Iterable[Mapping], since: float | None = None) -> LogWin
         t = float(e.get("time", 0.0))
         if since is not None and t < since:
             continue
+        if out.first is None or t < out.first:
+            out.first = t
         kind = e.get("kind", "transition")
         to = e.get("to")
         if kind in STATE_KINDS and to and e.get("instance_id") is not None:
@@ -98,12 +103,15 @@ def read_window(events: Iterable[Mapping], since: float | None = None) -> LogWin
         elif kind == "action" and e.get("strike"):
             out.marks.append((t, "strike", _label(e),
                               sys.intern(f"machine {e.get('machine_id', '?')}: {e.get('detail', '')}")))
+        elif kind == "target" and e.get("target") is not None:
+            out.targets.append((t, int(e["target"])))
         elif kind == "retired" and e.get("record"):
             # Labels, GPU names and errors repeat across thousands of records: one copy of each string.
             out.retired.append(record_from_dict({k: sys.intern(v) if type(v) is str else v
                                                  for k, v in e["record"].items()}))
     for rows in states.values():
         rows.sort(key=lambda r: r[0])   # stable: rows of one time keep their log order
+    out.targets.sort(key=lambda r: r[0])
     return out
 
 
