@@ -333,9 +333,12 @@ def test_a_monitor_run_logs_its_target_once_and_the_report_draws_it(sim):
     sim.clock.advance(600)
     assert sim.run("monitor", "3", "--max-cycles", "2").exit_code == 0
     sim.clock.advance(600)
+    for _ in range(3):                                      # cron's --once every minute: the same target
+        assert sim.run("monitor", "3", "--once").exit_code in (0, 3)
+        sim.clock.advance(60)
     app = sim.app()
     rows = [r for r in app.store.events("zeb").read() if r["kind"] == "target"]
-    assert [r["target"] for r in rows] == [2, 3]            # one per run, not one per cycle
+    assert [r["target"] for r in rows] == [2, 3]            # once per change, not per cycle nor per run
     now = sim.clock.now()
     data = gather(app.store, app.config("zeb"), now=now, since=now - 24 * 3600)
     assert [n for _, n in data.targets] == [2, 3] and data.shown_since > data.since   # a first report: fitted

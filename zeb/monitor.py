@@ -152,9 +152,6 @@ class Monitor:
         self._statuses: dict[int, str | None] = {}
         self.hub_env = hub_env
         self._hub: ff.HubCheck | None = None     # this cycle's weights check (one per cycle at most)
-        # The target last written to the event log by this run: None until its first cycle is recorded, so a
-        # run logs its target once, then again only when the count changes (zeb report draws these rows).
-        self._target_logged: int | None = None
 
     # -- observe ---------------------------------------------------------------------------
 
@@ -271,10 +268,10 @@ class Monitor:
             else:
                 report.actions += [f"would {_describe(a)}" for a in decision.actions]
             target = self.target
-            if target != self._target_logged:
+            if target != self.policy.target_logged:
                 events.append(event_row(now, "target", "target", f"keeping {target} worker(s)", target=target))
+                self.policy = dataclasses.replace(self.policy, target_logged=target)
             self._record(events, hosts, self._given_up)
-            self._target_logged = target
             self.consecutive_errors = 0
         except MarketError as exc:
             self.counters.api_errors += 1

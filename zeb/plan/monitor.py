@@ -96,6 +96,9 @@ class PolicyState:
     failures: tuple[ff.Failure, ...] = ()
     hold: ff.Hold | None = None
     good_commits: Mapping[str, float] = field(default_factory=dict)
+    # The target last written to the event log (zeb report draws those rows): a cron `--once` run every
+    # minute logs it once, not once a run.
+    target_logged: int | None = None
 
     def to_dict(self) -> dict:
         return asdict(self)
