@@ -190,6 +190,17 @@ def without(items: Sequence, drop: set[int]) -> list:
     return [x for k, x in enumerate(items) if k not in drop]
 
 
+_STATE_COLOURS = {"error": "red", "stalled": "yellow", "producing": "green"}
+
+
+def state_style(cell: str) -> str | None:
+    """The colour of a state cell (status and the dashboard): error red, stalled yellow, producing green;
+    a producing worker whose examples stopped reaching the hub is yellow."""
+    if "(no examples)" in cell:
+        return "yellow"
+    return _STATE_COLOURS.get(cell.split(" ", 1)[0])
+
+
 def plural(n: int, word: str, many: str | None = None) -> str:
     """`1 instance`, `2 instances`: a count and its noun, in the right number."""
     return f"{n} {word if n == 1 else (many or word + 's')}"

@@ -5,7 +5,7 @@ from __future__ import annotations
 import typer
 
 from zeb.cli._base import FLEET_OPTION, JSON_OPTION, app_of, zeb_command
-from zeb.cli.output import Result, blank_columns, plural, print_table, table_widths, without
+from zeb.cli.output import Result, blank_columns, plural, print_table, state_style, table_widths, without
 from zeb.timefmt import age
 
 
@@ -138,17 +138,6 @@ def _probe(app, cfg, instances) -> dict:
 _COLUMNS = (("Label", False), ("GPU", False), ("State", False), ("games/s", True), ("$/hr", True), ("Age", True),
             ("ID", True))
 _WIDE_COLUMNS = _COLUMNS + (("Vast", False), ("Machine", True), ("SSH", False), ("Commit", False))
-_STATE_COLOURS = {"error": "red", "stalled": "yellow", "producing": "green"}
-
-
-def state_style(cell: str) -> str | None:
-    """The colour of a state cell (status and the dashboard): error red, stalled yellow, producing green;
-    a producing worker whose examples stopped reaching the hub is yellow."""
-    if "(no examples)" in cell:
-        return "yellow"
-    return _STATE_COLOURS.get(cell.split(" ", 1)[0])
-
-
 def _state(r: dict) -> str:
     c = r["classified"]
     if c is None:
