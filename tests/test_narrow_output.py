@@ -151,11 +151,11 @@ DASHBOARD_80 = """\
 Label
   GPU      State            For  games/s  Batch   $/hr  $/game/s  Strikes
 zeb-belief-evalaux-worker-vast-0
-  3060     producing      1h00m     3.20    120  0.050    0.0156        0
+  3060     producing      1h00m     3.20    120  0.050    0.0156        -
 zeb-belief-evalaux-worker-vast-1
   3070 Ti  stalled           6m     3.10    118  0.051    0.0165        1
 zeb-belief-evalaux-worker-vast-10
-  3070 Ti  loading_model     1m        -      -  0.060         -        0
+  3070 Ti  loading_model     1m        -      -  0.060         -        -
 launched zeb-belief-evalaux-worker-vast-10 on machine 40010 (RTX 3070 Ti)
 """
 
@@ -163,9 +163,9 @@ DASHBOARD_120 = """\
 [2026-05-28 20:26:40] CHECK #3 [0:05:00]; next check in 1m30s
 2/3 producing, 3 up, 6.4 games/s, $0.161/hr | replaced 1, strikes 1
 Label                              GPU      State            For  games/s  Batch   $/hr  $/game/s  Strikes
-zeb-belief-evalaux-worker-vast-0   3060     producing      1h00m     3.20    120  0.050    0.0156        0
+zeb-belief-evalaux-worker-vast-0   3060     producing      1h00m     3.20    120  0.050    0.0156        -
 zeb-belief-evalaux-worker-vast-1   3070 Ti  stalled           6m     3.10    118  0.051    0.0165        1
-zeb-belief-evalaux-worker-vast-10  3070 Ti  loading_model     1m        -      -  0.060         -        0
+zeb-belief-evalaux-worker-vast-10  3070 Ti  loading_model     1m        -      -  0.060         -        -
 launched zeb-belief-evalaux-worker-vast-10 on machine 40010 (RTX 3070 Ti)
 """
 

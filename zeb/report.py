@@ -114,20 +114,26 @@ class Dashboard:
 
 
 def dashboard_table(workers, launching, strikes: dict[int, int]) -> tuple[list[tuple[str, bool]], list[list[str]]]:
-    """The dashboard's columns and rows: every worker, then every launch in flight (zeb.plan.fleet.launching),
-    in label order; a column that is `-` in every row is left out."""
+    """The dashboard's columns and rows: every worker and every launch in flight (zeb.plan.fleet.launching),
+    in label order; a column that is `-` in every row (no strike on any machine, say) is left out."""
     from zeb.cli.output import blank_columns, without
 
     keyed = [(_label_key(w["label"]), [w["label"], w["gpu_name"].removeprefix("RTX "), w["state"],
                                        age(w["in_state_s"]), f"{w['games_per_s']:.2f}" if w["games_per_s"] else "-",
                                        str(w["batch"] or "-"), f"{w['dph_total']:.3f}",
                                        f"{w['dollars_per_gps']:.4f}" if w["dollars_per_gps"] else "-",
-                                       str(strikes.get(w["machine_id"], 0))]) for w in workers]
+                                       _strikes(strikes, w["machine_id"])]) for w in workers]
     keyed += [(_label_key(e["label"]), [e["label"], "-", "launching", age(e["for_s"]), "-", "-", "-", "-",
-                                        str(strikes.get(e["machine_id"], 0))]) for e in launching]
+                                        _strikes(strikes, e["machine_id"])]) for e in launching]
     rows = [cells for _, cells in sorted(keyed, key=lambda kv: kv[0])]
     drop = blank_columns(_DASHBOARD_COLUMNS, rows)
     return without(_DASHBOARD_COLUMNS, drop), [without(row, drop) for row in rows]
+
+
+def _strikes(strikes: dict[int, int], machine_id: int) -> str:
+    # None is `-`, as every cell with nothing recorded: with no strike anywhere the column is left out.
+    n = strikes.get(machine_id, 0)
+    return str(n) if n else "-"
 
 
 def _label_key(label: str) -> tuple:
