@@ -78,28 +78,26 @@ Total: 4 instances, 1 launching, $0.206/hr ($4.94/day, $34.61/week)
 
 # At 80 columns every worker is one line (the old layout's rows were 81 and more: each wrapped in two);
 # the hold's sentence wraps at a word, as rich wraps any long line on a terminal.
-STATUS_80 = ROWS + """\
-HOLD (hub_unreachable, 10m): Hugging Face does not answer; launches held; the 
-hub is probed every cycle
-  hub_unreachable: HEAD https://huggingface.co timed out (3 workers)
-"""
+STATUS_80 = ROWS + (
+    "HOLD (hub_unreachable, 10m): Hugging Face does not answer; launches held; the \n"
+    "hub is probed every cycle\n"
+    "  hub_unreachable: HEAD https://huggingface.co timed out (3 workers)\n"
+)
 
 STATUS_120 = ROWS + """\
 HOLD (hub_unreachable, 10m): Hugging Face does not answer; launches held; the hub is probed every cycle
   hub_unreachable: HEAD https://huggingface.co timed out (3 workers)
 """
 
-STATUS_WIDE_PIPED = """\
-Label              GPU      State             games/s   $/hr    Age        ID  Vast     Machine  SSH                           
-zeb-worker-vast-0  3070 Ti  producing 1m ago     3.20  0.050  3h00m  30000000  running    40000  ssh -p 20000 root@ssh5.vast.ai
-zeb-worker-vast-1  4070 Ti  stalled 2m ago       4.10  0.051  1h30m  30000007  running    40001  ssh -p 20001 root@ssh5.vast.ai
-zeb-worker-vast-2  3060     error 5m ago            -  0.052    30m  30000014  running    40002  ssh -p 20002 root@ssh5.vast.ai
-zeb-worker-vast-3  3070 Ti  loading                 -  0.053     4m  30000021  loading    40003  ssh -p 20003 root@ssh5.vast.ai
-zeb-worker-vast-4  -        launching               -      -     0m         -  -          40004  -                             
-Total: 4 instances, 1 launching, $0.206/hr ($4.94/day, $34.61/week)
-HOLD (hub_unreachable, 10m): Hugging Face does not answer; launches held; the hub is probed every cycle
-  hub_unreachable: HEAD https://huggingface.co timed out (3 workers)
-"""
+# Piped, a column is padded to its width on every row (scripts cut at fixed positions): blanks pinned too.
+STATUS_WIDE_PIPED = (
+    "Label              GPU      State             games/s   $/hr    Age        ID  Vast     Machine  SSH                           \n"
+    "zeb-worker-vast-0  3070 Ti  producing 1m ago     3.20  0.050  3h00m  30000000  running    40000  ssh -p 20000 root@ssh5.vast.ai\n"
+    "zeb-worker-vast-1  4070 Ti  stalled 2m ago       4.10  0.051  1h30m  30000007  running    40001  ssh -p 20001 root@ssh5.vast.ai\n"
+    "zeb-worker-vast-2  3060     error 5m ago            -  0.052    30m  30000014  running    40002  ssh -p 20002 root@ssh5.vast.ai\n"
+    "zeb-worker-vast-3  3070 Ti  loading                 -  0.053     4m  30000021  loading    40003  ssh -p 20003 root@ssh5.vast.ai\n"
+    "zeb-worker-vast-4  -        launching               -      -     0m         -  -          40004  -                             \n"
+) + STATUS_120.split("\n", 6)[6]
 
 BOLD = re.compile(r"\x1b\[(1|0)m")
 
@@ -163,7 +161,7 @@ def test_every_fleet_on_the_screen_shares_one_layout_and_blank_columns_go():
     other = [dataclasses.replace(_inst(0, "loading", 60, fleet="zeb-large", gpu="RTX 3060"), id=30_000_100)]
     records = {probed[0].id: _record(probed[0], WorkerState.PRODUCING, 60, 3.2)}
     data = status_data({"zeb": probed, "zeb-large": other}, records, {}, NOW, 600.0)
-    columns, tables, widths = status_layout(data, wide=False)
+    columns, _, _ = status_layout(data, wide=False)
     assert [h for h, _ in columns] == ["Label", "GPU", "State", "games/s", "$/hr", "Age", "ID"]
     text = _render(Console(file=io.StringIO(), width=80), data, all_fleets=True)
     assert text == (

@@ -1,4 +1,5 @@
-"""`zeb status`: one instance listing, rendered; `--probe` also classifies every worker live."""
+"""`zeb status`: one instance listing and the launch ledger, rendered; `--probe` also classifies every worker live.
+One screen, one layout: every fleet shares the columns and widths, and a column blank in every row is left out."""
 
 from __future__ import annotations
 
@@ -18,7 +19,8 @@ def status(
     wide: bool = typer.Option(False, "--wide", help="Also show each instance's machine and ssh command."),
     json_out: bool = JSON_OPTION,
 ) -> Result:
-    """Show the fleet's instances: label, GPU, state, worker, games/s, $/hr, age, id (--wide: machine, ssh).
+    """Show the fleet's instances and launches in flight: label, GPU, state (the worker's, else Vast's), games/s,
+    $/hr, age, id (--wide: Vast status, machine, ssh).
 
     Example: zeb status --fleet zeb-large --probe
     """
