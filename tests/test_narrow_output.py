@@ -73,15 +73,15 @@ STATUS_LABELS = [label_for(FLEET, k) for k in (0, 1, 2, 10)]
 
 STATUS_80 = """\
 Label
-  GPU          State    Worker              games/s   $/hr    Age        ID
+  GPU      State             games/s   $/hr    Age        ID
 zeb-belief-evalaux-worker-vast-0
-  RTX 3060     running  -                         -  0.050    10m  30000000
+  3060     running                 -  0.050    10m  30000000
 zeb-belief-evalaux-worker-vast-1
-  RTX 3070 Ti  running  producing (5m ago)     3.20  0.051    10m  30000007
+  3070 Ti  producing 5m ago     3.20  0.051    10m  30000007
 zeb-belief-evalaux-worker-vast-2
-  RTX 4090     pending  -                         -  0.052    15m  30000014
+  4090     pending                 -  0.052    15m  30000014
 zeb-belief-evalaux-worker-vast-10
-  RTX 3070 Ti  loading  -                         -  0.050  1d01h  30000070
+  3070 Ti  loading                 -  0.050  1d01h  30000070
 Total: 4 instances, $0.203/hr ($4.87/day, $34.10/week)
 warning: instance 30000014 has been loading for over 10 min;
   destroy it with: zeb down --fleet zeb-belief-evalaux --id 30000014
@@ -90,11 +90,11 @@ warning: instance 30000070 has been loading for over 10 min;
 """
 
 STATUS_120 = """\
-Label                              GPU          State    Worker              games/s   $/hr    Age        ID
-zeb-belief-evalaux-worker-vast-0   RTX 3060     running  -                         -  0.050    10m  30000000
-zeb-belief-evalaux-worker-vast-1   RTX 3070 Ti  running  producing (5m ago)     3.20  0.051    10m  30000007
-zeb-belief-evalaux-worker-vast-2   RTX 4090     pending  -                         -  0.052    15m  30000014
-zeb-belief-evalaux-worker-vast-10  RTX 3070 Ti  loading  -                         -  0.050  1d01h  30000070
+Label                              GPU      State             games/s   $/hr    Age        ID
+zeb-belief-evalaux-worker-vast-0   3060     running                 -  0.050    10m  30000000
+zeb-belief-evalaux-worker-vast-1   3070 Ti  producing 5m ago     3.20  0.051    10m  30000007
+zeb-belief-evalaux-worker-vast-2   4090     pending                 -  0.052    15m  30000014
+zeb-belief-evalaux-worker-vast-10  3070 Ti  loading                 -  0.050  1d01h  30000070
 Total: 4 instances, $0.203/hr ($4.87/day, $34.10/week)
 warning: instance 30000014 has been loading for over 10 min;
   destroy it with: zeb down --fleet zeb-belief-evalaux --id 30000014
@@ -104,8 +104,8 @@ warning: instance 30000070 has been loading for over 10 min;
 
 STATUS_WIDE_80_ROW = """\
 zeb-belief-evalaux-worker-vast-1
-  RTX 3070 Ti  running  producing (5m ago)     3.20  0.051    10m  30000007
-    40001  ssh -p 20001 root@ssh5.vast.ai
+  3070 Ti  producing 5m ago     3.20  0.051    10m  30000007  running    40001
+  ssh -p 20001 root@ssh5.vast.ai
 """
 
 
@@ -119,9 +119,9 @@ def test_status_whole_output_at_the_terminal_width(width, expected):
 
 def test_status_wide_moves_machine_and_ssh_to_a_line_of_their_own_at_80():
     text = _screen(lambda console: render_status(console, _status_data(), False, FLEET, wide=True), 80)
-    assert STATUS_WIDE_80_ROW in text and text.splitlines()[:3] == ["Label", "  GPU          State    Worker"
-                                                                    "              games/s   $/hr    Age        ID",
-                                                                    "  Machine  SSH"]
+    assert STATUS_WIDE_80_ROW in text and text.splitlines()[:3] == ["Label", "  GPU      State             games/s"
+                                                                    "   $/hr    Age        ID  Vast     Machine",
+                                                                    "  SSH"]
     _fits(text, 80, STATUS_LABELS)
 
 
@@ -149,23 +149,23 @@ DASHBOARD_80 = """\
 [2026-05-28 20:26:40] CHECK #3 [0:05:00]; next check in 1m30s
 2/3 producing, 3 up, 6.4 games/s, $0.161/hr | replaced 1, strikes 1
 Label
-  GPU          State            For  games/s  Batch   $/hr  $/game/s  Strikes
+  GPU      State            For  games/s  Batch   $/hr  $/game/s  Strikes
 zeb-belief-evalaux-worker-vast-0
-  RTX 3060     producing      1h00m     3.20    120  0.050    0.0156        0
+  3060     producing      1h00m     3.20    120  0.050    0.0156        -
 zeb-belief-evalaux-worker-vast-1
-  RTX 3070 Ti  stalled           6m     3.10    118  0.051    0.0165        1
+  3070 Ti  stalled           6m     3.10    118  0.051    0.0165        1
 zeb-belief-evalaux-worker-vast-10
-  RTX 3070 Ti  loading_model     1m        -      -  0.060         -        0
+  3070 Ti  loading_model     1m        -      -  0.060         -        -
 launched zeb-belief-evalaux-worker-vast-10 on machine 40010 (RTX 3070 Ti)
 """
 
 DASHBOARD_120 = """\
 [2026-05-28 20:26:40] CHECK #3 [0:05:00]; next check in 1m30s
 2/3 producing, 3 up, 6.4 games/s, $0.161/hr | replaced 1, strikes 1
-Label                              GPU          State            For  games/s  Batch   $/hr  $/game/s  Strikes
-zeb-belief-evalaux-worker-vast-0   RTX 3060     producing      1h00m     3.20    120  0.050    0.0156        0
-zeb-belief-evalaux-worker-vast-1   RTX 3070 Ti  stalled           6m     3.10    118  0.051    0.0165        1
-zeb-belief-evalaux-worker-vast-10  RTX 3070 Ti  loading_model     1m        -      -  0.060         -        0
+Label                              GPU      State            For  games/s  Batch   $/hr  $/game/s  Strikes
+zeb-belief-evalaux-worker-vast-0   3060     producing      1h00m     3.20    120  0.050    0.0156        -
+zeb-belief-evalaux-worker-vast-1   3070 Ti  stalled           6m     3.10    118  0.051    0.0165        1
+zeb-belief-evalaux-worker-vast-10  3070 Ti  loading_model     1m        -      -  0.060         -        -
 launched zeb-belief-evalaux-worker-vast-10 on machine 40010 (RTX 3070 Ti)
 """
 
@@ -232,4 +232,4 @@ def test_probe_spinner_only_on_a_terminal(sim_factory, monkeypatch):
     monkeypatch.setattr(err, "status", lambda text, **kw: said.append(text) or real_status(text, **kw))
     res = CliRunner().invoke(cli_app, ["status", "--probe"], obj=app, catch_exceptions=False)
     assert res.exit_code == 0
-    assert said == ["reading 8 worker log(s)…"]
+    assert said == ["reading 8 worker logs…"]

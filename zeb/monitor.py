@@ -36,6 +36,7 @@ from zeb.lifecycle import (
 from zeb.ops import poll_pool_size, poll_tails
 from zeb.plan import fleetfault as ff
 from zeb.plan.cadence import error_backoff, is_due, next_interval, next_poll_at
+from zeb.plan.fleet import launching as in_flight_rows
 from zeb.plan.hosts import add_strike, block_now, withdraw_strikes
 from zeb.plan.launch import fleet_upload_interval, worker_id
 from zeb.plan.monitor import (
@@ -87,6 +88,7 @@ class CycleReport:
     failed: int = 0          # actions Vast refused or that could not be sent
     short: int = 0           # workers missing from the target after this cycle (live + launching)
     launching: int = 0       # creates sent that Vast does not list yet (the in-flight ledger)
+    launching_rows: list[dict] = field(default_factory=list)   # those launches (zeb.plan.fleet.launching)
     duration_s: float = 0.0  # how long the cycle took (time.monotonic: a duration, not a time of day)
     hold: str | None = None  # the fleet-level cause launches are held for (zeb.plan.fleetfault), if any
     hold_since: float | None = None
@@ -536,8 +538,12 @@ class Monitor:
         report.credit_wait = bool(self.policy.credit_wait)
         report.rows = [_row(r, report.now) for r in sorted(live, key=lambda r: _label_key(r.label))]
         t = self.cfg.thresholds
-        inflight = len(st.load_inflight(self.store, self.cfg.name)) if not self.dry_run else 0
+        ledger = st.load_inflight(self.store, self.cfg.name) if not self.dry_run else ()
+        inflight = len(ledger)
         report.launching = inflight
+        view = getattr(self, "_view", None)
+        report.launching_rows = in_flight_rows(ledger, view.instances if view is not None else (), self.cfg.name,
+                                          report.now, t.inflight_expiry_s, shown_ids=self.records)
         report.short = max(0, self.target - report.live - inflight)
         if report.error:
             report.interval = error_backoff(self.consecutive_errors, base_s=t.fast_interval_s,

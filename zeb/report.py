@@ -101,18 +101,43 @@ class Dashboard:
         from rich.console import Group
         from rich.text import Text
 
-        from zeb.cli.output import FitTable
+        from zeb.cli.output import FitTable, state_style
 
         r = self.report
         head, body = _check_parts(r, self.started, self.target)
         first = f"{stamp(r.now)}{head}" + (f"; {self.countdown()}" if self.countdown() else "")
         second = f"{body} | replaced {self.counters.replacements}, strikes {self.counters.strikes}"
-        rows = [[w["label"], w["gpu_name"], w["state"], age(w["in_state_s"]),
-                 f"{w['games_per_s']:.2f}" if w["games_per_s"] else "-", str(w["batch"] or "-"),
-                 f"{w['dph_total']:.3f}", f"{w['dollars_per_gps']:.4f}" if w["dollars_per_gps"] else "-",
-                 str(self.strikes.get(w["machine_id"], 0))] for w in r.rows]
         lines = [Text(a) for a in r.actions[-8:]]
         hold = [Text(f"HOLD ({r.hold}): {r.hold_why}", overflow="fold")] if getattr(r, "hold", None) else []
-        return Group(Text(first), Text(second), *hold, FitTable(_DASHBOARD_COLUMNS, rows), *lines)
+        columns, rows = dashboard_table(r.rows, getattr(r, "launching_rows", ()), self.strikes)
+        return Group(Text(first), Text(second), *hold, FitTable(columns, rows, styles={"State": state_style}), *lines)
+
+
+def dashboard_table(workers, launching, strikes: dict[int, int]) -> tuple[list[tuple[str, bool]], list[list[str]]]:
+    """The dashboard's columns and rows: every worker and every launch in flight (zeb.plan.fleet.launching),
+    in label order; a column that is `-` in every row (no strike on any machine, say) is left out."""
+    from zeb.cli.output import blank_columns, without
+
+    keyed = [(_label_key(w["label"]), [w["label"], w["gpu_name"].removeprefix("RTX "), w["state"],
+                                       age(w["in_state_s"]), f"{w['games_per_s']:.2f}" if w["games_per_s"] else "-",
+                                       str(w["batch"] or "-"), f"{w['dph_total']:.3f}",
+                                       f"{w['dollars_per_gps']:.4f}" if w["dollars_per_gps"] else "-",
+                                       _strikes(strikes, w["machine_id"])]) for w in workers]
+    keyed += [(_label_key(e["label"]), [e["label"], "-", "launching", age(e["for_s"]), "-", "-", "-", "-",
+                                        _strikes(strikes, e["machine_id"])]) for e in launching]
+    rows = [cells for _, cells in sorted(keyed, key=lambda kv: kv[0])]
+    drop = blank_columns(_DASHBOARD_COLUMNS, rows)
+    return without(_DASHBOARD_COLUMNS, drop), [without(row, drop) for row in rows]
+
+
+def _strikes(strikes: dict[int, int], machine_id: int) -> str:
+    # None is `-`, as every cell with nothing recorded: with no strike anywhere the column is left out.
+    n = strikes.get(machine_id, 0)
+    return str(n) if n else "-"
+
+
+def _label_key(label: str) -> tuple:
+    head, _, tail = label.rpartition("-")
+    return (head, int(tail) if tail.isdigit() else 0, label)
 
 

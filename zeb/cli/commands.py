@@ -18,8 +18,8 @@ from zeb.cli.coerce import lighten
 # command's help, so the two cannot drift.
 COMMANDS: dict[str, tuple[str, str]] = {
     "up": ("up", "Launch COUNT workers on the best-value offers ($ per expected game/s)."),
-    "status": ("status", ("Show the fleet's instances: label, GPU, state, worker, games/s, $/hr, age, id "
-                          "(--wide: machine, ssh).")),
+    "status": ("status", ("Show the fleet's instances and launches in flight: label, GPU, state (the worker's, "
+                          "else Vast's), games/s, $/hr, age, id (--wide: Vast status, machine, ssh).")),
     "logs": ("logs", "Print a worker's log tail and its classified state."),
     "down": ("down", "Destroy every instance of the fleet (asks first unless --force). Idempotent."),
     "replenish": ("replenish", "Bring the fleet back to COUNT workers; safe to run from cron and to overlap."),

@@ -1,11 +1,12 @@
-"""`zeb status`: one instance listing, rendered; `--probe` also classifies every worker live."""
+"""`zeb status`: one instance listing and the launch ledger, rendered; `--probe` also classifies every worker live.
+One screen, one layout: every fleet shares the columns and widths, and a column blank in every row is left out."""
 
 from __future__ import annotations
 
 import typer
 
 from zeb.cli._base import FLEET_OPTION, JSON_OPTION, app_of, zeb_command
-from zeb.cli.output import Result, print_table
+from zeb.cli.output import Result, blank_columns, plural, print_table, state_style, table_widths, without
 from zeb.timefmt import age
 
 
@@ -18,7 +19,8 @@ def status(
     wide: bool = typer.Option(False, "--wide", help="Also show each instance's machine and ssh command."),
     json_out: bool = JSON_OPTION,
 ) -> Result:
-    """Show the fleet's instances: label, GPU, state, worker, games/s, $/hr, age, id (--wide: machine, ssh).
+    """Show the fleet's instances and launches in flight: label, GPU, state (the worker's, else Vast's), games/s,
+    $/hr, age, id (--wide: Vast status, machine, ssh).
 
     Example: zeb status --fleet zeb-large --probe
     """
@@ -36,18 +38,24 @@ def status(
         records.update(state.load_records(app.store, name))
     live = _probe(app, cfg, [i for g in groups.values() for i in g]) if probe else {}
     holds = {name: _hold(app.store, name, now) for name in groups}
-    data = status_data(groups, records, live, now, cfg.thresholds.stuck_loading_s, holds)
+    ledgers = {name: state.load_inflight(app.store, name) for name in groups}
+    data = status_data(groups, records, live, now, cfg.thresholds.stuck_loading_s, holds,
+                       ledgers=ledgers, listing=instances, expiry_s=cfg.thresholds.inflight_expiry_s)
     return Result("status", data=data,
                   human=lambda console: render_status(console, data, all_fleets, cfg.name, wide=wide))
 
 
 def status_data(groups: dict, records: dict, live: dict, now: float, stuck_after_s: float,
-                holds: dict | None = None) -> dict:
+                holds: dict | None = None, *, ledgers: dict | None = None, listing=None,
+                expiry_s: float = 600.0) -> dict:
     """The `--json` data (and what the table shows): per fleet, its rows in label order, totals, the
-    instances stuck loading and the fleet hold the monitor keeps, if any (null otherwise). One pass per
-    fleet; records and live results are looked up by id."""
+    launches in flight that Vast does not list yet (from its ledger in `ledgers`; `listing` is the whole
+    account's, by default the groups'), the instances stuck loading and the fleet hold the monitor keeps,
+    if any (null otherwise). One pass per fleet; records and live results are looked up by id."""
     # deferred: zeb's planners and store cost ~100 ms that `--help` does not need (benchmarks/bench_help.py)
-    from zeb.plan.fleet import stuck_loading, totals
+    from zeb.plan.fleet import launching, stuck_loading, totals
+
+    everyone = list(listing) if listing is not None else [i for g in groups.values() for i in g]
 
     data: dict = {"fleets": {}, "stuck_after_s": stuck_after_s}
     for name, rows in sorted(groups.items()):
@@ -56,6 +64,7 @@ def status_data(groups: dict, records: dict, live: dict, now: float, stuck_after
             "instances": [_row(i, now, records.get(i.id), live.get(i.id)) for i in sorted(rows, key=_sort_key)],
             "totals": {"count": t.count, "dph": round(t.dph, 4), "per_day": round(t.per_day, 2),
                        "per_week": round(t.per_week, 2)},
+            "launching": launching((ledgers or {}).get(name, ()), everyone, name, now, expiry_s),
             "stuck_loading": [i.id for i in stuck_loading(rows, now, stuck_after_s)],
             "hold": (holds or {}).get(name),
         }
@@ -112,7 +121,7 @@ def _probe(app, cfg, instances) -> dict:
 
     if app.stderr.is_terminal:
         # Reading every log takes seconds: say so while it happens, then leave no trace (piped: nothing).
-        with app.stderr.status(f"reading {len(instances)} worker log(s)…"):
+        with app.stderr.status(f"reading {plural(len(instances), 'worker log')}…"):
             results = read()
     else:
         results = read()
@@ -126,37 +135,67 @@ def _probe(app, cfg, instances) -> dict:
     return out
 
 
-_COLUMNS = (("Label", False), ("GPU", False), ("State", False), ("Worker", False), ("games/s", True),
-            ("$/hr", True), ("Age", True), ("ID", True))
-_WIDE_COLUMNS = _COLUMNS + (("Machine", True), ("SSH", False))
-_COMMIT_COLUMN = (("Commit", False),)   # --wide, when a worker's commit is known
-
-
-def _cells(r: dict, wide: bool, commits: bool = False) -> list[str]:
+# One State column: the worker's state where it is known (probed live, or as the monitor last recorded it),
+# Vast's status otherwise; Vast's own is in --wide and --json. Two state columns do not fit 80 columns.
+_COLUMNS = (("Label", False), ("GPU", False), ("State", False), ("games/s", True), ("$/hr", True), ("Age", True),
+            ("ID", True))
+_WIDE_COLUMNS = _COLUMNS + (("Vast", False), ("Machine", True), ("SSH", False), ("Commit", False))
+def _state(r: dict) -> str:
     c = r["classified"]
-    worker = "-" if c is None else (c["state"] + ("" if c["live"] else f" ({age(c['age_s'])} ago)"))
+    if c is None:
+        return r["vast_status"] or "pending"
+    return c["state"] if c["live"] else f"{c['state']} {age(c['age_s'])} ago"
+
+
+def _cells(r: dict) -> list[str]:
     gps = r.get("games_per_s")
-    cells = [r["label"] or "-", r["gpu_name"], r["vast_status"] or "pending", worker,
-             "-" if gps is None else f"{gps:.2f}", f"{r['dph_total']:.3f}", age(r["age_s"]), str(r["id"])]
-    if not wide:
-        return cells
-    return cells + [str(r["machine_id"]), r["ssh"] or "-"] + ([(r.get("commit") or "-")[:12]] if commits else [])
+    return [r["label"] or "-", (r["gpu_name"] or "-").removeprefix("RTX "), _state(r),
+            "-" if gps is None else f"{gps:.2f}", f"{r['dph_total']:.3f}", age(r["age_s"]), str(r["id"]),
+            r["vast_status"] or "pending", str(r["machine_id"]), r["ssh"] or "-", (r.get("commit") or "-")[:12]]
+
+
+def _launching_cells(e: dict) -> list[str]:
+    return [e["label"], "-", "launching", "-", "-", age(e["for_s"]), str(e["instance_id"] or "-"), "-",
+            str(e["machine_id"]), "-", "-"]
+
+
+def _table(f: dict) -> list[list[str]]:
+    """A fleet's rows, instances and launches in flight together, in label order."""
+    keyed = [(_label_key(r["label"], r["id"]), _cells(r)) for r in f["instances"]]
+    keyed += [(_label_key(e["label"], e["instance_id"] or 0), _launching_cells(e)) for e in f.get("launching", ())]
+    return [cells for _, cells in sorted(keyed, key=lambda kv: kv[0])]
+
+
+def _label_key(label: str | None, instance_id: int) -> tuple:
+    head, _, tail = (label or "").rpartition("-")
+    return (head, int(tail) if tail.isdigit() else 0, instance_id)
+
+
+def status_layout(data: dict, wide: bool) -> tuple[list[tuple[str, bool]], dict[str, list[list[str]]], list[int]]:
+    """The columns, each fleet's rows and the widths of one screen: every fleet shares them, and a column
+    empty (`-`) in every row of every fleet is left out."""
+    columns = list(_WIDE_COLUMNS if wide else _COLUMNS)
+    tables = {name: [cells[:len(columns)] for cells in _table(f)] for name, f in data["fleets"].items()}
+    drop = blank_columns(columns, *tables.values())
+    columns = without(columns, drop)
+    tables = {name: [without(row, drop) for row in rows] for name, rows in tables.items()}
+    return columns, tables, table_widths(columns, *tables.values())
 
 
 def render_status(console, data: dict, all_fleets: bool, fleet: str, *, wide: bool = False) -> None:
-    if not data["fleets"] or all(not f["instances"] for f in data["fleets"].values()):
+    if not data["fleets"] or all(not f["instances"] and not f.get("launching") for f in data["fleets"].values()):
         where = "any zeb fleet" if all_fleets else f"fleet {fleet}"
         console.print(f"No instances in {where}. Launch some with: zeb up 4" + ("" if all_fleets or fleet == "zeb"
                                                                                 else f" --fleet {fleet}"))
         return
+    columns, tables, widths = status_layout(data, wide)
     for name, f in data["fleets"].items():
-        commits = wide and any(r.get("commit") for r in f["instances"])
-        columns = (_WIDE_COLUMNS + (_COMMIT_COLUMN if commits else ())) if wide else _COLUMNS
-        print_table(console, columns, [_cells(r, wide, commits) for r in f["instances"]],
-                    title=f"fleet {name}" if all_fleets else None)
+        print_table(console, columns, tables[name], title=f"fleet {name}" if all_fleets else None, widths=widths,
+                    styles={"State": state_style})
         t = f["totals"]
-        console.print(f"Total: {t['count']} instances, ${t['dph']:.3f}/hr (${t['per_day']:.2f}/day, "
-                      f"${t['per_week']:.2f}/week)")
+        pending = len(f.get("launching", ()))
+        console.print(f"Total: {plural(t['count'], 'instance')}" + (f", {pending} launching" if pending else "")
+                      + f", ${t['dph']:.3f}/hr (${t['per_day']:.2f}/day, ${t['per_week']:.2f}/week)")
         hold = f.get("hold")
         if hold:
             console.print(f"HOLD ({hold['cause']}, {age(hold['for_s'])}): {hold['why']}", markup=False)

@@ -177,3 +177,17 @@ def totals(instances: Iterable[Instance]) -> Totals:
 def stuck_loading(instances: Iterable[Instance], now: float, threshold_s: float) -> list[Instance]:
     """Pending or loading for longer than `threshold_s` (the runbook destroys these after 10 min)."""
     return [i for i in instances if i.status in (None, LOADING) and now - i.start_date > threshold_s]
+
+
+def launching(inflight: Iterable[InFlight], instances: Sequence[Instance], fleet: str, now: float,
+              expiry_s: float, shown_ids: Iterable[int] = ()) -> list[dict]:
+    """The rows `status` and the dashboard show for this fleet's launches in flight, in label order: the
+    ledger pruned against the listing (prune_inflight: an entry that resolved to a listed instance, or
+    that the listing has caught up past, is not in flight any more), and never an entry whose instance is
+    already shown (`shown_ids`: the monitor's records). `since` is when the create was sent."""
+    shown = set(shown_ids)
+    rows = [e for e in prune_inflight(inflight, instances, now, expiry_s)
+            if parse_label(e.label, fleet) is not None and (e.instance_id is None or e.instance_id not in shown)]
+    return [{"label": e.label, "offer_id": e.offer_id, "machine_id": e.machine_id, "instance_id": e.instance_id,
+             "since": e.time, "for_s": round(max(0.0, now - e.time), 1), "refused": e.refused_at is not None}
+            for e in sorted(rows, key=lambda e: (parse_label(e.label, fleet) or 0, e.label))]
