@@ -8,7 +8,7 @@ from __future__ import annotations
 import statistics
 import time
 
-from zeb.lifecycle import classify
+from zeb.core.lifecycle import classify
 
 LINES = 10_000
 HEADER = ["=== Setup started at Thu Feb  6 12:00:00 UTC 2026 ===", "git installed", "repo cloned", "deps installed",

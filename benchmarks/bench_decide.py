@@ -7,9 +7,9 @@ import random
 import statistics
 import time
 
-from zeb.config import resolve
-from zeb.domain import Instance, Offer
-from zeb.lifecycle import WorkerRecord, WorkerState
+from zeb.core.config import resolve
+from zeb.core.domain import Instance, Offer
+from zeb.core.lifecycle import WorkerRecord, WorkerState
 from zeb.plan.fleet import label_for
 from zeb.plan.fleetfault import HubCheck
 from zeb.plan.monitor import PolicyState, Snapshot, decide

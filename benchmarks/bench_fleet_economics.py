@@ -103,12 +103,12 @@ def best_dpg(market: Market, target: int, max_dph: float) -> float:
 
 
 def run_zeb(seed: int, hours: float, target: int, max_dph: float) -> dict:
-    from zeb.config import WORKER_IMAGE, resolve
-    from zeb.monitor import Monitor
+    from zeb.adapters.vast import VastClient
+    from zeb.core.config import WORKER_IMAGE, resolve
+    from zeb.service.monitor import Monitor
     from zeb.sim.hub import FakeHub
     from zeb.sim.server import SimServer
-    from zeb.store import Store
-    from zeb.vast import VastClient
+    from zeb.storage.store import Store
 
     clock, market = build_market(seed)
     with tempfile.TemporaryDirectory() as tmp, SimServer(market) as url, contextlib.ExitStack() as stack:

@@ -114,13 +114,13 @@ class Outcome:
 
 
 def run_zeb(ep: Episode, hours: float, pin: str | None = None) -> Outcome:
-    from zeb.config import resolve
-    from zeb.monitor import Monitor
-    from zeb.notify import Notifier
+    from zeb.adapters.vast import VastClient
+    from zeb.core.config import resolve
+    from zeb.observe.notify import Notifier
+    from zeb.service.monitor import Monitor
     from zeb.sim.hub import FakeHub
     from zeb.sim.server import SimServer, git_env
-    from zeb.store import Store
-    from zeb.vast import VastClient
+    from zeb.storage.store import Store
 
     clock, market = _market(ep)
     alerts: list[tuple[str, float]] = []

@@ -1,4 +1,4 @@
-"""What it costs a zeb command to get its Vast client (zeb.vast, the SDK's REST half it loads, tenacity for
+"""What it costs a zeb command to get its Vast client (zeb.adapters.vast, the SDK's REST half it loads, tenacity for
 its retries) against a plain `import vastai` (the whole SDK, serverless half included): CPU and wall of
 fresh processes, median of several, with a bare interpreter as the floor both pay."""
 
@@ -15,7 +15,7 @@ BARE = "pass"
 FULL_SDK = "import vastai"
 # What `zeb status` imports to talk to Vast: building the client loads the SDK (no request is sent);
 # its first call imports tenacity.
-ZEB_CLIENT = "from zeb.vast import VastClient; VastClient('k', 'http://127.0.0.1:9'); import tenacity"
+ZEB_CLIENT = "from zeb.adapters.vast import VastClient; VastClient('k', 'http://127.0.0.1:9'); import tenacity"
 
 
 def measure(code: str) -> tuple[float, float]:

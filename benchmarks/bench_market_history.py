@@ -10,8 +10,8 @@ import tempfile
 import time
 from pathlib import Path
 
-from zeb.market_history import MarketHistory
 from zeb.plan.market import DAY, HOUR, Sample, summarize
+from zeb.storage.market_history import MarketHistory
 
 GPUS = [f"RTX {n}" for n in ("3060", "3060 Ti", "3070", "3070 Ti", "3080", "3080 Ti", "3090", "4060", "4060 Ti",
                              "4070", "4070 Ti", "4080")]

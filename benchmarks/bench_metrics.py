@@ -12,9 +12,9 @@ from types import SimpleNamespace
 
 from prometheus_client import CollectorRegistry, generate_latest
 
-from zeb.lifecycle import WorkerState
-from zeb.metrics import FleetMetrics
-from zeb.monitor import Counters, CycleReport
+from zeb.core.lifecycle import WorkerState
+from zeb.observe.metrics import FleetMetrics
+from zeb.service.monitor import Counters, CycleReport
 
 ENDPOINTS = ("list_instances", "search_offers", "create_instance", "destroy_instance", "logs", "account")
 

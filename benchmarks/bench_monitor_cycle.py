@@ -11,14 +11,14 @@ import tempfile
 import time
 from pathlib import Path
 
-from zeb.config import resolve
-from zeb.monitor import Monitor
-from zeb.ops import poll_pool_size
+from zeb.adapters.vast import VastClient
+from zeb.core.config import resolve
+from zeb.service.monitor import Monitor
+from zeb.service.ops import poll_pool_size
 from zeb.sim.clock import ManualClock
 from zeb.sim.market import Market
 from zeb.sim.server import SimServer
-from zeb.store import Store
-from zeb.vast import VastClient
+from zeb.storage.store import Store
 
 WORKERS = 100
 GOAL_S = 5.0

@@ -9,13 +9,13 @@ import tempfile
 import time
 from pathlib import Path
 
-from zeb import state
-from zeb.codec import event_row
-from zeb.config import resolve
-from zeb.lifecycle import WorkerRecord, WorkerState, record_to_dict
-from zeb.market_history import MarketHistory
+from zeb.core.config import resolve
+from zeb.core.lifecycle import WorkerRecord, WorkerState, record_to_dict
 from zeb.plan.market import Sample
-from zeb.store import Store
+from zeb.storage import state
+from zeb.storage.codec import event_row
+from zeb.storage.market_history import MarketHistory
+from zeb.storage.store import Store
 
 START = 1_800_000_000.0
 DAYS = 7

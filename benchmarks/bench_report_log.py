@@ -1,4 +1,4 @@
-"""`zeb report` on a long event log: 40,000 and 400,000 lines in the monitor's own row format (zeb.codec's
+"""`zeb report` on a long event log: 40,000 and 400,000 lines in the monitor's own row format (zeb.storage.codec's
 event_row, appended through the store), in a temp ZEB_HOME, ending now. `zeb report` runs as a subprocess
 for all of the log (--since covering every line) and for the last 7 days; wall time and the child's peak
 RSS (resource.getrusage of the children of a one-run wrapper process) are printed.
@@ -18,10 +18,10 @@ import tempfile
 import time
 from pathlib import Path
 
-from zeb import state
-from zeb.codec import event_row
-from zeb.lifecycle import WorkerRecord, WorkerState, record_to_dict
-from zeb.store import Store
+from zeb.core.lifecycle import WorkerRecord, WorkerState, record_to_dict
+from zeb.storage import state
+from zeb.storage.codec import event_row
+from zeb.storage.store import Store
 
 SLOTS = 64
 GPUS = ["RTX 3060", "RTX 3070", "RTX 3080", "RTX 4070", "RTX 4070 Ti"]

@@ -69,7 +69,7 @@ def http_day(step: float) -> tuple[float, int]:
 
 
 def sdk_day(step: float) -> tuple[float, int]:
-    from zeb.vast import VastClient
+    from zeb.adapters.vast import VastClient
 
     clock = ManualClock()
     market = fleet(clock)

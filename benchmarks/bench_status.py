@@ -112,9 +112,9 @@ def main() -> None:
                     "import typer, rich": [sys.executable, "-c", "import typer, rich"],
                     # The floor of any typer + rich CLI that talks to Vast through the official SDK.
                     "+ import vastai": [sys.executable, "-c", "import typer, rich, vastai"],
-                    # The same, the SDK's serverless half left out as zeb/vast.py imports it.
+                    # The same, the SDK's serverless half left out as zeb/adapters/vast.py imports it.
                     "+ vastai as zeb": [sys.executable, "-c",
-                                        "import typer, rich, zeb.vast; zeb.vast._sdk_class()"],
+                                        "import typer, rich, zeb.adapters.vast; zeb.adapters.vast._sdk_class()"],
                 }
                 for cmd in commands.values():       # warm: byte-compiled files and the OS cache
                     run(cmd, env)

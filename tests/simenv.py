@@ -99,7 +99,7 @@ def lock_held_elsewhere(home: Path, lock: str):
     `home` for the duration; yields its pid."""
     holder = subprocess.Popen(
         [sys.executable, "-c",
-         "import sys, time; from pathlib import Path; from zeb.store import Store\n"
+         "import sys, time; from pathlib import Path; from zeb.storage.store import Store\n"
          f"with Store(Path(sys.argv[1])).{lock}:\n    print('held', flush=True); time.sleep(60)",
          str(home)], stdout=subprocess.PIPE, text=True)
     try:

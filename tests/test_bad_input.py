@@ -7,7 +7,7 @@ import stat
 
 import pytest
 
-from zeb.config import MAX_WORKERS
+from zeb.core.config import MAX_WORKERS
 
 
 def _no_creates(sim) -> bool:

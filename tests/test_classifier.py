@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from zeb.lifecycle import WorkerState, classify
+from zeb.core.lifecycle import WorkerState, classify
 
 CORPUS = sorted((Path(__file__).parent / "corpus").glob("*.log"))
 

@@ -1,4 +1,4 @@
-"""The stored formats (zeb.codec): every document is written in a versioned envelope; what zeb wrote
+"""The stored formats (zeb.storage.codec): every document is written in a versioned envelope; what zeb wrote
 before envelopes (version 0) reads back as it was; a wrong shape or another format is set aside; a newer
 zeb's document is refused in one line and never touched; event log lines carry their version and old
 rows are upgraded to code/detail in one place."""
@@ -11,8 +11,11 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from zeb import codec, state
-from zeb.codec import (
+from zeb.core.errors import StoreError
+from zeb.core.lifecycle import WorkerRecord, WorkerState, record_to_dict
+from zeb.plan.types import InFlight
+from zeb.storage import codec, state
+from zeb.storage.codec import (
     EVENT_VERSION,
     BadDocument,
     NewerFormat,
@@ -20,10 +23,7 @@ from zeb.codec import (
     event_row,
     upgrade_event,
 )
-from zeb.errors import StoreError
-from zeb.lifecycle import WorkerRecord, WorkerState, record_to_dict
-from zeb.plan.types import InFlight
-from zeb.store import Store
+from zeb.storage.store import Store
 
 _RECORD = record_to_dict(WorkerRecord(instance_id=1, label="zeb-worker-vast-0", machine_id=7, gpu_name="RTX 3070",
                                       dph_total=0.08, created_at=1.0, state=WorkerState.PRODUCING, state_since=2.0,

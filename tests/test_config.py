@@ -11,9 +11,9 @@ from typer.testing import CliRunner
 
 from zeb.cli import app
 from zeb.cli.context import App
-from zeb.config import resolve, write_starter
-from zeb.domain import gpu_name
-from zeb.errors import ConfigError, UsageError
+from zeb.core.config import resolve, write_starter
+from zeb.core.domain import gpu_name
+from zeb.core.errors import ConfigError, UsageError
 
 REPO_FLEETS = Path(__file__).resolve().parent.parent / "fleets.toml"
 

@@ -34,7 +34,7 @@ def test_demo_story_on_a_virtual_clock():
 
     from rich.console import Console
 
-    from zeb.demo import Script, run_demo
+    from zeb.cli.demo_run import Script, run_demo
     from zeb.sim.clock import ManualClock
 
     out, err = io.StringIO(), io.StringIO()

@@ -6,8 +6,8 @@ from __future__ import annotations
 
 import pytest
 
-from zeb.codec import event_row
-from zeb.store import Store
+from zeb.storage.codec import event_row
+from zeb.storage.store import Store
 
 T0 = 1_800_000_000.0
 N = 3000

@@ -5,10 +5,10 @@ from __future__ import annotations
 
 import dataclasses
 
-from zeb.config import resolve
-from zeb.domain import Instance, Offer
-from zeb.lifecycle import WorkerRecord, apply_observation, classify, new_record
-from zeb.lifecycle import WorkerState as S
+from zeb.core.config import resolve
+from zeb.core.domain import Instance, Offer
+from zeb.core.lifecycle import WorkerRecord, apply_observation, classify, new_record
+from zeb.core.lifecycle import WorkerState as S
 from zeb.plan.fleet import label_for
 from zeb.plan.fleetfault import HubCheck
 from zeb.plan.monitor import (

@@ -71,7 +71,7 @@ def test_broken_launch_next_to_producing_workers_strikes_the_host(sim_factory):
 
 
 def test_examples_silent_on_hf_are_flagged_then_replaced_without_a_strike(sim_factory):
-    from zeb.monitor import Monitor
+    from zeb.service.monitor import Monitor
 
     market = Market(ManualClock(), seed=9)
     market.populate(10, faulty_share=0.0)

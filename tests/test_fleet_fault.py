@@ -8,10 +8,10 @@ import dataclasses
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from zeb.config import resolve
-from zeb.domain import Instance, Offer
-from zeb.lifecycle import WorkerRecord
-from zeb.lifecycle import WorkerState as S
+from zeb.core.config import resolve
+from zeb.core.domain import Instance, Offer
+from zeb.core.lifecycle import WorkerRecord
+from zeb.core.lifecycle import WorkerState as S
 from zeb.plan import fleetfault as ff
 from zeb.plan.fleet import label_for
 from zeb.plan.hosts import add_strike, blocked, withdraw_strikes

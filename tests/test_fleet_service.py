@@ -1,16 +1,16 @@
 """The fleet service over a marketplace that is not Vast: an in-memory one written against
-zeb.domain.Marketplace only. If the service needed anything of Vast's (its rows, its status words, its
+zeb.core.domain.Marketplace only. If the service needed anything of Vast's (its rows, its status words, its
 client), these tests could not run; they are what "a second marketplace is one new adapter" means."""
 
 from __future__ import annotations
 
-from zeb.config import resolve
-from zeb.domain import RUNNING, Account, Instance, LaunchSpec, Marketplace, Offer
-from zeb.errors import OfferUnavailable
-from zeb.fleet import Fleet
+from zeb.core.config import resolve
+from zeb.core.domain import RUNNING, Account, Instance, LaunchSpec, Marketplace, Offer
+from zeb.core.errors import OfferUnavailable
 from zeb.plan.types import InFlight
-from zeb.state import load_inflight, update_inflight
-from zeb.store import Store
+from zeb.service.fleet import Fleet
+from zeb.storage.state import load_inflight, update_inflight
+from zeb.storage.store import Store
 
 NOW = 1_800_000_000.0
 FLEET = "zeb"

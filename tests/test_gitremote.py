@@ -1,10 +1,10 @@
-"""zeb.gitremote: the branch head through the real `git ls-remote`, against the simulator's repositories."""
+"""zeb.adapters.gitremote: the branch head through the real `git ls-remote`, against the simulator's repositories."""
 
 from __future__ import annotations
 
 import pytest
 
-from zeb.gitremote import branch_head, shown
+from zeb.adapters.gitremote import branch_head, shown
 from zeb.sim.clock import ManualClock
 from zeb.sim.onstart import MK5, commit_sha
 from zeb.sim.scenarios import load_scenario

@@ -11,8 +11,8 @@ from pathlib import Path
 import pytest
 
 from tests.simenv import lock_held_elsewhere
-from zeb.errors import LockHeld, StoreError, UsageError
-from zeb.guard import (
+from zeb.core.errors import LockHeld, StoreError, UsageError
+from zeb.storage.guard import (
     held_message,
     parse_pidfile,
     parse_sidecar,
@@ -20,7 +20,7 @@ from zeb.guard import (
     scripts_message,
     scripts_status_root,
 )
-from zeb.store import Store
+from zeb.storage.store import Store
 
 
 @pytest.fixture

@@ -1,5 +1,5 @@
 """The scripts' bad-hosts.txt and preferred-hosts.txt, kept in step with zeb's store both ways: through
-zeb.state on temp files, and through `zeb blacklist` and `zeb rank-offers` against the simulated market."""
+zeb.storage.state on temp files, and through `zeb blacklist` and `zeb rank-offers` against the simulated market."""
 
 from __future__ import annotations
 
@@ -10,12 +10,12 @@ from pathlib import Path
 
 import pytest
 
-from zeb import state
-from zeb.errors import ConfigError, StoreError
+from zeb.core.errors import ConfigError, StoreError
 from zeb.plan.hosts import add_strike, clear, record_gps, remove_host
 from zeb.plan.types import Strike
-from zeb.state import HostFiles
-from zeb.store import Store
+from zeb.storage import state
+from zeb.storage.state import HostFiles
+from zeb.storage.store import Store
 
 NOW = 1_780_000_000.0
 
@@ -39,7 +39,7 @@ def counts(hosts) -> dict[int, int]:
 
 
 def test_host_files_come_from_the_config_with_tilde_expanded(monkeypatch, tmp_path):
-    from zeb.config import resolve
+    from zeb.core.config import resolve
 
     monkeypatch.setenv("HOME", str(tmp_path / "u"))
     cfg = resolve(fleet=None, flags={}, env={})

@@ -1,4 +1,4 @@
-"""zeb.hub against the fake hub over HTTP, through the real huggingface_hub (nothing of it is mocked)."""
+"""zeb.adapters.hub against the fake hub over HTTP, through the real huggingface_hub (nothing of it is mocked)."""
 
 from __future__ import annotations
 
@@ -9,8 +9,8 @@ import time
 
 import pytest
 
-from zeb import hub
-from zeb.errors import HubError
+from zeb.adapters import hub
+from zeb.core.errors import HubError
 from zeb.sim.hub import FakeHub
 
 SECRET = "hf_zebtest_s3cret_value"
@@ -208,7 +208,7 @@ def test_fake_stops_without_starting_and_works_as_context_manager():
 
 
 def test_importing_zeb_hub_stays_cheap():
-    code = "import sys, zeb.hub; print('huggingface_hub' in sys.modules)"
+    code = "import sys, zeb.adapters.hub; print('huggingface_hub' in sys.modules)"
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.strip() == "False"
 

@@ -3,7 +3,7 @@ can prove them, and never left billing after `zeb down` (issue 11: #1 and #3).""
 
 from __future__ import annotations
 
-from zeb.domain import Instance
+from zeb.core.domain import Instance
 from zeb.plan.fleet import (
     CAUGHT_UP_GRACE_S,
     prune_inflight,
@@ -11,8 +11,8 @@ from zeb.plan.fleet import (
     unconfirmed,
 )
 from zeb.plan.types import InFlight
-from zeb.state import StoreLedger, load_inflight
-from zeb.store import Store
+from zeb.storage.state import StoreLedger, load_inflight
+from zeb.storage.store import Store
 
 NOW = 1_000_000.0
 

@@ -12,7 +12,7 @@ import shlex
 import pytest
 
 from tests.simenv import HF_TOKEN
-from zeb.config import WORKER_IMAGE, resolve
+from zeb.core.config import WORKER_IMAGE, resolve
 from zeb.plan.launch import launch_env, render_onstart
 
 # -- the facts ---------------------------------------------------------------------------------

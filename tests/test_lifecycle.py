@@ -11,9 +11,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from zeb.codec import transition_event as event_from_dict
-from zeb.codec import transition_row as event_to_dict
-from zeb.lifecycle import (
+from zeb.core.lifecycle import (
     BILLING,
     LEGAL_TRANSITIONS,
     Billing,
@@ -29,10 +27,12 @@ from zeb.lifecycle import (
     record_to_dict,
     transition,
 )
-from zeb.lifecycle import (
+from zeb.core.lifecycle import (
     WorkerState as S,
 )
 from zeb.plan.timeline import timeline
+from zeb.storage.codec import transition_event as event_from_dict
+from zeb.storage.codec import transition_row as event_to_dict
 
 NOW = 1_780_000_000.0
 

@@ -12,14 +12,14 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from zeb.codec import NewerFormat
-from zeb.config import resolve
-from zeb.domain import Offer
-from zeb.fleet import Fleet
-from zeb.market_history import FILE_NAME, SCHEMA_VERSION, MarketHistory, record_quietly
+from zeb.core.config import resolve
+from zeb.core.domain import Offer
 from zeb.plan.market import DAY, HOUR, KEEP_ALL_S, KEEP_HOURLY_S, Sample, rows_to_keep, sample_from_ranked, summarize
 from zeb.plan.types import RankedOffer
-from zeb.store import Store
+from zeb.service.fleet import Fleet
+from zeb.storage.codec import NewerFormat
+from zeb.storage.market_history import FILE_NAME, SCHEMA_VERSION, MarketHistory, record_quietly
+from zeb.storage.store import Store
 
 NOW = 1_800_000_000.0
 

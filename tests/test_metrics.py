@@ -15,11 +15,11 @@ from prometheus_client.parser import text_string_to_metric_families
 from typer.testing import CliRunner
 
 from tests.vast_fixture import KEY, VastFixture
-from zeb.errors import MarketError, UsageError
-from zeb.lifecycle import WorkerState
-from zeb.metrics import FleetMetrics, serve
-from zeb.monitor import Counters, CycleReport
-from zeb.vast import VastClient
+from zeb.adapters.vast import VastClient
+from zeb.core.errors import MarketError, UsageError
+from zeb.core.lifecycle import WorkerState
+from zeb.observe.metrics import FleetMetrics, serve
+from zeb.service.monitor import Counters, CycleReport
 
 
 def samples(registry) -> dict:
@@ -131,7 +131,7 @@ def test_vast_client_counts_calls_and_errors_per_endpoint():
 
 
 def _bad_spec():
-    from zeb.domain import LaunchSpec
+    from zeb.core.domain import LaunchSpec
     return LaunchSpec(999_999_999, "zeb-worker-vast-0", "img", 20, {}, "true")
 
 

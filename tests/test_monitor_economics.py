@@ -9,13 +9,13 @@ import dataclasses
 import pytest
 
 from tests.simenv import HF_TOKEN
-from zeb.config import resolve
-from zeb.lifecycle import WorkerRecord
-from zeb.lifecycle import WorkerState as S
-from zeb.monitor import Monitor
+from zeb.adapters.vast import VastClient
+from zeb.core.config import resolve
+from zeb.core.lifecycle import WorkerRecord
+from zeb.core.lifecycle import WorkerState as S
 from zeb.plan.cadence import next_poll_at
-from zeb.store import Store
-from zeb.vast import VastClient
+from zeb.service.monitor import Monitor
+from zeb.storage.store import Store
 
 T = resolve("zeb", {}, {"ZEB_CONFIG": "/none"}).thresholds
 KW = dict(flux_s=T.flux_poll_s, slow_s=T.slow_interval_s, retry_s=T.fast_interval_s)
@@ -150,7 +150,7 @@ def test_a_stall_weighs_like_a_failed_boot_when_the_monitor_says_so():
 
 
 def test_learn_turns_a_cycle_into_reputation():
-    from zeb.lifecycle import Event
+    from zeb.core.lifecycle import Event
     from zeb.plan.hosts import p_produce
     from zeb.plan.monitor import CycleFacts, learn
 
@@ -199,7 +199,7 @@ def test_stop_causes(kind, produced, cause):
 
 
 def test_the_poll_pool_grows_with_the_calls_within_bounds():
-    from zeb.ops import poll_pool_size
+    from zeb.service.ops import poll_pool_size
 
     assert poll_pool_size(8, 0) >= 1 and poll_pool_size(8, 4) <= 8
     assert poll_pool_size(8, 100) == 50 and poll_pool_size(8, 1000) == 64

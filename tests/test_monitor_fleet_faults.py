@@ -149,7 +149,7 @@ def test_the_demo_rides_out_its_hub_outage(tmp_path):
 
     from rich.console import Console
 
-    from zeb.demo import HOURS, Script, run_demo
+    from zeb.cli.demo_run import HOURS, Script, run_demo
     from zeb.sim.clock import ManualClock
 
     buf = StringIO()

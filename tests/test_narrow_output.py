@@ -13,11 +13,11 @@ import pytest
 from rich.console import Console
 
 from zeb.cli.status import render_status, status_data
-from zeb.domain import Instance
-from zeb.lifecycle import WorkerRecord, WorkerState
-from zeb.monitor import Counters, CycleReport
+from zeb.core.domain import Instance
+from zeb.core.lifecycle import WorkerRecord, WorkerState
+from zeb.observe.dashboard import check_line, dashboard
 from zeb.plan.fleet import label_for
-from zeb.report import check_line, dashboard
+from zeb.service.monitor import Counters, CycleReport
 
 NOW = 1_780_000_000.0            # 2026-05-28 20:26:40 UTC
 FLEET = "zeb-belief-evalaux"
@@ -201,7 +201,7 @@ def test_check_lines_start_with_the_reports_wall_clock_time():
 
 
 def test_every_once_line_and_every_piped_check_line_is_stamped(sim):
-    from zeb.timefmt import DATE_SECOND, when
+    from zeb.core.timefmt import DATE_SECOND, when
 
     start = sim.clock.now()
     res = sim.run("monitor", "2", "--once")

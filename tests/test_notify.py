@@ -15,11 +15,11 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from zeb.config import Notify, resolve
-from zeb.errors import ConfigError
-from zeb.notify import NOTIFY_DOC, Notifier, payload
+from zeb.core.config import Notify, resolve
+from zeb.core.errors import ConfigError
+from zeb.observe.notify import NOTIFY_DOC, Notifier, payload
 from zeb.plan.notify import EVENTS, Alert, Facts, NotifySettings, NotifyState, alerts
-from zeb.store import Store
+from zeb.storage.store import Store
 
 CFG = NotifySettings(below_target_minutes=30, cooldown_minutes=60)
 T0 = 1_000_000.0
@@ -389,7 +389,7 @@ BAD_HOOKS = ["http://exa mple.com/x", "http://example.com/a\tb", "http://exa_mpl
 
 @pytest.mark.parametrize("hook", BAD_HOOKS)
 def test_a_webhook_is_checked_the_same_in_fleets_toml_and_in_the_environment(tmp_path, hook):
-    from zeb.config import webhook_problem
+    from zeb.core.config import webhook_problem
 
     assert webhook_problem(hook) is not None
     if hook.strip():
@@ -405,7 +405,7 @@ def test_a_webhook_is_checked_the_same_in_fleets_toml_and_in_the_environment(tmp
                                   "http://[::1]:9/h", "https://u:p%40ss@ntfy.example.com/topic",
                                   "https://example.com./x"])
 def test_good_webhooks_pass(hook):
-    from zeb.config import webhook_problem
+    from zeb.core.config import webhook_problem
 
     assert webhook_problem(hook) is None
 
@@ -439,7 +439,7 @@ def redirecting():
 
 @pytest.mark.parametrize("code", [301, 302, 303, 307, 308])
 def test_a_redirected_alert_is_posted_again_with_its_body(redirecting, code):
-    from zeb.notify import post
+    from zeb.observe.notify import post
 
     port = redirecting.server_address[1]
     post(f"http://127.0.0.1:{port}/old?code={code}", b'{"text": "hi"}', "application/json", 2.0)

@@ -3,8 +3,8 @@
 
 from __future__ import annotations
 
-from zeb.lifecycle import Observation, apply_observation, classify, new_record
-from zeb.lifecycle import WorkerState as S
+from zeb.core.lifecycle import Observation, apply_observation, classify, new_record
+from zeb.core.lifecycle import WorkerState as S
 
 BOOT = "\n".join(["=== Setup started at Mon Nov 23 10:00:00 UTC 2026 ===", "GPU OK: NVIDIA GeForce RTX 3080",
                   "Pulling initial weights from r/w.pt..."])

@@ -6,10 +6,10 @@ from __future__ import annotations
 import threading
 import time
 
-from zeb.domain import LaunchSpec, Offer
-from zeb.errors import NoCredit, OfferUnavailable, Unreachable
-from zeb.ops import destroy_all, launch_labels, poll_tails
+from zeb.core.domain import LaunchSpec, Offer
+from zeb.core.errors import NoCredit, OfferUnavailable, Unreachable
 from zeb.plan.types import RankedOffer
+from zeb.service.ops import destroy_all, launch_labels, poll_tails
 
 
 def _ranked(offer_id: int, machine: int, dph: float = 0.08) -> RankedOffer:
@@ -38,7 +38,7 @@ class Ledger:
 
 
 class Client:
-    """A stand-in for zeb.vast.VastClient (zeb's own interface, not the SDK's)."""
+    """A stand-in for zeb.adapters.vast.VastClient (zeb's own interface, not the SDK's)."""
 
     def __init__(self, fail=None):
         self.fail = fail or {}

@@ -5,7 +5,7 @@ import random
 from hypothesis import given
 from hypothesis import strategies as st
 
-from zeb.lifecycle import WorkerState as S
+from zeb.core.lifecycle import WorkerState as S
 from zeb.plan.cadence import error_backoff, next_interval
 
 KW = dict(fast_s=30.0, slow_s=300.0, credit_probe_s=300.0)

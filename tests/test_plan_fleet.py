@@ -5,7 +5,7 @@ from __future__ import annotations
 from hypothesis import given
 from hypothesis import strategies as st
 
-from zeb.domain import Instance
+from zeb.core.domain import Instance
 from zeb.plan.fleet import (
     fleet_of,
     free_indices,

@@ -9,7 +9,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from zeb.errors import StoreError
+from zeb.core.errors import StoreError
 from zeb.plan.hosts import (
     PREFERRED_BONUS,
     LedgerChange,

@@ -8,9 +8,9 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from zeb.config import resolve
-from zeb.domain import Offer
-from zeb.errors import ConfigError
+from zeb.core.config import resolve
+from zeb.core.domain import Offer
+from zeb.core.errors import ConfigError
 from zeb.plan.launch import (
     launch_env,
     launch_specs,

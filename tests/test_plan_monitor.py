@@ -8,10 +8,10 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from zeb.config import resolve
-from zeb.domain import Account, Instance, Offer
-from zeb.lifecycle import WorkerRecord
-from zeb.lifecycle import WorkerState as S
+from zeb.core.config import resolve
+from zeb.core.domain import Account, Instance, Offer
+from zeb.core.lifecycle import WorkerRecord
+from zeb.core.lifecycle import WorkerState as S
 from zeb.plan.fleet import label_for, parse_label
 from zeb.plan.fleetfault import HubCheck
 from zeb.plan.monitor import (

@@ -9,7 +9,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from zeb.domain import Offer
+from zeb.core.domain import Offer
 from zeb.plan.hosts import add_strike
 from zeb.plan.offers import blocked_machines, expected_gps, pick_offers, rank_offers
 from zeb.plan.types import HostRecord, RankedOffer, Strike

@@ -11,11 +11,11 @@ from pathlib import Path
 
 import pytest
 
-from zeb.codec import event_row
-from zeb.html_report import SECTIONS, render_html
-from zeb.lifecycle import WorkerRecord, WorkerState
+from zeb.core.lifecycle import WorkerRecord, WorkerState
+from zeb.observe.html import SECTIONS, render_html
 from zeb.plan.market import Sample
 from zeb.plan.report import Point, assemble, fleet_series, markers
+from zeb.storage.codec import event_row
 
 T0 = 1_000_000.0
 NOW = T0 + 4 * 3600
@@ -146,7 +146,7 @@ def test_demo_writes_its_report(tmp_path):
 
     from rich.console import Console
 
-    from zeb.demo import HOURS, Script, run_demo
+    from zeb.cli.demo_run import HOURS, Script, run_demo
     from zeb.sim.clock import ManualClock
 
     report = tmp_path / "demo.html"
@@ -196,7 +196,7 @@ def test_charts_draw_no_more_than_a_chart_is_wide_but_keep_every_dip_and_count()
 def test_the_report_names_the_code_each_commit_ran_and_how_it_fared():
     import dataclasses
 
-    from zeb.html_report import render_html
+    from zeb.observe.html import render_html
     from zeb.plan.report import commit_rows
 
     old, new = "a" * 40, "b" * 40
@@ -216,7 +216,7 @@ def test_the_report_names_the_code_each_commit_ran_and_how_it_fared():
 # -- the window fitted to the data, the target the monitor used, the market chart's legend and axis ------
 
 def test_charts_start_where_the_data_does_and_the_header_says_so():
-    from zeb.html_report import window_note, workers_figure
+    from zeb.observe.html import window_note, workers_figure
     from zeb.plan.report import chart_start
 
     assert chart_start(T0 - 86400, NOW, T0 + 1800, []) == T0 + 1800          # the log's first row
@@ -253,8 +253,8 @@ TARGETS = [event_row(T0 + 60, "target", "target", "keeping 2 worker(s)", target=
 
 
 def test_read_window_keeps_the_target_rows_and_the_stats_do_not_change():
-    from zeb.codec import check_event, decode_event
     from zeb.plan.stats import fleet_stats, read_window
+    from zeb.storage.codec import check_event, decode_event
 
     for row in TARGETS:
         check_event(row)
@@ -275,7 +275,7 @@ def _line(ax, label: str):
 
 
 def test_workers_chart_draws_the_logged_target_as_steps():
-    from zeb.html_report import workers_figure
+    from zeb.observe.html import workers_figure
 
     data = assemble("zeb", 4, sorted(EVENTS + TARGETS, key=lambda r: r["time"]), LIVE, RETIRED, [], {}, 1, 3,
                     now=NOW, since=T0)
@@ -310,7 +310,7 @@ def test_price_range_fits_the_prices_with_a_margin():
 def test_market_legend_is_off_the_lines_and_the_price_axis_is_fitted():
     from matplotlib.backends.backend_agg import FigureCanvasAgg
 
-    from zeb.html_report import market_figure
+    from zeb.observe.html import market_figure
 
     fig, ax = market_figure(_data())
     renderer = FigureCanvasAgg(fig).get_renderer()
@@ -327,7 +327,7 @@ def test_market_legend_is_off_the_lines_and_the_price_axis_is_fitted():
 
 def test_a_monitor_run_logs_its_target_once_and_the_report_draws_it(sim):
     from zeb.cli.report_cmd import gather
-    from zeb.html_report import workers_figure
+    from zeb.observe.html import workers_figure
 
     assert sim.run("monitor", "2", "--max-cycles", "3").exit_code == 0
     sim.clock.advance(600)
@@ -349,7 +349,7 @@ def test_a_monitor_run_logs_its_target_once_and_the_report_draws_it(sim):
 def test_the_marker_lines_are_one_path_per_kind_with_every_marker():
     import math
 
-    from zeb.html_report import marker_path, workers_figure
+    from zeb.observe.html import marker_path, workers_figure
 
     px, py = marker_path([1.0, 2.5])
     assert px[:2] == [1.0, 1.0] and px[3:5] == [2.5, 2.5] and py[:2] == [0.0, 1.0] and py[3:5] == [0.0, 1.0]

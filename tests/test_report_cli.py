@@ -44,12 +44,12 @@ def test_a_directory_it_may_not_write_is_one_line(sim, tmp_path):
 
 def test_any_other_os_error_is_one_line(sim, tmp_path, monkeypatch):
     # As root the read-only directory above is writable: the same failure, raised where the write happens.
-    import zeb.store
+    import zeb.storage.store
 
     def refuse(path, data, mode=0o600):
         raise PermissionError(13, "Permission denied", str(path))
 
-    monkeypatch.setattr(zeb.store, "atomic_write_bytes", refuse)
+    monkeypatch.setattr(zeb.storage.store, "atomic_write_bytes", refuse)
     res = sim.run("report", "--fleet", "zeb", "--out", str(tmp_path / "x.html"))
     _one_line(res, f"cannot write {tmp_path / 'x.html'}: Permission denied")
     assert res.exit_code == 1

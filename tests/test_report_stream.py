@@ -9,10 +9,10 @@ from collections.abc import Iterator
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from zeb.codec import event_row
-from zeb.lifecycle import BILLING, Billing, WorkerRecord, WorkerState
+from zeb.core.lifecycle import BILLING, Billing, WorkerRecord, WorkerState
 from zeb.plan.report import Point, assemble, fleet_series, markers
 from zeb.plan.stats import fleet_stats, read_window
+from zeb.storage.codec import event_row
 
 T0 = 1_000_000.0
 END = T0 + 10_000
@@ -117,7 +117,7 @@ def test_the_window_keeps_numbers_not_rows():
 def test_assemble_from_a_stream_takes_the_retired_records_from_it():
     rec = WorkerRecord(instance_id=7, label="w-7", machine_id=7, gpu_name="RTX 3060", dph_total=0.1,
                        created_at=T0, state=WorkerState.GONE, state_since=T0 + 50, first_seen=T0, games_per_s=2.0)
-    from zeb.lifecycle import record_to_dict
+    from zeb.core.lifecycle import record_to_dict
     rows = [event_row(T0 + 10, "transition", "replace", "stalled", instance_id=7, label="w-7",
                       from_state="producing", to="destroying"),
             event_row(T0 + 50, "retired", "retired", "", instance_id=7, label="w-7", record=record_to_dict(rec))]

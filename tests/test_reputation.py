@@ -9,7 +9,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from zeb.domain import Offer
+from zeb.core.domain import Offer
 from zeb.plan.hosts import (
     BLOCK_S,
     HALF_LIFE_S,
@@ -239,7 +239,7 @@ def test_an_old_hosts_file_still_loads():
 @pytest.mark.parametrize("row", [{"boots_ok": 3}, {"boots_ok": {"value": "x"}}, {"stalls": {"value": -1}},
                                  {"strikes": [{"certain": "yes"}]}])
 def test_a_garbled_reputation_is_a_store_error(row):
-    from zeb.errors import StoreError
+    from zeb.core.errors import StoreError
 
     with pytest.raises(StoreError, match="machine '5'"):
         hosts_from_json({"5": row})
@@ -295,7 +295,7 @@ def test_reputation_summary_matches_the_record(events):
 # -- the CLI ------------------------------------------------------------------------------------------
 
 def _seed(sim, fn) -> None:
-    from zeb import state
+    from zeb.storage import state
 
     app = sim.app()
     state.update_hosts(app.store, fn, state.HostFiles.of(app.config(None)))

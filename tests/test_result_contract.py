@@ -8,7 +8,7 @@ import json
 from rich.console import Console
 
 from zeb.cli.output import Result, render
-from zeb.errors import EXIT_FAILED, EXIT_OK, EXIT_PARTIAL
+from zeb.core.errors import EXIT_FAILED, EXIT_OK, EXIT_PARTIAL
 
 
 def _render_json(result: Result) -> dict:

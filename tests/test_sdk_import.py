@@ -1,4 +1,4 @@
-"""zeb loads only the REST half of the `vastai` SDK (zeb.vast._sdk_class): a real zeb command and zeb's client,
+"""zeb loads only the REST half of the `vastai` SDK (zeb.adapters.vast._sdk_class): a real zeb command and zeb's client,
 each in a fresh process against the simulated marketplace, never import aiohttp or vastai.serverless, and
 the SDK still answers through that path. Fresh processes because this pytest process may already hold the
 full SDK (other tests import `vastai` directly), which the lean path then rightly reuses."""
@@ -33,8 +33,8 @@ RUN_ZEB = textwrap.dedent("""
 # zeb's client end to end: account, search, create, list, logs, destroy; prints what it saw as JSON.
 USE_CLIENT = textwrap.dedent("""
     import json, os, sys
-    from zeb.domain import LaunchSpec
-    from zeb.vast import VastClient
+    from zeb.core.domain import LaunchSpec
+    from zeb.adapters.vast import VastClient
 
     logged = int(sys.argv[1])
     client = VastClient.from_env(os.environ, timeout=10)
@@ -113,7 +113,7 @@ def test_the_sdk_answers_through_the_lean_import(sim, tmp_path):
 
 
 def test_the_serverless_half_stays_importable_in_the_same_process():
-    code = ("import sys; from zeb.vast import _sdk_class; _sdk_class()\n"
+    code = ("import sys; from zeb.adapters.vast import _sdk_class; _sdk_class()\n"
             "assert 'vastai.serverless' not in sys.modules and sys.modules['vastai'].Serverless is None\n"
             "import vastai.serverless.client.client\n"
             "print('aiohttp' in sys.modules)")
@@ -128,7 +128,7 @@ def test_an_sdk_that_needs_its_optional_half_gets_the_full_import(tmp_path):
     (pkg / "__init__.py").write_text("from .sdk import VastAI\nfrom .serverless import Serverless\n")
     (pkg / "sdk.py").write_text("class VastAI:\n    pass\n")
     (pkg / "serverless" / "__init__.py").write_text("class Serverless:\n    pass\n")
-    code = ("import sys; from zeb.vast import _sdk_class; cls = _sdk_class()\n"
+    code = ("import sys; from zeb.adapters.vast import _sdk_class; cls = _sdk_class()\n"
             "print(cls.__module__, sys.modules['vastai'].Serverless.__module__)")
     env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(tmp_path), *sys.path])}
     assert _python("-c", code, env=env).stdout.split() == ["vastai.sdk", "vastai.serverless"]

@@ -13,7 +13,7 @@ import pytest
 import requests
 
 from tests.test_sim_onstart import PYTORCH_26, ZEB_ENV, ZEB_SELFPLAY
-from zeb.lifecycle import WorkerState, classify
+from zeb.core.lifecycle import WorkerState, classify
 from zeb.sim.clock import ManualClock, ScaledClock
 from zeb.sim.market import FAULTS, Market
 from zeb.sim.onstart import KNOWN_GOOD_LAUNCH, KNOWN_GOOD_ONSTART, known_good_body

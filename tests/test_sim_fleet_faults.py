@@ -15,7 +15,7 @@ from huggingface_hub.errors import HfHubHTTPError, RemoteEntryNotFoundError
 
 from tests.test_sim_onstart import _ZEB_CFG, PYTORCH_26, WORKER_IMAGE, ZEB_ENV
 from tests.test_sim_serve import _serve
-from zeb.errors import UsageError
+from zeb.core.errors import UsageError
 from zeb.plan.launch import render_onstart
 from zeb.sim.clock import EPOCH, ManualClock
 from zeb.sim.hub import FakeHub
@@ -340,7 +340,7 @@ def test_missing_weights_crash_the_initial_pull_and_the_next_sync():
 
 
 def _metadata(url: str, token: str, filename: str = "zeb-557k-1m.pt") -> int:
-    """The status the hub answers zeb's weights check with (zeb/hub.py asks get_hf_file_metadata)."""
+    """The status the hub answers zeb's weights check with (zeb/adapters/hub.py asks get_hf_file_metadata)."""
     try:
         get_hf_file_metadata(hf_hub_url(WEIGHTS, filename, endpoint=url), token=token, timeout=5)
     except RemoteEntryNotFoundError:

@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from zeb.config import resolve
+from zeb.core.config import resolve
 from zeb.plan.launch import render_onstart
 from zeb.sim.clock import ManualClock
 from zeb.sim.market import Market

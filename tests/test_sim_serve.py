@@ -13,7 +13,7 @@ import requests
 from typer.testing import CliRunner
 
 from zeb.cli import app as cli_app
-from zeb.errors import UsageError
+from zeb.core.errors import UsageError
 from zeb.sim.clock import ManualClock
 from zeb.sim.scenarios import load_scenario, names
 from zeb.sim.server import SimServer, list_instances

@@ -9,8 +9,8 @@ import json
 
 import pytest
 
-from zeb.lifecycle import WorkerRecord, WorkerState, record_to_dict
-from zeb.store import BadDocument, Store
+from zeb.core.lifecycle import WorkerRecord, WorkerState, record_to_dict
+from zeb.storage.store import BadDocument, Store
 
 _RECORD = record_to_dict(WorkerRecord(instance_id=1, label="zeb-worker-vast-0", machine_id=7, gpu_name="RTX 3070",
                                       dph_total=0.08, created_at=1.0, state=WorkerState.PRODUCING, state_since=2.0,
@@ -124,7 +124,7 @@ def test_the_event_check_keeps_good_lines_and_moves_bad_ones_aside(tmp_path):
 
 
 def test_bad_document_is_a_store_error_with_exit_code_1():
-    from zeb.errors import StoreError
+    from zeb.core.errors import StoreError
 
     assert issubclass(BadDocument, StoreError) and BadDocument("x").exit_code == 1
 

@@ -14,8 +14,8 @@ from rich.console import Console
 
 from zeb.cli.output import blank_columns, plural, state_style
 from zeb.cli.status import render_status, status_data, status_layout
-from zeb.domain import Instance
-from zeb.lifecycle import WorkerRecord, WorkerState
+from zeb.core.domain import Instance
+from zeb.core.lifecycle import WorkerRecord, WorkerState
 from zeb.plan.fleet import label_for, launching
 from zeb.plan.types import InFlight
 
@@ -190,8 +190,8 @@ def test_blank_columns_plural_and_state_colours():
 
 
 def test_dashboard_shows_launches_in_flight_and_hides_blank_columns():
-    from zeb.monitor import Counters, CycleReport
-    from zeb.report import dashboard
+    from zeb.observe.dashboard import dashboard
+    from zeb.service.monitor import Counters, CycleReport
 
     worker = {"label": "zeb-worker-vast-0", "instance_id": 30_000_000, "gpu_name": "RTX 3070 Ti",
               "state": "producing", "in_state_s": 3605, "games_per_s": 3.2, "batch": 120, "dph_total": 0.05,
@@ -221,7 +221,7 @@ def test_dashboard_shows_launches_in_flight_and_hides_blank_columns():
 
 
 def test_status_end_to_end_shows_a_launch_in_flight_once(sim):
-    from zeb import state
+    from zeb.storage import state
 
     assert sim.run("up", "1").exit_code == 0
     listed = next(i for i in sim.market.instances.values() if i.label == "zeb-worker-vast-0")

@@ -12,8 +12,8 @@ from rich.console import Console
 
 from zeb.cli.output import FitTable, Result, plain_table, print_table, render
 from zeb.cli.status import render_status, status_data
-from zeb.domain import Instance
-from zeb.lifecycle import WorkerRecord, WorkerState
+from zeb.core.domain import Instance
+from zeb.core.lifecycle import WorkerRecord, WorkerState
 from zeb.plan.fleet import group_by_fleet, label_for
 
 NOW = 1_780_000_000.0

@@ -14,8 +14,8 @@ import time
 
 import pytest
 
-from zeb.errors import LockHeld, StoreError, UsageError
-from zeb.store import Store
+from zeb.core.errors import LockHeld, StoreError, UsageError
+from zeb.storage.store import Store
 
 
 def _py(code: str, *args: str, **kw) -> subprocess.Popen:
@@ -75,7 +75,7 @@ def test_concurrent_writers_lose_no_update(tmp_path):
     code = """
         import sys
         from pathlib import Path
-        from zeb.store import Store
+        from zeb.storage.store import Store
         doc = Store(Path(sys.argv[1])).shared_doc("counter.json")
         for _ in range(50):
             doc.update(lambda d: {"n": d["n"] + 1}, {"n": 0})
@@ -89,7 +89,7 @@ def test_killed_writer_leaves_old_or_new_never_torn(tmp_path):
     code = """
         import sys
         from pathlib import Path
-        from zeb.store import Store
+        from zeb.storage.store import Store
         doc = Store(Path(sys.argv[1])).shared_doc("big.json")
         i = 0
         while True:
@@ -111,7 +111,7 @@ def test_mutation_lock_times_out_across_processes(tmp_path):
     holder = _py("""
         import sys, time
         from pathlib import Path
-        from zeb.store import Store
+        from zeb.storage.store import Store
         with Store(Path(sys.argv[1])).mutation_lock("zeb", timeout=5):
             print("held", flush=True)
             time.sleep(30)
@@ -131,7 +131,7 @@ def test_monitor_lock_names_the_holding_pid(tmp_path):
     holder = _py("""
         import sys, time
         from pathlib import Path
-        from zeb.store import Store
+        from zeb.storage.store import Store
         with Store(Path(sys.argv[1])).monitor_lock("zeb"):
             print("held", flush=True)
             time.sleep(30)
@@ -167,7 +167,7 @@ def test_event_log_rotates_and_keeps_newest(tmp_path):
 _WRITE_THEN = """
     import os, sys
     from pathlib import Path
-    from zeb import store
+    from zeb.storage import store
     def fsync(fd):          # the temp file is written: now die, or wait for the test
         if sys.argv[2] == "die":
             os.kill(os.getpid(), 9)
@@ -197,7 +197,7 @@ def test_a_killed_writers_temp_file_is_gone_after_the_next_write(tmp_path):
 
 
 def test_a_backed_up_documents_temp_files_are_swept_with_it(tmp_path):
-    from zeb.codec import BACKED_UP
+    from zeb.storage.codec import BACKED_UP
 
     name = sorted(BACKED_UP)[0]
     store = Store(tmp_path / "home")
@@ -209,7 +209,7 @@ def test_a_backed_up_documents_temp_files_are_swept_with_it(tmp_path):
 
 
 def test_a_live_writers_temp_file_outside_a_lock_is_left_alone(tmp_path):
-    from zeb.store import STALE_TEMP_S, atomic_write_bytes
+    from zeb.storage.store import STALE_TEMP_S, atomic_write_bytes
 
     target = tmp_path / "report.html"
     proc = _py(_WRITE_THEN, str(target), "wait", stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)

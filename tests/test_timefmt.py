@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import time
 
-from zeb.timefmt import DATE_SECOND, age, countdown, hms, when
+from zeb.core.timefmt import DATE_SECOND, age, countdown, hms, when
 
 
 def test_hms_is_a_clock_and_never_negative():

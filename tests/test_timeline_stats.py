@@ -8,9 +8,8 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from zeb.codec import transition_row
-from zeb.lifecycle import BILLING, Billing, new_record, transition
-from zeb.lifecycle import WorkerState as S
+from zeb.core.lifecycle import BILLING, Billing, new_record, transition
+from zeb.core.lifecycle import WorkerState as S
 from zeb.plan.stats import (
     expected_gps,
     fleet_stats,
@@ -18,6 +17,7 @@ from zeb.plan.stats import (
     window_spend,
 )
 from zeb.plan.timeline import instance_for, timeline
+from zeb.storage.codec import transition_row
 
 T0 = 1_780_000_000.0
 DPH = 0.36  # $0.0001 per second

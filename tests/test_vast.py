@@ -13,8 +13,9 @@ import time
 import pytest
 
 from tests.vast_fixture import KEY, VastFixture
-from zeb.domain import LaunchSpec
-from zeb.errors import (
+from zeb.adapters.vast import KEY_HOWTO, VastClient
+from zeb.core.domain import LaunchSpec
+from zeb.core.errors import (
     AuthError,
     MarketError,
     NoCredit,
@@ -23,7 +24,6 @@ from zeb.errors import (
     RateLimited,
     Unreachable,
 )
-from zeb.vast import KEY_HOWTO, VastClient
 
 
 @pytest.fixture
@@ -440,10 +440,10 @@ def test_a_rejected_key_never_appears_in_errors_or_repr(vast):
 
 
 def test_importing_zeb_vast_does_not_import_the_sdk():
-    out = subprocess.run([sys.executable, "-X", "importtime", "-c", "import zeb.vast"],
+    out = subprocess.run([sys.executable, "-X", "importtime", "-c", "import zeb.adapters.vast"],
                          capture_output=True, text=True, check=True)
     modules = [line.rsplit("|", 1)[-1].strip() for line in out.stderr.splitlines() if "|" in line]
-    assert "zeb.vast" in modules
+    assert "zeb.adapters.vast" in modules
     assert not [m for m in modules if m.split(".")[0] in ("vastai", "requests", "tenacity")]
 
 

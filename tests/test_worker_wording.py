@@ -3,7 +3,7 @@ the strict simulator now prints it, not only the runbook's paraphrase."""
 
 from __future__ import annotations
 
-from zeb.lifecycle import WorkerState, classify
+from zeb.core.lifecycle import WorkerState, classify
 
 
 def test_selfplay_weights_update_in_the_workers_words():
@@ -30,7 +30,7 @@ def test_eval_aux_lines():
 
 def test_logs_says_whose_fault_a_stop_was_as_the_monitor_decides():
     from zeb.cli.logs import whose_fault
-    from zeb.lifecycle import Observation
+    from zeb.core.lifecycle import Observation
 
     crash = Observation(WorkerState.STOPPED, fatal_kind="traceback", batch=34)
     assert "gets a strike" in whose_fault(crash)

@@ -1,4 +1,4 @@
-"""A small Vast API on 127.0.0.1 for the client's tests: the endpoints zeb.vast uses, in the shapes the
+"""A small Vast API on 127.0.0.1 for the client's tests: the endpoints zeb.adapters.vast uses, in the shapes the
 `vastai` SDK expects, plus scripted faults (status codes with Retry-After, hangs, malformed JSON, dropped
 connections) and a record of every request. Not the simulated marketplace (zeb/sim/): no time, no hosts.
 """

@@ -24,8 +24,8 @@ import time
 from dataclasses import asdict
 
 from tests.chaos import harness
-from zeb.state import POLICY_DOC, load_inflight
-from zeb.store import Store
+from zeb.storage.state import POLICY_DOC, load_inflight
+from zeb.storage.store import Store
 
 TRIALS = 200 if harness.FULL else 30
 COMMANDS = ("up", "replenish", "down", "monitor")

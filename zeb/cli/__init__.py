@@ -1,6 +1,8 @@
 """The typer app. Each command lives in its own small module, listed in zeb/cli/commands.py and
 imported only when that command runs or shows its help; heavy imports (vastai, huggingface_hub)
-happen inside the commands that need them."""
+happen inside the commands that need them.
+
+The top floor: may import every layer; nothing but zeb.__main__ (and the tests) imports it."""
 
 from __future__ import annotations
 

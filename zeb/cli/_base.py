@@ -11,7 +11,7 @@ from typing import TYPE_CHECKING
 import typer
 
 from zeb.cli.output import Result, render
-from zeb.errors import UsageError, ZebError
+from zeb.core.errors import UsageError, ZebError
 
 if TYPE_CHECKING:
     from zeb.cli.context import App
@@ -62,8 +62,8 @@ def _with_verbosity_flags(fn: Callable, wrapper: Callable) -> None:
 
 def check_count(count: int | None, low: int) -> None:
     """A worker count from the command line: at least `low`, at most what one fleet may hold."""
-    from zeb.config import (
-        MAX_WORKERS,  # zeb.config (~30 ms) is not loaded for a command's --help
+    from zeb.core.config import (
+        MAX_WORKERS,  # zeb.core.config (~30 ms) is not loaded for a command's --help
     )
 
     if count is None:
@@ -108,7 +108,7 @@ def spinner(app: App, text: str) -> Iterator:
 def fleet_lock(app: App, fleet: str, timeout: float) -> Iterator[None]:
     """The fleet's mutation lock. Free: taken at once, silently. Held by another zeb run: waited for up
     to `timeout` s under a spinner that says so (on a terminal), then LockHeld."""
-    from zeb.errors import LockHeld
+    from zeb.core.errors import LockHeld
 
     with contextlib.ExitStack() as stack:
         try:

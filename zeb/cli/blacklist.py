@@ -9,10 +9,10 @@ import typer
 
 from zeb.cli._base import FLEET_OPTION, JSON_OPTION, app_of, zeb_command
 from zeb.cli.output import Result
-from zeb.errors import UsageError
-from zeb.timefmt import when
+from zeb.core.errors import UsageError
+from zeb.core.timefmt import when
 
-# zeb.state and zeb.plan.hosts are imported inside the functions that use them ("lazy" below): they
+# zeb.storage.state and zeb.plan.hosts are imported inside the functions that use them ("lazy" below): they
 # add ~40 ms that `zeb blacklist --help` need not pay.
 # The 12 digits zeb.plan.hosts accepts, kept here so that `zeb blacklist --help` need not import the
 # planner (tests/test_bad_input.py keeps the two equal).
@@ -30,7 +30,7 @@ def _threshold(app, fleet: str | None) -> int:
 
 
 def _files(cfg):
-    from zeb.state import HostFiles  # lazy
+    from zeb.storage.state import HostFiles  # lazy
 
     return HostFiles.of(cfg)
 
@@ -136,7 +136,7 @@ def list_(ctx: typer.Context, fleet: str | None = FLEET_OPTION,
 
     Example: zeb blacklist list --all --json
     """
-    from zeb import state  # lazy
+    from zeb.storage import state  # lazy
 
     app = app_of(ctx)
     cfg = app.config(fleet)
@@ -157,9 +157,9 @@ def add(
 
     Example: zeb blacklist add 12345 --reason "no CUDA" --block
     """
-    from zeb import state  # lazy
     from zeb.plan.hosts import add_strike
     from zeb.plan.types import Strike
+    from zeb.storage import state  # lazy
 
     app = app_of(ctx)
     cfg = app.config(fleet)
@@ -182,8 +182,8 @@ def remove(ctx: typer.Context, machine: int = typer.Argument(..., min=1, max=MAX
 
     Example: zeb blacklist remove 12345
     """
-    from zeb import state  # lazy
     from zeb.plan.hosts import remove_host
+    from zeb.storage import state  # lazy
 
     app = app_of(ctx)
     cfg = app.config(fleet)
@@ -201,8 +201,8 @@ def clear_(ctx: typer.Context, fleet: str | None = FLEET_OPTION, json_out: bool 
 
     Example: zeb blacklist clear
     """
-    from zeb import state  # lazy
     from zeb.plan.hosts import clear
+    from zeb.storage import state  # lazy
 
     app = app_of(ctx)
     cfg = app.config(fleet)
@@ -219,8 +219,8 @@ def import_(ctx: typer.Context, path: Path = typer.Argument(..., help="A scripts
 
     Example: zeb blacklist import ~/old-laptop/bad-hosts.txt
     """
-    from zeb import state  # lazy
     from zeb.plan.hosts import import_bad_hosts, parse_bad_hosts
+    from zeb.storage import state  # lazy
 
     app = app_of(ctx)
     cfg = app.config(fleet)

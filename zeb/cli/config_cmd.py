@@ -9,7 +9,7 @@ import typer
 
 from zeb.cli._base import FLEET_OPTION, JSON_OPTION, app_of, zeb_command
 from zeb.cli.output import Result
-from zeb.config import (
+from zeb.core.config import (
     ENV_CONFIG,
     config_path,
     fleet_names,

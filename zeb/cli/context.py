@@ -62,7 +62,7 @@ class App:
         return self._interactive
 
     def config(self, fleet: str | None = None, **flags):
-        from zeb.config import resolve
+        from zeb.core.config import resolve
 
         cfg = resolve(fleet=fleet, flags=flags, env=self.env)
         if cfg.config_file is None and not self._said_no_config:
@@ -74,14 +74,14 @@ class App:
     @property
     def store(self):
         if self._store is None:
-            from zeb.store import Store
+            from zeb.storage.store import Store
 
             self._store = Store.from_env(self.env)
         return self._store
 
     def fleet(self, cfg):
         """The fleet service for `cfg` on this app's marketplace, store and clock."""
-        from zeb.fleet import (
+        from zeb.service.fleet import (
             Fleet,  # loads the planners: paid only by commands that act on a fleet
         )
 
@@ -89,10 +89,10 @@ class App:
 
     @property
     def market(self):
-        """The GPU marketplace (a zeb.domain.Marketplace): Vast, through zeb/vast.py. The one place that
+        """The GPU marketplace (a zeb.core.domain.Marketplace): Vast, through zeb/adapters/vast.py. The one place that
         chooses the adapter; imported here so commands that never talk to it don't pay for the SDK."""
         if self._market is None:
-            from zeb.vast import VastClient
+            from zeb.adapters.vast import VastClient
 
             self._market = VastClient.from_env(self.env, sleep=self.sleep, on_retry=self._say_retry,
                                                on_request=self._say_request if self.verbose else None)

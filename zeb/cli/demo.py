@@ -24,8 +24,8 @@ def demo(
     Example: zeb demo --speed 240
     """
     # deferred: zeb's planners and store cost ~100 ms that `--help` does not need (benchmarks/bench_help.py)
+    from zeb.cli.demo_run import HOURS, PacedClock, Script, run_demo
     from zeb.cli.stats import render
-    from zeb.demo import HOURS, PacedClock, Script, run_demo
 
     app = app_of(ctx)
     script = Script(duration_s=hours * HOURS)

@@ -9,7 +9,7 @@ import typer
 
 from zeb.cli._base import FLEET_OPTION, JSON_OPTION, app_of, fleet_lock, spinner, zeb_command
 from zeb.cli.output import Result
-from zeb.errors import EXIT_FAILED, EXIT_PARTIAL, UsageError, ZebError
+from zeb.core.errors import EXIT_FAILED, EXIT_PARTIAL, UsageError, ZebError
 
 
 @zeb_command("down")

@@ -6,7 +6,7 @@ import typer
 
 from zeb.cli._base import FLEET_OPTION, JSON_OPTION, app_of, zeb_command
 from zeb.cli.output import Result
-from zeb.errors import NotFound, UsageError
+from zeb.core.errors import NotFound, UsageError
 
 
 @zeb_command("logs")
@@ -24,7 +24,7 @@ def logs(
     Example: zeb logs zeb-worker-vast-2 --tail 50
     """
     # deferred: zeb's planners and store cost ~100 ms that `--help` does not need (benchmarks/bench_help.py)
-    from zeb.lifecycle import classify
+    from zeb.core.lifecycle import classify
 
     app = app_of(ctx)
     if follow and json_out:
@@ -63,8 +63,8 @@ def logs(
 
 def _known_commit(app, instance) -> str | None:
     """The commit the monitor learnt for this worker (a producing worker's tail no longer shows it)."""
-    from zeb import state
     from zeb.plan.fleet import fleet_of
+    from zeb.storage import state
 
     fleet = fleet_of(instance.label or "")
     if fleet is None:
@@ -76,7 +76,7 @@ def _known_commit(app, instance) -> str | None:
 def whose_fault(obs) -> str | None:
     """One line on what the evidence means for the machine, for faults and stops."""
     # deferred: zeb's planners and store cost ~100 ms that `--help` does not need (benchmarks/bench_help.py)
-    from zeb.lifecycle import CONFIG_FAULTS, HUB_FAULTS, WorkerState
+    from zeb.core.lifecycle import CONFIG_FAULTS, HUB_FAULTS, WorkerState
     from zeb.plan.monitor import config_hint, stop_cause
 
     kind = obs.fatal_kind

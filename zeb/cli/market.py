@@ -31,9 +31,9 @@ def market(
 @zeb_command("market")
 def _show(*, ctx: typer.Context, fleet: str | None, since: str, gpu: list[str], json_out: bool) -> Result:
     # deferred: zeb's planners and sqlite3 cost start-up that `--help` does not need (benchmarks/bench_help.py)
-    from zeb.domain import gpu_name
-    from zeb.market_history import MarketHistory
+    from zeb.core.domain import gpu_name
     from zeb.plan.market import summarize
+    from zeb.storage.market_history import MarketHistory
 
     app = app_of(ctx)
     window = parse_since(since)
@@ -78,8 +78,8 @@ def scan(
 
     Example: zeb market scan --every 10m
     """
+    from zeb.core.timefmt import when
     from zeb.plan.market import sample_from_ranked
-    from zeb.timefmt import when
 
     app = app_of(ctx)
     interval = parse_since(every) if every else None

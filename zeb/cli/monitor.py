@@ -12,7 +12,7 @@ import typer
 
 from zeb.cli._base import FLEET_OPTION, app_of, check_count, zeb_command
 from zeb.cli.output import Result
-from zeb.errors import HubError, UsageError
+from zeb.core.errors import HubError, UsageError
 
 
 @zeb_command("monitor")
@@ -42,8 +42,8 @@ def monitor(
     Example: zeb monitor 8 --pin-last-good   (a bad push never empties the fleet)
     """
     # deferred: zeb's planners and store cost ~100 ms that `--help` does not need (benchmarks/bench_help.py)
-    from zeb.monitor import Monitor, run
-    from zeb.report import banner, check_line, dashboard, stamp, summary
+    from zeb.observe.dashboard import banner, check_line, dashboard, stamp, summary
+    from zeb.service.monitor import Monitor, run
     check_count(count, 0)
     app = app_of(ctx)
     cfg = app.config(fleet, max_dph=max_dph, target_workers=count, pin="last-good" if pin_last_good else None)
@@ -95,7 +95,7 @@ def _notifier(app, cfg, token: str, dry_run: bool):
     """Alerts to the fleet's [notify] webhook; --dry-run changes nothing, so it sends nothing."""
     import dataclasses
 
-    from zeb.notify import Notifier  # deferred with the planners: --help does not need it
+    from zeb.observe.notify import Notifier  # deferred with the planners: --help does not need it
 
     notify_cfg = dataclasses.replace(cfg.notify, webhook=None) if dry_run else cfg.notify
     return Notifier(notify_cfg, cfg.name, app.clock, store=app.store, env=app.env, secrets=[token],
@@ -136,7 +136,7 @@ class _Reporter:
     def __init__(self, app, cfg, target, mon, dashboard, check_line, *, interval: float | None = None,
                  once: bool = False, metrics=None) -> None:
         # deferred: zeb's planners and store cost ~100 ms that `--help` does not need (benchmarks/bench_help.py)
-        from zeb.report import check_line, dashboard
+        from zeb.observe.dashboard import check_line, dashboard
         self.app, self.cfg, self.target, self.mon = app, cfg, target, mon
         self._dashboard, self._check_line = dashboard, check_line
         self._interval, self._once = interval, once
@@ -152,7 +152,7 @@ class _Reporter:
 
     def show(self, report) -> None:
         # deferred: zeb's planners and store cost ~100 ms that `--help` does not need (benchmarks/bench_help.py)
-        from zeb.report import stamp, summary
+        from zeb.observe.dashboard import stamp, summary
         self.last = report
         if self._metrics is not None:
             self._metrics.observe(report, self.mon)
@@ -188,7 +188,7 @@ def _start_metrics(app, fleet: str, port: int | None, addr: str):
         return None, None
     from prometheus_client import CollectorRegistry
 
-    from zeb.metrics import FleetMetrics, serve
+    from zeb.observe.metrics import FleetMetrics, serve
     metrics = FleetMetrics(CollectorRegistry(), fleet)
     host, bound, server = serve(metrics, port, addr)
     app.note(f"  metrics   http://{host}:{bound}/metrics")
@@ -208,9 +208,9 @@ def _start_up_hub_check(app, service, cfg) -> tuple[str, str]:
     answer does not: the workers running still need watching (a dead one still bills), so the monitor starts
     and holds launches until the hub answers (zeb.plan.fleetfault). A refused token or missing weights is
     the same for a fleet that has run here; for one that never has it is most likely a typo, refused at once."""
-    from zeb import state
-    from zeb.hub import find_token
+    from zeb.adapters.hub import find_token
     from zeb.plan.fleetfault import monitor_starts
+    from zeb.storage import state
 
     try:
         return service.check_hub(), "HF token present, weights found"

@@ -6,8 +6,8 @@ import typer
 
 from zeb.cli._base import FLEET_OPTION, JSON_OPTION, app_of, check_count, fleet_lock, zeb_command
 from zeb.cli.output import Result
-from zeb.errors import EXIT_FAILED, EXIT_PARTIAL, LockHeld
-from zeb.timefmt import DATE_SECOND, when
+from zeb.core.errors import EXIT_FAILED, EXIT_PARTIAL, LockHeld
+from zeb.core.timefmt import DATE_SECOND, when
 
 
 @zeb_command("replenish")

@@ -8,7 +8,7 @@ import typer
 
 from zeb.cli._base import FLEET_OPTION, JSON_OPTION, app_of, zeb_command
 from zeb.cli.output import Result
-from zeb.errors import UsageError, ZebError
+from zeb.core.errors import UsageError, ZebError
 
 DEFAULT_NAME = "report.html"
 
@@ -45,11 +45,11 @@ def gather(store, cfg, *, now: float, since: float):
     """The report's data from the state directory: what `zeb stats --since` reads, plus market history."""
     from contextlib import closing
 
-    from zeb import state
-    from zeb.domain import gpu_name
-    from zeb.market_history import MarketHistory
+    from zeb.core.domain import gpu_name
     from zeb.plan.report import assemble
     from zeb.plan.stats import read_window
+    from zeb.storage import state
+    from zeb.storage.market_history import MarketHistory
 
     # One pass over the log's window, kept as a few numbers per row: a log of months fits in memory.
     with closing(store.events(cfg.name).stream(since)) as rows:
@@ -77,8 +77,8 @@ def report_path(out: Path) -> Path:
 def write_report(store, cfg, out: Path, *, now: float, since: float) -> int:
     """Write the report to `out` (a directory: the default name inside it) atomically; returns its size in
     bytes."""
-    from zeb.html_report import render_html
-    from zeb.store import atomic_write_bytes
+    from zeb.observe.html import render_html
+    from zeb.storage.store import atomic_write_bytes
 
     out = report_path(out)
     body = render_html(gather(store, cfg, now=now, since=since)).encode()

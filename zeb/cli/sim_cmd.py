@@ -10,7 +10,7 @@ import typer
 
 from zeb.cli._base import app_of, zeb_command
 from zeb.cli.output import Result
-from zeb.errors import UsageError
+from zeb.core.errors import UsageError
 
 sim_app = typer.Typer(help="The simulated Vast marketplace.\n\n"
                       "Example: zeb sim serve --port 8765 --scenario sick-fleet",
@@ -32,7 +32,7 @@ def serve(
     Example: zeb sim serve --port 8765 --scenario sick-fleet --speed 60
     """
     # deferred: zeb's planners and store cost ~100 ms that `--help` does not need (benchmarks/bench_help.py)
-    from zeb.config import BUILT_IN
+    from zeb.core.config import BUILT_IN
     from zeb.sim.clock import RealClock, ScaledClock
     from zeb.sim.hub import FakeHub
     from zeb.sim.onstart import KNOWN_GOOD_LAUNCH

@@ -8,7 +8,7 @@ import typer
 
 from zeb.cli._base import FLEET_OPTION, JSON_OPTION, app_of, zeb_command
 from zeb.cli.output import Result
-from zeb.errors import UsageError
+from zeb.core.errors import UsageError
 
 _SINCE = re.compile(r"^(\d+(?:\.\d+)?)([smhdw])$")
 _UNIT = {"s": 1, "m": 60, "h": 3600, "d": 86400, "w": 604800}
@@ -38,8 +38,8 @@ def stats(
     # deferred: zeb's planners and store cost ~100 ms that `--help` does not need (benchmarks/bench_help.py)
     from contextlib import closing
 
-    from zeb import state
     from zeb.plan.stats import fleet_stats, gpu_stats, read_window
+    from zeb.storage import state
 
     app = app_of(ctx)
     cfg = app.config(fleet)

@@ -7,7 +7,7 @@ import typer
 
 from zeb.cli._base import FLEET_OPTION, JSON_OPTION, app_of, zeb_command
 from zeb.cli.output import Result, blank_columns, plural, print_table, state_style, table_widths, without
-from zeb.timefmt import age
+from zeb.core.timefmt import age
 
 
 @zeb_command("status")
@@ -25,8 +25,8 @@ def status(
     Example: zeb status --fleet zeb-large --probe
     """
     # deferred: zeb's planners and store cost ~100 ms that `--help` does not need (benchmarks/bench_help.py)
-    from zeb import state
     from zeb.plan.fleet import group_by_fleet, members
+    from zeb.storage import state
 
     app = app_of(ctx)
     cfg = app.config(fleet)
@@ -73,8 +73,8 @@ def status_data(groups: dict, records: dict, live: dict, now: float, stuck_after
 
 def _hold(store, fleet: str, now: float) -> dict | None:
     """The monitor's fleet hold (zeb.plan.fleetfault), as it last wrote it: cause, since, evidence, why."""
-    from zeb import state
     from zeb.plan.fleetfault import Hold
+    from zeb.storage import state
 
     raw = store.fleet_doc(fleet, state.POLICY_DOC).read({}).get("hold")
     if not raw:
@@ -111,8 +111,8 @@ def _row(instance, now: float, record, probed) -> dict:
 
 def _probe(app, cfg, instances) -> dict:
     # deferred: zeb's planners and store cost ~100 ms that `--help` does not need (benchmarks/bench_help.py)
-    from zeb.lifecycle import classify
-    from zeb.ops import poll_tails
+    from zeb.core.lifecycle import classify
+    from zeb.service.ops import poll_tails
     t = cfg.thresholds
 
     def read():

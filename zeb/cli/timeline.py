@@ -6,8 +6,8 @@ import typer
 
 from zeb.cli._base import FLEET_OPTION, JSON_OPTION, app_of, zeb_command
 from zeb.cli.output import Result
-from zeb.errors import NotFound
-from zeb.timefmt import hms, when
+from zeb.core.errors import NotFound
+from zeb.core.timefmt import hms, when
 
 
 @zeb_command("timeline")
@@ -22,9 +22,9 @@ def timeline(
     Example: zeb timeline zeb-worker-vast-2
     """
     # deferred: zeb's planners and store cost ~100 ms that `--help` does not need (benchmarks/bench_help.py)
-    from zeb import state
     from zeb.plan.timeline import instance_for
     from zeb.plan.timeline import timeline as build
+    from zeb.storage import state
     app = app_of(ctx)
     cfg = app.config(fleet)
     events = state.read_events(app.store, cfg.name)

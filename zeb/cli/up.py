@@ -6,7 +6,7 @@ import typer
 
 from zeb.cli._base import FLEET_OPTION, JSON_OPTION, app_of, check_count, fleet_lock, zeb_command
 from zeb.cli.output import Result
-from zeb.errors import EXIT_FAILED, EXIT_PARTIAL, UsageError
+from zeb.core.errors import EXIT_FAILED, EXIT_PARTIAL, UsageError
 
 
 @zeb_command("up")
@@ -25,8 +25,8 @@ def up(
     Example: zeb up 4 --fleet zeb-large --gpu RTX_4070_Ti --gpu RTX_3080
     """
     # deferred: zeb's planners and store cost ~100 ms that `--help` does not need (benchmarks/bench_help.py)
-    from zeb.fleet import worker_line
     from zeb.plan.launch import upload_banner
+    from zeb.service.fleet import worker_line
     check_count(count, 1)
     app = app_of(ctx)
     cfg = app.config(fleet, gpus=tuple(gpu) if gpu else None, max_dph=max_dph)

@@ -6,8 +6,8 @@ from __future__ import annotations
 import random
 from collections.abc import Iterable
 
-from zeb.domain import ENDED, NOT_STARTED
-from zeb.lifecycle import WorkerRecord, WorkerState, batch_period
+from zeb.core.domain import ENDED, NOT_STARTED
+from zeb.core.lifecycle import WorkerRecord, WorkerState, batch_period
 
 # One upload in twenty fails on HF's commit race and is retried an interval later: only a newest upload
 # older than this many intervals says the worker may have stopped.

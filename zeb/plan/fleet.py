@@ -9,7 +9,7 @@ import re
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 
-from zeb.domain import LOADING, Instance, created_before
+from zeb.core.domain import LOADING, Instance, created_before
 from zeb.plan.types import InFlight
 
 _SUFFIX = "-worker-vast-"

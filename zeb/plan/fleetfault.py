@@ -22,7 +22,7 @@ import re
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import asdict, dataclass, replace
 
-from zeb.lifecycle import WorkerRecord, WorkerState
+from zeb.core.lifecycle import WorkerRecord, WorkerState
 
 S = WorkerState
 
@@ -41,7 +41,7 @@ CAUSE_OF: Mapping[str, str] = {
 }
 # Launch-configuration faults that count as the code's only when a commit shows the same settings ran before.
 _CONFIG_KINDS = frozenset({"bad_args", "missing_module", "missing_file"})
-# Causes the controller can ask the hub about (zeb.hub.probe_weights) every cycle.
+# Causes the controller can ask the hub about (zeb.adapters.hub.probe_weights) every cycle.
 HUB_CAUSES = frozenset({"hub_unreachable", "hub_auth", "weights_missing"})
 # Causes only a launch can test: one canary per probe interval.
 CANARY_CAUSES = frozenset({"code_fault", "image_pull"})
@@ -301,7 +301,7 @@ def covers(hold: Hold, failure: Failure | None) -> bool:
 
 def new_head(hold: Hold, head: str | None) -> bool:
     """The branch head moved to a commit this hold has not launched on: a fix may have been pushed, so it
-    is tried now rather than at the next probe interval (zeb.gitremote asks the remote each cycle)."""
+    is tried now rather than at the next probe interval (zeb.adapters.gitremote asks the remote each cycle)."""
     return (hold.cause == "code_fault" and head is not None and head != hold.commit
             and head not in hold.tried)
 

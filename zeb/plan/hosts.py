@@ -2,7 +2,7 @@
 reputation (observed games/s, boots, stalls, errors, decaying with age), and their JSON form.
 
 Every function returns a new mapping or a new text; records are frozen. Reading and writing the files
-is zeb.state's; what the files mean, and how they merge with zeb's own store, is decided here."""
+is zeb.storage.state's; what the files mean, and how they merge with zeb's own store, is decided here."""
 
 from __future__ import annotations
 
@@ -13,7 +13,7 @@ from collections import Counter
 from collections.abc import Iterable, Mapping
 from typing import Any
 
-from zeb.errors import StoreError
+from zeb.core.errors import StoreError
 from zeb.plan.types import Decayed, HostRecord, Reputation, Strike
 
 DEFAULT_STRIKES_TO_BLOCK = 3
@@ -277,7 +277,7 @@ def block_now(hosts: Mapping[int, HostRecord], machine_id: int, reason: str, now
     The decision, and how it lives with the scripts' bad-hosts.txt:
     - The block is strikes marked `certain`: as many as bring the machine to `threshold` (at least one),
       so the scripts, which only count lines, block it too: each new strike becomes a line of the file
-      through zeb.state.update_hosts, as any strike does.
+      through zeb.storage.state.update_hosts, as any strike does.
     - It lasts BLOCK_S from the fault. zeb reads it as lapsed from then on (is_blocked/blocked with a
       `now`); expire_blocks drops the lapsed strikes, and with them their lines from the file, so the
       scripts may try the machine again too. Its failures have decayed by then but not vanished, so it

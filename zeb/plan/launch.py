@@ -8,9 +8,9 @@ import re
 import shlex
 from collections.abc import Sequence
 
-from zeb.config import WORKER_COMMANDS, FleetConfig
-from zeb.domain import LaunchSpec
-from zeb.errors import ConfigError
+from zeb.core.config import WORKER_COMMANDS, FleetConfig
+from zeb.core.domain import LaunchSpec
+from zeb.core.errors import ConfigError
 from zeb.plan.fleet import parse_label
 from zeb.plan.types import RankedOffer
 

@@ -1,7 +1,7 @@
 """Market history, decided purely: the price sample one offer search leaves per GPU type, which stored
 samples thinning keeps, and the per-GPU summary of a window (now vs the window's start, and the trend).
 
-No I/O: zeb/market_history.py stores what these return."""
+No I/O: zeb/storage/market_history.py stores what these return."""
 
 from __future__ import annotations
 

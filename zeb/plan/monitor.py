@@ -3,7 +3,7 @@
     decide(snapshot, policy_state, config, target, now) -> Decision(actions, state, notes)
 
 Each situation has its own small helper (dedup, triggers, trials, scale down, scale up, credit) in the
-spirit of Ray's Reconciler; the executor (zeb/monitor.py) carries the actions out. Launches are numbered
+spirit of Ray's Reconciler; the executor (zeb/service/monitor.py) carries the actions out. Launches are numbered
 into slow-start batches (1, 2, 4, ...): the executor runs batch 0, then 1, ... and stops at the first
 failure, as Kubernetes' slowStartBatch does."""
 
@@ -17,10 +17,10 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import asdict, dataclass, field, replace
 from typing import Protocol
 
-from zeb.config import FleetConfig, Thresholds
-from zeb.domain import EXITED, STOPPED, Account, Instance
-from zeb.errors import EXIT_FAILED, EXIT_PARTIAL
-from zeb.lifecycle import CONFIG_FAULTS, HUB_FAULTS, WorkerRecord, WorkerState
+from zeb.core.config import FleetConfig, Thresholds
+from zeb.core.domain import EXITED, STOPPED, Account, Instance
+from zeb.core.errors import EXIT_FAILED, EXIT_PARTIAL
+from zeb.core.lifecycle import CONFIG_FAULTS, HUB_FAULTS, WorkerRecord, WorkerState
 from zeb.plan import fleetfault as ff
 from zeb.plan.fleet import (
     duplicate_extras,
@@ -131,7 +131,7 @@ class Snapshot:
     # The controller's weights check this cycle (None: not made; decide() says when it wants one).
     hub: ff.HubCheck | None = None
     pin_last_good: bool = False     # `zeb monitor --pin-last-good`, or pin = "last-good"
-    # The worker branch's head at the remote this cycle (zeb.gitremote), asked only under a code hold.
+    # The worker branch's head at the remote this cycle (zeb.adapters.gitremote), asked only under a code hold.
     branch_head: str | None = None
 
 
@@ -191,7 +191,7 @@ class Decision:
 
 
 class CycleOutcome(Protocol):
-    """What cycle_exit_code reads of a cycle's report (zeb.monitor.CycleReport)."""
+    """What cycle_exit_code reads of a cycle's report (zeb.service.monitor.CycleReport)."""
 
     error: str | None
     done: int

@@ -24,20 +24,10 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field, replace
 from typing import Any
 
-EVENTS = ("credit_exhausted", "credit_back", "below_target", "machine_blocked", "monitor_stopped", "fleet_fault",
-          "fleet_fault_cleared")
-FORMATS = ("slack", "discord", "ntfy", "json")
+from zeb.core.alerts import EVENTS, FORMATS, NotifySettings  # noqa: F401  (re-exported)
+
 # back_at_target is the other half of below_target: the config's event name enables both.
 _ENABLED_BY = {"back_at_target": "below_target"}
-
-
-@dataclass(frozen=True)
-class NotifySettings:
-    """What the planner needs of the fleet's [notify] table (zeb.config.Notify satisfies it)."""
-
-    events: tuple[str, ...] = EVENTS
-    below_target_minutes: float = 30.0
-    cooldown_minutes: float = 60.0
 
 
 @dataclass(frozen=True)

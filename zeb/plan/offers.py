@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Mapping, Sequence
 
-from zeb.domain import Offer, gpu_name
+from zeb.core.domain import Offer, gpu_name
 from zeb.plan import stats
 from zeb.plan.hosts import PREFERRED_BONUS, gps_trusted, p_produce, reputation
 from zeb.plan.hosts import blocked as _blocked_hosts

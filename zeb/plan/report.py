@@ -9,7 +9,7 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 
-from zeb.lifecycle import BILLING, Billing, WorkerRecord, WorkerState
+from zeb.core.lifecycle import BILLING, Billing, WorkerRecord, WorkerState
 from zeb.plan.hosts import has_reputation, is_blocked, reputation
 from zeb.plan.market import Sample
 from zeb.plan.stats import LogWindow, fleet_stats, gpu_stats, read_window

@@ -10,8 +10,8 @@ import sys
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 
-from zeb.codec import upgrade_event
-from zeb.lifecycle import BILLING, Billing, WorkerRecord, WorkerState, record_from_dict
+from zeb.core.events import upgrade_event
+from zeb.core.lifecycle import BILLING, Billing, WorkerRecord, WorkerState, record_from_dict
 from zeb.plan.timeline import STATE_KINDS
 from zeb.plan.types import REPLACEMENT_KINDS
 
@@ -80,7 +80,7 @@ def _label(e: Mapping) -> str:
 
 
 def read_window(events: Iterable[Mapping], since: float | None = None) -> LogWindow:
-    """One pass over event rows (any version zeb reads: zeb.codec.upgrade_event) at or after `since`."""
+    """One pass over event rows (any version zeb reads: zeb.core.events.upgrade_event) at or after `since`."""
     out = LogWindow(since=since)
     states = out.states
     for row in events:
@@ -160,7 +160,7 @@ def fleet_stats(live: Iterable[WorkerRecord], retired: Iterable[WorkerRecord],
 
     With `now` and `since`, "spent" is what the window cost (from the timeline); without, it is the
     lifetime cost the workers' records accrued. Events are rows of the event log, of any version zeb
-    reads (zeb.codec.upgrade_event), or the LogWindow read_window made of them at `since`: replacements
+    reads (zeb.core.events.upgrade_event), or the LogWindow read_window made of them at `since`: replacements
     are counted by their code, never by their text."""
     live = list(live)
     window = events if isinstance(events, LogWindow) else read_window(events, since)

@@ -9,8 +9,8 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 
-from zeb.codec import transition_row, upgrade_event
-from zeb.lifecycle import BILLING, Billing, Event, WorkerState
+from zeb.core.events import transition_row, upgrade_event
+from zeb.core.lifecycle import BILLING, Billing, Event, WorkerState
 
 # Event kinds that set a state; "anomaly" events record a refused transition and change nothing.
 STATE_KINDS = ("transition", "adopted")

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from zeb.domain import Offer
+from zeb.core.domain import Offer
 
 # The Destroy kinds (zeb.plan.monitor.Destroy.kind, the "code" of its events) that replace a worker; the
 # rest scale down, dedup, retry or run upgrades. The monitor's counters and `zeb stats` both count these.

@@ -23,7 +23,7 @@ from __future__ import annotations
 import sys
 from pathlib import Path
 
-from zeb.errors import UsageError
+from zeb.core.errors import UsageError
 from zeb.sim import onstart
 from zeb.sim.market import FAULTS, GPUS, Market
 

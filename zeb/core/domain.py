@@ -1,5 +1,5 @@
 """zeb's own words for a GPU marketplace: the instances it lists, the offers it sells, the account, one
-launch, and the small Protocol an adapter satisfies (zeb/vast.py for Vast). Planners and the fleet
+launch, and the small Protocol an adapter satisfies (zeb/adapters/vast.py for Vast). Planners and the fleet
 service import this module, never an adapter: a second marketplace is one new adapter that maps its
 rows to these types and its status words to STATUS below.
 
@@ -119,7 +119,7 @@ def created_before(instance_id: int, newest_listed: int | None) -> bool:
 
 @runtime_checkable
 class Marketplace(Protocol):
-    """What zeb needs of a GPU marketplace. Errors are zeb.errors' (NoCredit, OfferUnavailable,
+    """What zeb needs of a GPU marketplace. Errors are zeb.core.errors' (NoCredit, OfferUnavailable,
     Unreachable, RateLimited, AuthError, NotFound), raised after the adapter's own retries.
 
     Contract: instance ids grow with creation time; labels are free text the owner sets at create; a

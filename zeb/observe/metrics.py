@@ -12,8 +12,8 @@ from collections.abc import Mapping
 
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
 
-from zeb.errors import UsageError
-from zeb.lifecycle import WorkerState
+from zeb.core.errors import UsageError
+from zeb.core.lifecycle import WorkerState
 from zeb.plan.fleetfault import CAUSES as HOLD_CAUSES
 from zeb.plan.types import REPLACEMENT_KINDS
 
@@ -72,7 +72,7 @@ class FleetMetrics:
         self._holds = {cause: self.hold.labels(fleet=fleet, cause=cause) for cause in HOLD_CAUSES}
 
     def observe(self, report, monitor) -> None:
-        """Update every metric from one cycle's zeb.monitor.CycleReport and its Monitor."""
+        """Update every metric from one cycle's zeb.service.monitor.CycleReport and its Monitor."""
         one = self._gauges
         counts = dict.fromkeys(self._states, 0)
         for rec in monitor.records.values():

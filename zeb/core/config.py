@@ -15,11 +15,11 @@ from pathlib import Path
 from types import MappingProxyType
 from typing import cast
 
-from zeb.domain import gpu_cli_name, gpu_name
-from zeb.errors import ConfigError, UsageError
-from zeb.plan.notify import EVENTS as NOTIFY_EVENTS
-from zeb.plan.notify import FORMATS as NOTIFY_FORMATS
-from zeb.plan.notify import NotifySettings
+from zeb.core.alerts import EVENTS as NOTIFY_EVENTS
+from zeb.core.alerts import FORMATS as NOTIFY_FORMATS
+from zeb.core.alerts import NotifySettings
+from zeb.core.domain import gpu_cli_name, gpu_name
+from zeb.core.errors import ConfigError, UsageError
 
 if sys.version_info >= (3, 11):
     import tomllib
@@ -683,8 +683,7 @@ def starter_document() -> dict:
 def write_starter(path: Path, force: bool = False) -> Path:
     import tomli_w
 
-    # zeb.store costs ~50 ms at import that only `zeb init` needs.
-    from zeb.store import atomic_write_bytes
+    from zeb.core.files import atomic_write_bytes
 
     if path.exists() and not force:
         raise ConfigError(f"{path} already exists; pass --force to overwrite it")

@@ -2,7 +2,7 @@
 one way. One observation (the listing, the in-flight ledger, the hosts and the blocked set), one offer
 search and ranking, one label rule, one launch path and one destroy path.
 
-It reads and executes; every choice is zeb/plan's. It talks to a zeb.domain.Marketplace (zeb/vast.py
+It reads and executes; every choice is zeb/plan's. It talks to a zeb.core.domain.Marketplace (zeb/adapters/vast.py
 for Vast) and the state store, and knows nothing of the command line."""
 
 from __future__ import annotations
@@ -12,11 +12,9 @@ from collections.abc import Callable, Iterable, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 
-from zeb import hub, state
-from zeb.config import FleetConfig
-from zeb.domain import Instance, Marketplace
-from zeb.market_history import record_quietly
-from zeb.ops import DestroyOutcome, LaunchOutcome, destroy_all, launch_labels
+from zeb.adapters import hub
+from zeb.core.config import FleetConfig
+from zeb.core.domain import Instance, Marketplace
 from zeb.plan.fleet import (
     duplicate_extras,
     members,
@@ -29,6 +27,9 @@ from zeb.plan.launch import launch_specs
 from zeb.plan.market import sample_from_ranked
 from zeb.plan.offers import blocked_machines, pick_offers, rank_offers
 from zeb.plan.types import HostRecord, InFlight, RankedOffer
+from zeb.service.ops import DestroyOutcome, LaunchOutcome, destroy_all, launch_labels
+from zeb.storage import state
+from zeb.storage.market_history import record_quietly
 
 
 @dataclass(frozen=True)

@@ -6,9 +6,9 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
-from zeb.config import FleetConfig
+from zeb.core.config import FleetConfig
+from zeb.core.timefmt import DATE_SECOND, age, countdown, hms, when
 from zeb.plan.launch import upload_banner
-from zeb.timefmt import DATE_SECOND, age, countdown, hms, when
 
 
 def banner(cfg: FleetConfig, target: int, blacklist_size: int) -> list[str]:
@@ -83,7 +83,7 @@ def dashboard(report, cfg: FleetConfig, target: int, started: float, counters, s
 class Dashboard:
     """The live view of the last cycle. rich.live renders it again on every refresh, and each render reads
     `clock`, so the countdown to the next check ticks between cycles. The table fits the terminal's width
-    (zeb.cli.output.FitTable): labels whole, a row on two lines when one does not fit."""
+    (zeb.observe.tables.FitTable): labels whole, a row on two lines when one does not fit."""
 
     def __init__(self, report, target: int, started: float, counters, strikes: dict[int, int], *,
                  next_check_at: float | None = None, clock: Callable[[], float] | None = None) -> None:
@@ -101,7 +101,7 @@ class Dashboard:
         from rich.console import Group
         from rich.text import Text
 
-        from zeb.cli.output import FitTable, state_style
+        from zeb.observe.tables import FitTable, state_style
 
         r = self.report
         head, body = _check_parts(r, self.started, self.target)
@@ -116,7 +116,7 @@ class Dashboard:
 def dashboard_table(workers, launching, strikes: dict[int, int]) -> tuple[list[tuple[str, bool]], list[list[str]]]:
     """The dashboard's columns and rows: every worker and every launch in flight (zeb.plan.fleet.launching),
     in label order; a column that is `-` in every row (no strike on any machine, say) is left out."""
-    from zeb.cli.output import blank_columns, without
+    from zeb.observe.tables import blank_columns, without
 
     keyed = [(_label_key(w["label"]), [w["label"], w["gpu_name"].removeprefix("RTX "), w["state"],
                                        age(w["in_state_s"]), f"{w['games_per_s']:.2f}" if w["games_per_s"] else "-",

@@ -17,10 +17,10 @@ import sqlite3
 from collections.abc import Collection, Iterable, Iterator, Sequence
 from pathlib import Path
 
-from zeb.codec import NewerFormat
-from zeb.errors import StoreError
+from zeb.core.errors import StoreError
 from zeb.plan.market import HOUR, KEEP_ALL_S, Sample, rows_to_keep
-from zeb.store import set_aside
+from zeb.storage.codec import NewerFormat
+from zeb.storage.store import set_aside
 
 SCHEMA_VERSION = 1
 FILE_NAME = "market.sqlite"

@@ -1,6 +1,6 @@
 """Domain records over the generic store: hosts (strikes, observed games/s), launches in flight,
 worker records, the monitor's policy state and the event log. The store knows files and locks, and
-zeb.codec knows their formats (envelopes, versions, shape checks); this module turns their data into
+zeb.storage.codec knows their formats (envelopes, versions, shape checks); this module turns their data into
 domain records and back. Nothing here decides anything."""
 
 from __future__ import annotations
@@ -11,19 +11,8 @@ from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
-from zeb.codec import (
-    DESTROYING_DOC,
-    HOSTS_DOC,
-    INFLIGHT_DOC,
-    POLICY_DOC,
-    WORKERS_DOC,
-    check_fields,
-    encode_events,
-    inflight_from_json,
-    inflight_to_json,
-)
-from zeb.errors import ConfigError, StoreError
-from zeb.lifecycle import record_from_dict, record_to_dict
+from zeb.core.errors import ConfigError, StoreError
+from zeb.core.lifecycle import record_from_dict, record_to_dict
 from zeb.plan.hosts import (
     bad_hosts_append_text,
     count_lines,
@@ -40,9 +29,20 @@ from zeb.plan.hosts import (
     with_preferred,
 )
 from zeb.plan.types import HostRecord, InFlight
-from zeb.store import atomic_write_bytes
+from zeb.storage.codec import (
+    DESTROYING_DOC,
+    HOSTS_DOC,
+    INFLIGHT_DOC,
+    POLICY_DOC,
+    WORKERS_DOC,
+    check_fields,
+    encode_events,
+    inflight_from_json,
+    inflight_to_json,
+)
+from zeb.storage.store import atomic_write_bytes
 
-# Names other modules import from here; the formats themselves live in zeb.codec.
+# Names other modules import from here; the formats themselves live in zeb.storage.codec.
 __all__ = ["DESTROYING_DOC", "HOSTS_DOC", "INFLIGHT_DOC", "POLICY_DOC", "WORKERS_DOC", "HostFiles", "StoreLedger",
            "append_events", "check_fields", "inflight_from_json", "inflight_to_json", "load_destroying",
            "load_hosts", "load_inflight", "load_records", "read_events", "retired_records", "save_destroying",

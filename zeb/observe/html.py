@@ -1,5 +1,5 @@
 """`zeb report`'s HTML: one self-contained file (inline CSS, inline SVG plots drawn by matplotlib, no
-scripts, fonts or links to fetch) from zeb.plan.report's ReportData. Not zeb.report, the monitor's
+scripts, fonts or links to fetch) from zeb.plan.report's ReportData. Not zeb.observe.dashboard, the monitor's
 terminal output.
 
 matplotlib is imported here only, and this module only by `zeb report` and the demo's last step."""

@@ -11,7 +11,7 @@ import enum
 import re
 from dataclasses import dataclass, field
 
-from zeb.domain import ENDED, LOADING, STOPPED
+from zeb.core.domain import ENDED, LOADING, STOPPED
 
 
 class WorkerState(str, enum.Enum):
@@ -353,7 +353,7 @@ def _explain_traceback(lines: list[str], index: int) -> tuple[str, str, str]:
 
 _HF_MISSING = re.compile(r"EntryNotFound|Entry Not Found|\b404\b")
 _HF_DOWNLOADING = ("hf_hub_download", "pull_weights", "snapshot_download", "EntryNotFound", "Entry Not Found")
-# Hugging Face faults: none is the host's. Which of them the hub itself can be asked about (zeb.hub's weights
+# Hugging Face faults: none is the host's. Which of them the hub itself can be asked about (zeb.adapters.hub's weights
 # check) decides how the fleet waits them out (zeb.plan.fleetfault).
 HUB_FAULTS = ("hf_auth", "hub_unreachable", "weights_missing", "hf_upload")
 
@@ -695,11 +695,11 @@ def record_from_dict(d: dict) -> WorkerRecord:
     return WorkerRecord(**data)
 
 
-# -- shape check of a stored record (zeb.store sets a document that fails it aside) -------------------
+# -- shape check of a stored record (zeb.storage.store sets a document that fails it aside) -------------------
 
 def check_record(d: object, where: str = "worker record") -> WorkerRecord:
-    """The record `d` encodes, or zeb.store.BadDocument if it has the wrong shape or a field the wrong type."""
-    from zeb.codec import BadDocument, check_fields  # zeb.codec imports this module: import it when used
+    """The record `d` encodes, or zeb.core.shapes.BadDocument if it has the wrong shape or a field the wrong type."""
+    from zeb.core.shapes import BadDocument, check_fields
 
     if not isinstance(d, dict):
         raise BadDocument(f"{where}: not an object")

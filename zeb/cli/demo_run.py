@@ -11,19 +11,19 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
-from zeb import state
+from zeb.adapters.vast import VastClient
 from zeb.cli.context import App
-from zeb.config import FleetConfig, resolve
-from zeb.errors import ZebError
-from zeb.monitor import Monitor
+from zeb.core.config import FleetConfig, resolve
+from zeb.core.errors import ZebError
+from zeb.core.timefmt import hms
+from zeb.observe.dashboard import banner, check_line, dashboard
 from zeb.plan.stats import fleet_stats, gpu_stats
-from zeb.report import banner, check_line, dashboard
+from zeb.service.monitor import Monitor
 from zeb.sim.clock import EPOCH, ManualClock
 from zeb.sim.hub import FakeHub
 from zeb.sim.market import Market
 from zeb.sim.server import SimServer
-from zeb.timefmt import hms
-from zeb.vast import VastClient
+from zeb.storage import state
 
 HOURS = 3600.0
 DEMO_REPORT = "zeb-demo-report.html"

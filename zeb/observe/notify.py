@@ -1,5 +1,6 @@
 """Alerts to a webhook: the shell around zeb.plan.notify. It builds the facts from each monitor cycle,
-keeps the planner's state in the store (notify.json, a versioned document of zeb.codec), and POSTs each alert from one
+keeps the planner's state in the store (notify.json, a versioned document of zeb.storage.codec), and
+POSTs each alert from one
 background thread with a bounded timeout, so a slow or hanging receiver never holds up a cycle. A send
 that fails is one warning line; nothing here raises into the monitor."""
 
@@ -19,10 +20,10 @@ from http.client import HTTPException
 from typing import Any
 from urllib.parse import unquote, urljoin, urlsplit, urlunsplit
 
-from zeb.codec import NOTIFY_DOC
-from zeb.config import Notify, mask_url
-from zeb.errors import ZebError
+from zeb.core.config import Notify, mask_url
+from zeb.core.errors import ZebError
 from zeb.plan.notify import Alert, Facts, NotifyState, alerts
+from zeb.storage.codec import NOTIFY_DOC
 
 # Values that must never leave in an alert, whatever text carried them in (an error, a strike reason).
 SECRET_ENV = ("HF_TOKEN", "HUGGING_FACE_HUB_TOKEN", "VAST_API_KEY", "ZEB_NOTIFY_WEBHOOK")

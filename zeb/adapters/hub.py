@@ -1,4 +1,4 @@
-"""Hugging Face checks, through huggingface_hub (imported lazily so `import zeb.hub` stays cheap): is a
+"""Hugging Face checks, through huggingface_hub (imported lazily so `import zeb.adapters.hub` stays cheap): is a
 token present, do the weights exist, when did the examples repo last receive files.
 
 HF_ENDPOINT in the env we are given redirects every call (huggingface_hub itself reads it only once, at
@@ -12,7 +12,7 @@ from collections.abc import Callable, Mapping
 from pathlib import Path
 from urllib.parse import quote, urlsplit, urlunsplit
 
-from zeb.errors import HubError
+from zeb.core.errors import HubError
 
 DEFAULT_ENDPOINT = "https://huggingface.co"
 DEFAULT_TIMEOUT_S = 5.0

@@ -42,7 +42,7 @@ class LockHeld(ZebError):
 
 
 class MarketError(ZebError):
-    """Base of every error from talking to the GPU marketplace (zeb.domain.Marketplace; Vast today)."""
+    """Base of every error from talking to the GPU marketplace (zeb.core.domain.Marketplace; Vast today)."""
 
     # The HTTP status when the marketplace answered with an error (None: a timeout, a dropped connection,
     # an unreadable answer). A create it answered can be proved from the listing; a lost answer cannot.

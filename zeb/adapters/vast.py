@@ -1,6 +1,6 @@
-"""The Vast adapter: zeb.domain.Marketplace over the official `vastai` SDK (imported lazily). The only
-module that knows Vast's wire shapes: rows become zeb.domain's frozen dataclasses (everything else a row
-carries is dropped: rows carry the creator's env, HF_TOKEN included), and Vast's errors become zeb.errors'.
+"""The Vast adapter: zeb.core.domain.Marketplace over the official `vastai` SDK (imported lazily). The only
+module that knows Vast's wire shapes: rows become zeb.core.domain's frozen dataclasses (everything else a row
+carries is dropped: rows carry the creator's env, HF_TOKEN included), and Vast's errors become zeb.core.errors'.
 """
 
 from __future__ import annotations
@@ -15,8 +15,8 @@ from functools import partial, wraps
 from pathlib import Path
 from typing import Any, TypeVar, cast
 
-from zeb.domain import Account, Instance, LaunchSpec, Offer, gpu_name
-from zeb.errors import (
+from zeb.core.domain import Account, Instance, LaunchSpec, Offer, gpu_name
+from zeb.core.errors import (
     AuthError,
     MarketError,
     NoCredit,

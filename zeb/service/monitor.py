@@ -1,7 +1,7 @@
 """The self-healing loop: observe -> decide -> act -> record -> report.
 
 Observe: one instance listing, log tails polled concurrently with a per-call deadline, classified by
-zeb.lifecycle. Decide: zeb.plan.monitor.decide, one pure function. Act: destroys and slow-start
+zeb.core.lifecycle. Decide: zeb.plan.monitor.decide, one pure function. Act: destroys and slow-start
 launch batches under the fleet's mutation lock; a failed action is recorded and re-planned next
 cycle, never a crash. Record: transitions, strikes, observed games/s, the ledger, the policy state.
 Report: one line per cycle (or a live dashboard) and one per action."""
@@ -15,14 +15,11 @@ import time
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 
-from zeb import state as st
-from zeb.codec import encode_events, event_row
-from zeb.config import FleetConfig
-from zeb.domain import NOT_STARTED, Account
-from zeb.errors import MarketError
-from zeb.fleet import Fleet, FleetView
-from zeb.hub import examples_lister as make_lister
-from zeb.lifecycle import (
+from zeb.adapters.hub import examples_lister as make_lister
+from zeb.core.config import FleetConfig
+from zeb.core.domain import NOT_STARTED, Account
+from zeb.core.errors import MarketError
+from zeb.core.lifecycle import (
     Event,
     Observation,
     WorkerState,
@@ -33,7 +30,6 @@ from zeb.lifecycle import (
     new_record,
     record_to_dict,
 )
-from zeb.ops import poll_pool_size, poll_tails
 from zeb.plan import fleetfault as ff
 from zeb.plan.cadence import error_backoff, is_due, next_interval, next_poll_at
 from zeb.plan.fleet import launching as in_flight_rows
@@ -57,6 +53,10 @@ from zeb.plan.monitor import (
     on_launch_failed,
 )
 from zeb.plan.types import Strike
+from zeb.service.fleet import Fleet, FleetView
+from zeb.service.ops import poll_pool_size, poll_tails
+from zeb.storage import state as st
+from zeb.storage.codec import encode_events, event_row
 
 
 @dataclass
@@ -140,7 +140,7 @@ class Monitor:
         # One listing of the examples repo per check for the whole fleet; None = the check is off.
         self.examples_lister = examples_lister
         if head_of is None and hub_env is not None and cfg.git_commit is None:
-            from zeb.gitremote import branch_head
+            from zeb.adapters.gitremote import branch_head
 
             env = dict(hub_env)
             head_of = functools.partial(branch_head, cfg.git_repo, cfg.git_branch, env)
@@ -306,7 +306,7 @@ class Monitor:
         if self.hub_env is None:
             self._hub = ff.HubCheck(ok=True, detail="not checked (no hub configured)")
             return self._hub
-        from zeb import hub
+        from zeb.adapters import hub
 
         token = hub.find_token(self.hub_env) or self.token
         cause, detail = hub.probe_weights(self.cfg.repo_id, self.cfg.weights_name, token, self.hub_env)

@@ -5,7 +5,7 @@ The store's monitor lock lives inside ZEB_HOME, so two homes would each let a mo
 Vast fleet. This guard lives in a runtime dir every zeb on the machine agrees on: ZEB_RUNTIME_DIR,
 else $XDG_RUNTIME_DIR/zeb, else /tmp/zeb-<uid>. It is an flock, so the OS drops it when its process
 dies and a file left behind never blocks; a sidecar next to it names the holder for the message (in the
-envelope zeb.codec.GUARD; one an older zeb wrote, bare, reads as well)."""
+envelope zeb.storage.codec.GUARD; one an older zeb wrote, bare, reads as well)."""
 
 from __future__ import annotations
 
@@ -16,8 +16,8 @@ import os
 from collections.abc import Iterator, Mapping
 from pathlib import Path
 
-from zeb.codec import GUARD
-from zeb.errors import LockHeld, StoreError
+from zeb.core.errors import LockHeld, StoreError
+from zeb.storage.codec import GUARD
 
 SCRIPTS_STATUS_DIR = "zeb-monitor-{fleet}"    # vast_monitor.sh: STATUS_DIR=/tmp/zeb-monitor-${FLEET}
 SCRIPTS_PIDFILE = "monitor.pid"
@@ -123,8 +123,7 @@ def fleet_guard(fleet: str, home: Path, *, runtime: Path, scripts_root: Path) ->
                 pid, holder_home = None, None
             raise LockHeld(held_message(fleet, pid, holder_home, lock_path), pid=pid) from None
         check_scripts(fleet, scripts_root)
-        # Local: zeb.store imports this module for Store.monitor_guard.
-        from zeb.store import atomic_write_bytes
+        from zeb.core.files import atomic_write_bytes
 
         # Only the flock's holder writes it, so any sidecar there, even a newer zeb's, is a dead holder's.
         atomic_write_bytes(sidecar, json.dumps(GUARD.encode({"pid": os.getpid(), "home": str(home),

@@ -2,7 +2,7 @@
 event log with bounded size, and the two per-fleet locks (mutation, monitor).
 
 Vast's instance list is the source of truth for what exists; the store keeps what Vast does not.
-What is inside each file (envelope, version, shape, upgrades) is zeb.codec's business: the store reads
+What is inside each file (envelope, version, shape, upgrades) is zeb.storage.codec's business: the store reads
 and writes through it, so the envelope is invisible above this module. Callers never put secrets (API
 key, HF token) in it."""
 
@@ -12,7 +12,6 @@ import contextlib
 import json
 import os
 import re
-import tempfile
 import time
 from collections import ChainMap
 from collections.abc import Callable, Iterator, Mapping
@@ -21,18 +20,16 @@ from typing import Any
 
 from filelock import FileLock, Timeout
 
-from zeb import codec
-from zeb.codec import BadDocument, DocFormat, NewerFormat
-from zeb.errors import LockHeld, StoreError, UsageError
-from zeb.guard import fleet_guard, runtime_dir, scripts_status_root
+from zeb.core.errors import LockHeld, StoreError, UsageError
+from zeb.core.files import STALE_TEMP_S, atomic_write_bytes, sweep_temp_files  # noqa: F401  (re-exported)
+from zeb.storage import codec
+from zeb.storage.codec import BadDocument, DocFormat, NewerFormat
+from zeb.storage.guard import fleet_guard, runtime_dir, scripts_status_root
 
 __all__ = ["BadDocument", "Doc", "EventLog", "NewerFormat", "Store", "atomic_write_bytes"]
 
 _FLEET_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$")
 EVENT_LOG_LIMIT = 5 * 1024 * 1024
-# A temp file of atomic_write_bytes this old is a dead writer's: a write takes milliseconds, so even a
-# stalled disk never keeps a live one in flight this long.
-STALE_TEMP_S = 600.0
 # The event log is appended in time order, but two processes stamp their rows before taking its lock, so
 # neighbouring rows can be a little out of order: the window is read from this much before its start.
 ORDER_SLACK_S = 86400.0
@@ -47,58 +44,6 @@ def _user_state_dir(env: Mapping[str, str]) -> Path:
 def _mkdir_private(path: Path) -> None:
     path.mkdir(parents=True, exist_ok=True, mode=0o700)
     os.chmod(path, 0o700)
-
-
-def _temp_name(name: str) -> re.Pattern[str]:
-    # Exactly what mkstemp(prefix=f".{name}.", suffix=".tmp") makes (8 of [a-z0-9_]): never another file's
-    # temp file, even one whose name starts with this one's ("a.json.bak" beside "a.json").
-    return re.compile(rf"\.{re.escape(name)}\.[a-z0-9_]{{8}}\.tmp")
-
-
-def sweep_temp_files(path: Path, *, locked: bool, now: float | None = None) -> list[str]:
-    """Remove the temp files a killed writer of `path` left behind; returns their names. `locked`: the
-    caller holds the lock every writer of `path` holds, so any temp file is a dead writer's. Otherwise
-    only those older than STALE_TEMP_S go: a younger one may be a live writer's, in flight."""
-    pattern = _temp_name(path.name)
-    now = time.time() if now is None else now
-    removed: list[str] = []
-    try:
-        entries = list(os.scandir(path.parent))
-    except OSError:
-        return removed
-    for entry in entries:
-        if not pattern.fullmatch(entry.name):
-            continue
-        with contextlib.suppress(OSError):     # gone already (another sweeper), or not ours to remove
-            if locked or now - entry.stat(follow_symlinks=False).st_mtime > STALE_TEMP_S:
-                os.unlink(entry.path)
-                removed.append(entry.name)
-    return removed
-
-
-def atomic_write_bytes(path: Path, data: bytes, mode: int = 0o600, *, locked: bool = False) -> None:
-    """Same-directory temp file -> write -> fsync -> os.replace: readers see the old or the new file.
-    Temp files of earlier writes of `path` killed before their replace are swept first (see
-    sweep_temp_files for what `locked` means)."""
-    sweep_temp_files(path, locked=locked)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    try:
-        os.fchmod(fd, mode)
-        with os.fdopen(fd, "wb") as handle:
-            handle.write(data)
-            handle.flush()
-            os.fsync(handle.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        with contextlib.suppress(OSError):
-            os.unlink(tmp)
-        raise
-    with contextlib.suppress(OSError):
-        dir_fd = os.open(path.parent, os.O_RDONLY)
-        try:
-            os.fsync(dir_fd)
-        finally:
-            os.close(dir_fd)
 
 
 def _lock(path: Path, timeout: float = -1) -> FileLock:
@@ -125,7 +70,7 @@ def set_aside(path: Path, why: str, warnings: list[str], then: str = "started af
 
 class Doc:
     """One JSON document. `update` is a read-modify-write under the document's lock, so concurrent
-    processes lose no update. With a format (zeb.codec.DOCS) the file holds the data in its envelope: a
+    processes lose no update. With a format (zeb.storage.codec.DOCS) the file holds the data in its envelope: a
     read upgrades an older version and sets aside a wrong shape, and neither a read nor a write touches a
     file of a newer version (NewerFormat). A backed-up format's every write also goes to `<name>.bak`,
     and a corrupt document is recovered from it. Without a format the file is plain JSON."""
@@ -229,7 +174,7 @@ class EventLog:
     """JSON lines, appended under a lock. Past `limit` bytes the file rotates to one older
     generation (events.1.jsonl), so the log stays bounded; the current state of live workers
     lives in workers.json, not here, so rotation never loses it. Every line carries its version
-    (zeb.codec.EVENT_VERSION; append stamps it) and read returns rows upgraded to it. Lines that are
+    (zeb.storage.codec.EVENT_VERSION; append stamps it) and read returns rows upgraded to it. Lines that are
     torn, not text, or of the wrong shape are moved to a `.corrupt-*` sibling on read, with a warning,
     so the rest of the history stays usable and the warning is given once. A line a newer zeb wrote
     stops the read (NewerFormat) and nothing is moved."""
@@ -440,7 +385,7 @@ class Store:
     def monitor_guard(self, fleet: str, env: Mapping[str, str] | None = None, *, runtime: Path | None = None,
                       scripts_root: Path | None = None) -> Iterator[None]:
         """What a monitor holds for its life: the machine-wide guard (one monitor of the fleet across every
-        ZEB_HOME, none while the scripts' monitor runs it; see zeb.guard) and this home's monitor lock.
+        ZEB_HOME, none while the scripts' monitor runs it; see zeb.storage.guard) and this home's monitor lock.
         Paths come from `env` (ZEB_RUNTIME_DIR, XDG_RUNTIME_DIR) unless given."""
         # The runtime dir belongs to the process, like HOME: an App's env that leaves it out (a test's
         # curated env) falls back to the process's, never to a dir other zeb processes would not see.

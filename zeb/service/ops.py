@@ -10,8 +10,8 @@ from collections.abc import Callable, Iterable, Sequence
 from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
 from dataclasses import dataclass
 
-from zeb.domain import LaunchSpec
-from zeb.errors import MarketError, NoCredit, OfferUnavailable
+from zeb.core.domain import LaunchSpec
+from zeb.core.errors import MarketError, NoCredit, OfferUnavailable
 from zeb.plan.types import InFlight, RankedOffer
 
 
