@@ -9,6 +9,7 @@ import typer
 
 from zeb.cli._base import FLEET_OPTION, JSON_OPTION, app_of, fleet_lock, spinner, zeb_command
 from zeb.cli.output import Result
+from zeb.cli.payloads import down_data
 from zeb.core.errors import EXIT_FAILED, EXIT_PARTIAL, UsageError, ZebError
 
 
@@ -90,17 +91,11 @@ def _count_down(app, status, n: int, seconds: float, deadline: float) -> None:
 
 def _result(fleet: str, outcomes: list, labels: dict[int, str], pending: list, wait: float) -> Result:
     if not outcomes and not pending:
-        return Result("down", data={"fleet": fleet, "destroyed": [], "failed": [], "unconfirmed": []},
+        return Result("down", data=down_data(fleet, [], {}, []),
                       human=lambda c: c.print(f"No instances in fleet {fleet}; nothing to destroy."))
     done_ids = {o.instance_id for o in outcomes if o.ok}
     failed = [o for o in outcomes if not o.ok]
-    data = {
-        "fleet": fleet,
-        "destroyed": [{"id": o.instance_id, "label": labels[o.instance_id], "already_gone": o.already_gone}
-                      for o in outcomes if o.ok],
-        "failed": [{"id": o.instance_id, "label": labels[o.instance_id], "error": o.error} for o in failed],
-        "unconfirmed": [{"label": e.label, "offer_id": e.offer_id, "sent_at": e.time} for e in pending],
-    }
+    data = down_data(fleet, outcomes, labels, pending)
     again = "run `zeb down" + ("" if fleet == "zeb" else f" --fleet {fleet}") + " --force` again"
 
     def human(console) -> None:

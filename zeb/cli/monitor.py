@@ -12,6 +12,7 @@ import typer
 
 from zeb.cli._base import FLEET_OPTION, app_of, check_count, zeb_command
 from zeb.cli.output import Result
+from zeb.cli.payloads import monitor_data
 from zeb.core.errors import HubError, UsageError
 
 
@@ -41,54 +42,67 @@ def monitor(
 
     Example: zeb monitor 8 --pin-last-good   (a bad push never empties the fleet)
     """
-    # deferred: zeb's planners and store cost ~100 ms that `--help` does not need (benchmarks/bench_help.py)
-    from zeb.observe.dashboard import banner, check_line, dashboard, stamp, summary
-    from zeb.service.monitor import Monitor, run
     check_count(count, 0)
     app = app_of(ctx)
     cfg = app.config(fleet, max_dph=max_dph, target_workers=count, pin="last-good" if pin_last_good else None)
-    count = cfg.target_workers
     sink = _EventSink(log_file)     # a bad --log-file is one line, before any banner
+    token = _announce(app, cfg)
+    with app.store.monitor_guard(cfg.name, env=app.env):
+        return _supervise(app, cfg, token, sink, dry_run=dry_run, once=once, interval=interval,
+                          max_cycles=max_cycles, metrics_port=metrics_port, metrics_addr=metrics_addr)
+
+
+def _announce(app, cfg) -> str:
+    """The banner and the start-up checks on stderr; the HF token the workers get."""
+    # deferred: zeb's planners and store cost ~100 ms that `--help` does not need (benchmarks/bench_help.py)
+    from zeb.observe.dashboard import banner
     service = app.fleet(cfg)
-    for line in banner(cfg, count, len(service.blocked(service.hosts(), app.clock()))):
+    for line in banner(cfg, cfg.target_workers, len(service.blocked(service.hosts(), app.clock()))):
         app.note(line)
     token, checks = _start_up_hub_check(app, service, cfg)
     app.note(f"  checks    {checks}")
-    lock = app.store.monitor_guard(cfg.name, env=app.env)
-    with lock:
-        metrics, server = _start_metrics(app, cfg.name, metrics_port, metrics_addr)  # a port in use: one line
-        emit = sink.write if metrics is None else _tee(sink.write, metrics.event)
-        mon = Monitor(cfg, count, app.market, app.store, token, clock=app.clock, emit_event=emit,
-                      dry_run=dry_run, hub_env=app.env)
-        out = _Reporter(app, cfg, count, mon, dashboard, check_line, interval=interval, once=once,
-                        metrics=metrics)
-        notifier = _notifier(app, cfg, token, dry_run)
+    return token
 
-        def on_report(report) -> None:
-            out.show(report)
-            notifier.on_report(report, mon)
 
-        previous = _sigterm_as_interrupt()
-        stop_error: str | None = None
-        try:
-            run(mon, sleep=app.sleep, on_report=on_report, once=once or dry_run, max_cycles=max_cycles,
-                interval_override=interval)
-        except KeyboardInterrupt:
-            app.stderr.print("interrupted: saving state; the fleet keeps running")
-        except Exception as exc:  # recorded for the "monitor stopped" alert, then re-raised unchanged
-            stop_error = str(exc) or type(exc).__name__
-            raise
-        finally:
-            notifier.on_stop(stop_error)
-            out.close()
-            _restore_sigterm(previous)
-            sink.close()
-            if server is not None:
-                server.shutdown()
-                server.server_close()
-        now = app.clock()
-        lines = summary(mon, now)
-    return _result(cfg.name, count, mon, lines, out.last if once else None, dry_run, stamp(now) if once else "")
+def _supervise(app, cfg, token: str, sink: _EventSink, *, dry_run: bool, once: bool, interval: float | None,
+               max_cycles: int | None, metrics_port: int | None, metrics_addr: str) -> Result:
+    """Run the monitor under its guard (held by the caller) until it stops; its summary as the result."""
+    # deferred: zeb's planners and store cost ~100 ms that `--help` does not need (benchmarks/bench_help.py)
+    from zeb.observe.dashboard import check_line, dashboard, stamp, summary
+    from zeb.service.monitor import Monitor, run
+    count = cfg.target_workers
+    metrics, server = _start_metrics(app, cfg.name, metrics_port, metrics_addr)  # a port in use: one line
+    emit = sink.write if metrics is None else _tee(sink.write, metrics.event)
+    mon = Monitor(cfg, count, app.market, app.store, token, clock=app.clock, emit_event=emit,
+                  dry_run=dry_run, hub_env=app.env)
+    out = _Reporter(app, cfg, count, mon, dashboard, check_line, interval=interval, once=once, metrics=metrics)
+    notifier = _notifier(app, cfg, token, dry_run)
+
+    def on_report(report) -> None:
+        out.show(report)
+        notifier.on_report(report, mon)
+
+    previous = _sigterm_as_interrupt()
+    stop_error: str | None = None
+    try:
+        run(mon, sleep=app.sleep, on_report=on_report, once=once or dry_run, max_cycles=max_cycles,
+            interval_override=interval)
+    except KeyboardInterrupt:
+        app.stderr.print("interrupted: saving state; the fleet keeps running")
+    except Exception as exc:  # recorded for the "monitor stopped" alert, then re-raised unchanged
+        stop_error = str(exc) or type(exc).__name__
+        raise
+    finally:
+        notifier.on_stop(stop_error)
+        out.close()
+        _restore_sigterm(previous)
+        sink.close()
+        if server is not None:
+            server.shutdown()
+            server.server_close()
+    now = app.clock()
+    return _result(cfg.name, count, mon, summary(mon, now), out.last if once else None, dry_run,
+                   stamp(now) if once else "")
 
 
 def _notifier(app, cfg, token: str, dry_run: bool):
@@ -116,8 +130,7 @@ def _result(fleet: str, count: int, mon, lines: list[str], last, dry_run: bool, 
         if not dry_run:
             console.print(prefix + teardown, markup=False)
 
-    data = {"fleet": fleet, "target": count, "cycles": mon.counters.cycles,
-            "counters": mon.counters.__dict__, "dry_run": dry_run}
+    data = monitor_data(fleet, count, vars(mon.counters), dry_run)
     exit_code, errors = 0, []
     if last is not None:
         # cron reads the exit code: a cycle that failed, or did only part of its work, must not exit 0.

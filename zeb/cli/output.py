@@ -4,6 +4,7 @@ print_table: on a terminal a FitTable that fits its width, fixed-width text othe
 
 from __future__ import annotations
 
+import dataclasses
 import json
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -17,6 +18,7 @@ RESULT_VERSION = 1
 @dataclass
 class Result:
     command: str
+    # A typed record (zeb.cli.payloads), shown in JSON as dataclasses.asdict; commands not yet typed pass a dict.
     data: Any = None
     errors: list[str] = field(default_factory=list)
     exit_code: int = EXIT_OK
@@ -39,13 +41,19 @@ class Result:
             "command": self.command,
             "status": self.status,
             "exit_code": self.exit_code,
-            "data": self.data,
+            "data": _plain(self.data),
             "errors": list(self.errors),
         }
 
     @classmethod
     def failure(cls, command: str, message: str, exit_code: int = EXIT_FAILED) -> Result:
         return cls(command=command, errors=[message], exit_code=exit_code)
+
+
+def _plain(data: Any) -> Any:
+    if dataclasses.is_dataclass(data) and not isinstance(data, type):
+        return dataclasses.asdict(data)
+    return data
 
 
 def render(result: Result, *, as_json: bool, stdout, stderr, quiet: bool = False) -> None:

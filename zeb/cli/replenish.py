@@ -6,6 +6,7 @@ import typer
 
 from zeb.cli._base import FLEET_OPTION, JSON_OPTION, app_of, check_count, fleet_lock, zeb_command
 from zeb.cli.output import Result
+from zeb.cli.payloads import ReplenishSkippedData, replenish_data
 from zeb.core.errors import EXIT_FAILED, EXIT_PARTIAL, LockHeld
 from zeb.core.timefmt import DATE_SECOND, when
 
@@ -34,7 +35,8 @@ def replenish(
         lock.__enter__()
     except LockHeld as exc:
         line = f"[{stamp}] {cfg.name}: another zeb run holds the fleet's lock; skipping ({exc.message})"
-        return Result("replenish", data={"fleet": cfg.name, "skipped": True}, human=lambda c: c.print(line))
+        return Result("replenish", data=ReplenishSkippedData(cfg.name, skipped=True),
+                      human=lambda c: c.print(line))
     try:
         view, labels, outcomes, dedup = _top_up(app.fleet(cfg), count)
     finally:
@@ -83,14 +85,7 @@ def _result(cfg, count: int, stamp: str, view, labels, outcomes, dedup) -> Resul
     failed = [o for o in outcomes if not o.ok]
     errors = [f"{o.label}: {o.error}" for o in failed]
     exit_code = 0 if not failed else (EXIT_PARTIAL if launched else EXIT_FAILED)
-    data = {
-        "fleet": cfg.name, "target": count, "skipped": False, "missing": labels, "running": running,
-        "launching": [{"label": e.label, "instance_id": e.instance_id} for e in launching],
-        "launched": [{"label": o.label, "instance_id": o.instance_id, "offer_id": o.offer.offer.id,
-                      "machine_id": o.offer.offer.machine_id} for o in launched],
-        "failed": [{"label": o.label, "error": o.error} for o in failed],
-    }
-    data["duplicates"] = dedup
+    data = replenish_data(cfg.name, count, labels, running, launching, outcomes, dedup)
 
     def human(console) -> None:
         for d in dedup:

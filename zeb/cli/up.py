@@ -6,6 +6,7 @@ import typer
 
 from zeb.cli._base import FLEET_OPTION, JSON_OPTION, app_of, check_count, fleet_lock, zeb_command
 from zeb.cli.output import Result
+from zeb.cli.payloads import up_data, up_dry_run_data
 from zeb.core.errors import EXIT_FAILED, EXIT_PARTIAL, UsageError
 
 
@@ -24,9 +25,6 @@ def up(
 
     Example: zeb up 4 --fleet zeb-large --gpu RTX_4070_Ti --gpu RTX_3080
     """
-    # deferred: zeb's planners and store cost ~100 ms that `--help` does not need (benchmarks/bench_help.py)
-    from zeb.plan.launch import upload_banner
-    from zeb.service.fleet import worker_line
     check_count(count, 1)
     app = app_of(ctx)
     cfg = app.config(fleet, gpus=tuple(gpu) if gpu else None, max_dph=max_dph)
@@ -47,20 +45,21 @@ def up(
         fleet_size = len(view.live) + len(view.launching) + count
         outcomes = service.launch(view, labels, ranked, token, target=fleet_size, on_outcome=progress.step)
         progress.done()
-    launched = [o for o in outcomes if o.ok]
+    return _launch_result(cfg, count, outcomes, fleet_size)
+
+
+def _launch_result(cfg, count: int, outcomes: list, fleet_size: int) -> Result:
+    # deferred: zeb's planners and store cost ~100 ms that `--help` does not need (benchmarks/bench_help.py)
+    from zeb.plan.launch import upload_banner
+    from zeb.service.fleet import worker_line
+    data = up_data(cfg.name, count, outcomes)
+    launched = len(data.launched)
     errors = []
     exit_code = 0
-    if len(launched) < count:
+    if launched < count:
         exit_code = EXIT_PARTIAL if launched else EXIT_FAILED
         reasons = sorted({o.error for o in outcomes if not o.ok and o.error})
-        errors.append(f"launched {len(launched)} of {count} workers: {'; '.join(reasons)}")
-    data = {
-        "fleet": cfg.name,
-        "requested": count,
-        "launched": [_outcome_json(o) for o in launched],
-        "failed": [_outcome_json(o) for o in outcomes if not o.ok],
-    }
-
+        errors.append(f"launched {launched} of {count} workers: {'; '.join(reasons)}")
     upload = upload_banner(cfg, fleet_size)
 
     def human(console) -> None:
@@ -72,43 +71,26 @@ def up(
             console.print("Fleet launched. Workers take 3-5 min to start generating. Check with: zeb status"
                           + ("" if cfg.name == "zeb" else f" --fleet {cfg.name}"))
 
-    brief = f"zeb up: launched {len(launched)} of {count} worker(s) for fleet {cfg.name}"
+    brief = f"zeb up: launched {launched} of {count} worker(s) for fleet {cfg.name}"
     return Result("up", data=data, errors=errors, exit_code=exit_code, human=human, brief=brief)
 
 
-def _outcome_json(o) -> dict:
-    offer = o.offer.offer if o.offer else None
-    return {
-        "label": o.label,
-        "instance_id": o.instance_id,
-        "offer_id": offer.id if offer else None,
-        "machine_id": offer.machine_id if offer else None,
-        "gpu_name": offer.gpu_name if offer else None,
-        "dph_total": offer.dph_total if offer else None,
-        "error": o.error,
-    }
-
-
 def _dry_run_result(fleet: str, picked, count: int) -> Result:
-    plan = [
-        {"label": label, "offer_id": p.offer.id, "machine_id": p.offer.machine_id, "gpu_name": p.offer.gpu_name,
-         "dph_total": p.offer.dph_total, "expected_gps": p.expected_gps, "dollars_per_gps": round(p.dollars_per_gps, 5)}
-        for label, p in picked
-    ]
+    data = up_dry_run_data(fleet, picked)
+    plan = data.plan
 
     def human(console) -> None:
         console.print(f"Dry run: would launch {len(plan)} of {count} worker(s) for fleet {fleet}:")
         for row in plan:
-            console.print(f"  {row['label']}: {row['gpu_name']} @ ${row['dph_total']:.3f}/hr (offer {row['offer_id']}, "
-                          f"machine {row['machine_id']}, ${row['dollars_per_gps']:.4f} per game/s)")
+            console.print(f"  {row.label}: {row.gpu_name} @ ${row.dph_total:.3f}/hr (offer {row.offer_id}, "
+                          f"machine {row.machine_id}, ${row.dollars_per_gps:.4f} per game/s)")
         if len(plan) < count:
             console.print(f"  only {len(plan)} matching offer(s) on distinct machines")
         console.print(f"  {_HUB_UNCHECKED}")
 
     exit_code = 0 if len(plan) == count else (EXIT_PARTIAL if plan else EXIT_FAILED)
     errors = [] if exit_code == 0 else [f"only {len(plan)} of {count} workers have an offer"]
-    return Result("up", data={"fleet": fleet, "dry_run": True, "plan": plan, "hub_checked": False}, errors=errors,
-                  exit_code=exit_code, human=human)
+    return Result("up", data=data, errors=errors, exit_code=exit_code, human=human)
 
 
 _HUB_UNCHECKED = "(the HF token and the weights file were not checked; `zeb up` without --dry-run checks them first)"
