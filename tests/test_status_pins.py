@@ -165,12 +165,12 @@ def test_every_fleet_on_the_screen_shares_one_layout_and_blank_columns_go():
     assert [h for h, _ in columns] == ["Label", "GPU", "State", "games/s", "$/hr", "Age", "ID"]
     text = _render(Console(file=io.StringIO(), width=80), data, all_fleets=True)
     assert text == (
-        "                                    fleet zeb                                    \n"
+        "                                    fleet zeb\n"
         "Label                    GPU      State             games/s   $/hr  Age        ID\n"
         "zeb-worker-vast-0        3070 Ti  producing 1m ago     3.20  0.050  10m  30000000\n"
         "zeb-worker-vast-1        3070 Ti  running                 -  0.051  10m  30000007\n"
         "Total: 2 instances, $0.101/hr ($2.42/day, $16.97/week)\n"
-        "                                 fleet zeb-large                                 \n"
+        "                                 fleet zeb-large\n"
         "Label                    GPU      State             games/s   $/hr  Age        ID\n"
         "zeb-large-worker-vast-0  3060     loading                 -  0.050   1m  30000100\n"
         "Total: 1 instance, $0.050/hr ($1.20/day, $8.40/week)\n"

@@ -89,7 +89,9 @@ def test_plain_table_is_the_rich_table_it_replaces():
     columns = [("Label", False), ("GPU", False), ("Age", True), ("Wide", False)]
     rows = [[label_for("zeb", k), GPUS[k % 3], f"{k}m", "作業" * (k % 3)] for k in range(13)]
     for title in (None, "fleet zeb", "fleet a-much-longer-fleet-name"):
-        assert plain_table(columns, rows, title=title) + "\n" == _rich_table(columns, rows, title)
+        # Trailing spaces aside: rich's versions write a centred title's differently (13.8 drops one).
+        ours = plain_table(columns, rows, title=title).splitlines()
+        assert [line.rstrip() for line in ours] == [line.rstrip() for line in _rich_table(columns, rows, title).splitlines()]
 
 
 def test_terminal_table_is_the_plain_one_with_a_bold_header_when_it_fits():

@@ -112,10 +112,10 @@ def plain_table(columns: Sequence[tuple[str, bool]], rows: Sequence[Sequence[str
                 title: str | None = None, widths: Sequence[int] | None = None) -> str:
     """The layout of rich's Table(box=None, pad_edge=False) when it fits, in one pass over the cells:
     the header, then one line per row, widths from the widest cell (or `widths`, if wider); a title centred
-    above."""
+    above (no trailing spaces: how rich writes a line's trailing spaces differs between its versions)."""
     widths = _widths(columns, rows, widths)
     header, body = _header_and_body(columns, rows, widths)
-    lines = [] if title is None else [_centre(title, _span(widths))]
+    lines = [] if title is None else [_centre(title, _span(widths)).rstrip()]
     lines.append(header)
     lines.extend(body)
     return "\n".join(lines)
