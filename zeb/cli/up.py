@@ -31,21 +31,14 @@ def up(
     count = cfg.target_workers if count is None else count
     if count < 1:
         raise UsageError(f"fleet {cfg.name} has target_workers = 0; give COUNT, e.g. zeb up 4")
-    service = app.fleet(cfg)
-    # A dry run rents nothing, so it needs no HF token or hub: it plans from Vast alone and says so.
-    hub_checked = None if dry_run else service.start_hub_check()   # overlaps the weights lookup with Vast
-    with fleet_lock(app, cfg.name, 60.0):
-        view = service.observe(prune=not dry_run)
-        ranked = service.offers(view)
-        labels = view.new_labels(count)
-        if hub_checked is None:
-            return _dry_run_result(cfg.name, service.plan(view, labels, ranked), count)
-        token = hub_checked()
-        progress = _Progress(app, len(labels))
-        fleet_size = len(view.live) + len(view.launching) + count
-        outcomes = service.launch(view, labels, ranked, token, target=fleet_size, on_outcome=progress.step)
+    progress = _Progress(app, count)
+    try:
+        run = app.fleet(cfg).up(count, lock=fleet_lock(app, cfg.name, 60.0), dry_run=dry_run, on_outcome=progress.step)
+    finally:
         progress.done()
-    return _launch_result(cfg, count, outcomes, fleet_size)
+    if run.planned is not None:
+        return _dry_run_result(cfg.name, run.planned, count)
+    return _launch_result(cfg, count, run.outcomes, run.fleet_size)
 
 
 def _launch_result(cfg, count: int, outcomes: list, fleet_size: int) -> Result:
@@ -97,18 +90,19 @@ _HUB_UNCHECKED = "(the HF token and the weights file were not checked; `zeb up` 
 
 
 class _Progress:
-    """A transient progress bar on stderr when it is a terminal; nothing otherwise."""
+    """A transient progress bar on stderr when it is a terminal, from the first launch's outcome on;
+    nothing otherwise."""
 
     def __init__(self, app, total: int) -> None:
-        self._bar = None
-        if app.stderr.is_terminal and total:
-            from rich.progress import Progress
-
-            self._bar = Progress(console=app.stderr, transient=True)
-            self._bar.start()
-            self._task = self._bar.add_task("Launching workers", total=total)
+        self._app, self._total, self._bar = app, total, None
 
     def step(self, outcome) -> None:
+        if self._bar is None and self._app.stderr.is_terminal and self._total:
+            from rich.progress import Progress
+
+            self._bar = Progress(console=self._app.stderr, transient=True)
+            self._bar.start()
+            self._task = self._bar.add_task("Launching workers", total=self._total)
         if self._bar is not None:
             self._bar.advance(self._task)
 

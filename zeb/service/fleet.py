@@ -10,6 +10,7 @@ from __future__ import annotations
 import time
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
+from contextlib import AbstractContextManager as ContextManager
 from dataclasses import dataclass
 
 from zeb.adapters import hub
@@ -168,6 +169,23 @@ class Fleet:
         return [f"duplicate {dup.label} (instance {dup.id}; {keep.id} keeps the label): "
                 + ("destroyed" if o.ok else f"destroy FAILED: {o.error}") for (dup, keep), o in zip(extras, outcomes)]
 
+    def up(self, count: int, *, lock: ContextManager[object], dry_run: bool = False,
+           on_outcome: Callable[[LaunchOutcome], None] | None = None) -> UpRun:
+        """`zeb up COUNT` and zeb.Fleet.up: COUNT new labels on the best offers, under `lock` (the fleet's
+        mutation lock, taken as the caller likes). A dry run checks nothing of the hub and rents nothing; a
+        real one checks the token and the weights (overlapped with the marketplace's reads) first."""
+        hub_checked = None if dry_run else self.start_hub_check()
+        with lock:
+            view = self.observe(prune=not dry_run)
+            ranked = self.offers(view)
+            labels = view.new_labels(count)
+            if hub_checked is None:
+                return UpRun(planned=self.plan(view, labels, ranked), outcomes=[], fleet_size=0)
+            token = hub_checked()
+            fleet_size = len(view.live) + len(view.launching) + count
+            outcomes = self.launch(view, labels, ranked, token, target=fleet_size, on_outcome=on_outcome)
+        return UpRun(planned=None, outcomes=outcomes, fleet_size=fleet_size)
+
     # -- the hub -----------------------------------------------------------------------------------
 
     def start_hub_check(self) -> Callable[[], str]:
@@ -187,6 +205,15 @@ class Fleet:
 
     def check_hub(self) -> str:
         return self.start_hub_check()()
+
+
+@dataclass(frozen=True)
+class UpRun:
+    """What `up` did: a dry run's plan ((label, offer) pairs; None for a real run), or the launches and
+    the fleet size they took the fleet to."""
+    planned: list[tuple[str, RankedOffer]] | None
+    outcomes: list[LaunchOutcome]
+    fleet_size: int
 
 
 def worker_line(outcome: LaunchOutcome) -> str:
