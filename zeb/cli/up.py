@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 import typer
 
 from zeb.cli._base import FLEET_OPTION, JSON_OPTION, app_of, check_count, fleet_lock, zeb_command
@@ -94,7 +96,8 @@ class _Progress:
     nothing otherwise."""
 
     def __init__(self, app, total: int) -> None:
-        self._app, self._total, self._bar = app, total, None
+        self._app, self._total = app, total
+        self._bar: Any = None
 
     def step(self, outcome) -> None:
         if self._bar is None and self._app.stderr.is_terminal and self._total:
