@@ -12,14 +12,9 @@ import pytest
 
 from tests.simenv import lock_held_elsewhere
 from zeb.core.errors import LockHeld, StoreError, UsageError
-from zeb.storage.guard import (
-    held_message,
-    parse_pidfile,
-    parse_sidecar,
-    runtime_dir,
-    scripts_message,
-    scripts_status_root,
-)
+from zeb.core.paths import runtime_dir, scripts_status_root
+from zeb.storage.codec import GUARD
+from zeb.storage.guard import held_message, parse_pidfile, parse_sidecar, scripts_message
 from zeb.storage.store import Store
 
 
@@ -86,7 +81,7 @@ def test_a_second_monitor_from_another_home_is_refused_naming_the_first(tmp_path
             pass
     with Store(second).monitor_guard("zeb-large"):   # freed when the holder was killed
         sidecar = json.loads((runtime / "monitor-zeb-large.json").read_text())
-        assert sidecar["format"] == "zeb.monitor-guard" and sidecar["version"] == 1
+        assert sidecar["format"] == "zeb.monitor-guard" and sidecar["version"] == GUARD.version
         assert sidecar["data"]["pid"] == os.getpid()
     assert not (runtime / "monitor-zeb-large.json").exists()
 

@@ -9,14 +9,8 @@ import typer
 
 from zeb.cli._base import FLEET_OPTION, JSON_OPTION, app_of, zeb_command
 from zeb.cli.output import Result
-from zeb.core.config import (
-    ENV_CONFIG,
-    config_path,
-    fleet_names,
-    resolve,
-    user_config_path,
-    write_starter,
-)
+from zeb.core.config import config_path, fleet_names, resolve, write_starter
+from zeb.core.paths import config_target
 
 config_app = typer.Typer(help="Show, create and validate fleets.toml.\n\nExample: zeb config show --fleet zeb-large",
                          no_args_is_help=True)
@@ -82,9 +76,7 @@ def init(
     """
 
     app = app_of(ctx)
-    # $ZEB_CONFIG names the file zeb reads: writing anywhere else would leave zeb reading another file.
-    default = Path(app.env[ENV_CONFIG]) if app.env.get(ENV_CONFIG) else user_config_path(app.env)
-    target = write_starter((path or default).expanduser(), force=force)
+    target = write_starter(path.expanduser() if path else config_target(app.env), force=force)
     return Result("config init", data={"path": str(target)},
                   human=lambda c: c.print(f"wrote {target}; check it with: zeb config check", markup=False))
 

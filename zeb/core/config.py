@@ -20,6 +20,12 @@ from zeb.core.alerts import FORMATS as NOTIFY_FORMATS
 from zeb.core.alerts import NotifySettings
 from zeb.core.domain import gpu_cli_name, gpu_name
 from zeb.core.errors import ConfigError, UsageError
+from zeb.core.paths import (
+    SCRIPTS_BLACKLIST,
+    SCRIPTS_PREFERRED,
+    config_path,
+    user_config_path,  # noqa: F401  (re-exported)
+)
 
 if sys.version_info >= (3, 11):
     import tomllib
@@ -147,7 +153,7 @@ class FleetConfig:
 # -- loading and resolving ----------------------------------------------------------------------
 
 
-ENV_CONFIG = "ZEB_CONFIG"
+# The variables that name paths (ZEB_HOME, ZEB_CONFIG, ZEB_RUNTIME_DIR) are zeb.core.paths'.
 ENV_FLEET = "ZEB_FLEET"
 ENV_NOTIFY_WEBHOOK = "ZEB_NOTIFY_WEBHOOK"
 # Legacy variables of the scripts, by the FleetConfig field they set.
@@ -256,8 +262,8 @@ BUILT_IN: dict[str, object] = {
     "expected_gps": DEFAULT_EXPECTED_GPS,
     "onstart": DEFAULT_ONSTART,
     "worker_command": None,
-    "blacklist_file": "~/.config/zeb/bad-hosts.txt",
-    "preferred_file": "~/.config/zeb/preferred-hosts.txt",
+    "blacklist_file": SCRIPTS_BLACKLIST,
+    "preferred_file": SCRIPTS_PREFERRED,
     "worker_mode": "selfplay",
     "oracle_checkpoint": "forge/models/domino-qval-large-3.3M-qgap0.071-qmae0.94.ckpt",
     "eq_n_samples": 100,
@@ -285,18 +291,6 @@ RESERVED_ENV = frozenset({"HF_TOKEN", "WORKER_ID"})
 _THRESHOLD_TYPES = {f.name: f.type for f in Thresholds.__dataclass_fields__.values()}
 
 
-
-
-def user_config_path(env: Mapping[str, str]) -> Path:
-    base = env.get("XDG_CONFIG_HOME") or str(Path.home() / ".config")
-    return Path(base) / "zeb" / "fleets.toml"
-
-
-def config_path(env: Mapping[str, str]) -> Path:
-    if env.get(ENV_CONFIG):
-        return Path(env[ENV_CONFIG]).expanduser()
-    local = Path.cwd() / "fleets.toml"
-    return local if local.exists() else user_config_path(env)
 
 
 def load_file(path: Path) -> dict:

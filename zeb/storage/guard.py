@@ -2,8 +2,8 @@
 none while the scripts' vast_monitor.sh runs that fleet.
 
 The store's monitor lock lives inside ZEB_HOME, so two homes would each let a monitor run the same
-Vast fleet. This guard lives in a runtime dir every zeb on the machine agrees on: ZEB_RUNTIME_DIR,
-else $XDG_RUNTIME_DIR/zeb, else /tmp/zeb-<uid>. It is an flock, so the OS drops it when its process
+Vast fleet. This guard lives in a runtime dir every zeb on the machine agrees on (zeb.core.paths.runtime_dir:
+ZEB_RUNTIME_DIR, else $XDG_RUNTIME_DIR/zeb, else /tmp/zeb-<uid>). It is an flock, so the OS drops it when its process
 dies and a file left behind never blocks; a sidecar next to it names the holder for the message (in the
 envelope zeb.storage.codec.GUARD; one an older zeb wrote, bare, reads as well)."""
 
@@ -13,7 +13,7 @@ import contextlib
 import fcntl
 import json
 import os
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterator
 from pathlib import Path
 
 from zeb.core.errors import LockHeld, StoreError
@@ -21,20 +21,6 @@ from zeb.storage.codec import GUARD
 
 SCRIPTS_STATUS_DIR = "zeb-monitor-{fleet}"    # vast_monitor.sh: STATUS_DIR=/tmp/zeb-monitor-${FLEET}
 SCRIPTS_PIDFILE = "monitor.pid"
-
-
-def runtime_dir(env: Mapping[str, str], uid: int | None = None) -> Path:
-    if env.get("ZEB_RUNTIME_DIR"):
-        return Path(env["ZEB_RUNTIME_DIR"]).expanduser()
-    if env.get("XDG_RUNTIME_DIR"):
-        return Path(env["XDG_RUNTIME_DIR"]) / "zeb"
-    return Path("/tmp") / f"zeb-{os.getuid() if uid is None else uid}"
-
-
-def scripts_status_root(env: Mapping[str, str]) -> Path:
-    """Where the scripts keep /tmp/zeb-monitor-<fleet>. ZEB_RUNTIME_DIR moves it too, so a test (or a
-    second sandboxed setup) that sets it never looks at the real /tmp."""
-    return Path(env["ZEB_RUNTIME_DIR"]).expanduser() if env.get("ZEB_RUNTIME_DIR") else Path("/tmp")
 
 
 def held_message(fleet: str, pid: int | None, home: str | None, lock_path: Path) -> str:

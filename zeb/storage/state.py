@@ -13,6 +13,7 @@ from pathlib import Path
 
 from zeb.core.errors import ConfigError, StoreError
 from zeb.core.lifecycle import record_from_dict, record_to_dict
+from zeb.core.paths import user_path
 from zeb.plan.hosts import (
     bad_hosts_append_text,
     count_lines,
@@ -66,7 +67,7 @@ class HostFiles:
 
 
 def _expand(path: str | Path | None) -> Path | None:
-    return Path(path).expanduser() if path else None
+    return user_path(path) if path else None
 
 
 def _host_files(files: HostFiles | str | Path | None) -> HostFiles:

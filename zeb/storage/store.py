@@ -22,9 +22,10 @@ from filelock import FileLock, Timeout
 
 from zeb.core.errors import LockHeld, StoreError, UsageError
 from zeb.core.files import STALE_TEMP_S, atomic_write_bytes, sweep_temp_files  # noqa: F401  (re-exported)
+from zeb.core.paths import runtime_dir, scripts_status_root, state_dir
 from zeb.storage import codec
 from zeb.storage.codec import BadDocument, DocFormat, NewerFormat
-from zeb.storage.guard import fleet_guard, runtime_dir, scripts_status_root
+from zeb.storage.guard import fleet_guard
 
 __all__ = ["BadDocument", "Doc", "EventLog", "NewerFormat", "Store", "atomic_write_bytes"]
 
@@ -34,11 +35,6 @@ EVENT_LOG_LIMIT = 5 * 1024 * 1024
 # neighbouring rows can be a little out of order: the window is read from this much before its start.
 ORDER_SLACK_S = 86400.0
 _SEEK_BLOCK = 64 * 1024
-
-
-def _user_state_dir(env: Mapping[str, str]) -> Path:
-    base = env.get("XDG_STATE_HOME") or str(Path.home() / ".local" / "state")
-    return Path(base) / "zeb"
 
 
 def _mkdir_private(path: Path) -> None:
@@ -332,8 +328,7 @@ class Store:
 
     @classmethod
     def from_env(cls, env: Mapping[str, str]) -> Store:
-        home = env.get("ZEB_HOME")
-        return cls(Path(home).expanduser() if home else _user_state_dir(env))
+        return cls(state_dir(env))
 
     def _dir(self, *parts: str) -> Path:
         path = self.root.joinpath(*parts)
