@@ -1,10 +1,15 @@
 """The stored formats (zeb.storage.codec): every document is written in a versioned envelope; what zeb wrote
 before envelopes (version 0) reads back as it was; a wrong shape or another format is set aside; a newer
 zeb's document is refused in one line and never touched; event log lines carry their version and old
-rows are upgraded to code/detail in one place."""
+rows are upgraded to code/detail in one place.
+
+The tests of every document read its current version from the registry (codec.DOCS) and expect what its
+upgrades make of the version-0 sample, so bumping one format fails only the test of the upgrade written
+for it; test_a_bumped_format_keeps_every_generic_test_true shows that on a simulated bump."""
 
 from __future__ import annotations
 
+import dataclasses
 import json
 
 import pytest
@@ -29,7 +34,8 @@ _RECORD = record_to_dict(WorkerRecord(instance_id=1, label="zeb-worker-vast-0", 
                                       dph_total=0.08, created_at=1.0, state=WorkerState.PRODUCING, state_since=2.0,
                                       first_seen=1.0))
 
-# name -> (fleet document?, today's (v0) document, the same with a field of the wrong type)
+# name -> (fleet document?, the document as zeb wrote it before envelopes (version 0), the same with a field of
+# the wrong type)
 DOCS = {
     "hosts.json": (False, {"5": {"strikes": [{"time": 1.0, "reason": "no CUDA"}]}},
                    {"5": {"strikes": [{"time": "yesterday", "reason": "x"}]}}),
@@ -48,6 +54,18 @@ FORMATS = {"hosts.json": "zeb.hosts", "inflight.json": "zeb.inflight", "workers.
            "policy.json": "zeb.policy", "destroying.json": "zeb.destroying", "notify.json": "zeb.notify"}
 
 
+def _version(name: str) -> int:
+    return codec.DOCS[name].version
+
+
+def _current(name: str, data):
+    """Version-0 `data` as the codec's upgrades turn it into the current version."""
+    fmt = codec.DOCS[name]
+    for n in range(fmt.version):
+        data = fmt.upgrades[n](data)
+    return data
+
+
 def _doc(store: Store, name: str):
     return store.fleet_doc("zeb", name) if DOCS[name][0] else store.shared_doc(name)
 
@@ -62,32 +80,35 @@ def test_the_registry_names_every_document_once():
     assert {"hosts.json"} == codec.BACKED_UP
 
 
-@pytest.mark.parametrize("name", DOCS)
-def test_every_document_round_trips_in_its_envelope(tmp_path, name):
+@pytest.mark.parametrize("fmt", [*codec.DOCS.values(), codec.GUARD], ids=lambda f: f.name)
+def test_every_older_version_has_its_upgrade(fmt):
+    assert fmt.version >= 1 and set(fmt.upgrades) == set(range(fmt.version))
+
+
+def _round_trips(tmp_path, name):
     store = Store(tmp_path)
     doc = _doc(store, name)
-    doc.write(DOCS[name][1])
-    assert doc.read() == DOCS[name][1] and not store.warnings
+    data = _current(name, DOCS[name][1])
+    doc.write(data)
+    assert doc.read() == data and not store.warnings
     on_disk = json.loads(doc.path.read_bytes())
-    assert on_disk == {"format": FORMATS[name], "version": 1, "data": DOCS[name][1]}
+    assert on_disk == {"format": FORMATS[name], "version": _version(name), "data": data}
     if doc.backup_path is not None:
         assert json.loads(doc.backup_path.read_bytes()) == on_disk
 
 
-@pytest.mark.parametrize("name", DOCS)
-def test_a_bare_document_from_an_older_zeb_reads_back_as_it_was(tmp_path, name):
+def _bare_reads_back_upgraded(tmp_path, name):
     store = Store(tmp_path)
     doc = _doc(store, name)
     bare = json.dumps(DOCS[name][1]).encode()
     doc.path.write_bytes(bare)
-    assert doc.read() == DOCS[name][1] and not store.warnings
+    assert doc.read() == _current(name, DOCS[name][1]) and not store.warnings
     assert doc.path.read_bytes() == bare, "a read does not rewrite"
-    assert doc.update(lambda data: data) == DOCS[name][1]
-    assert json.loads(doc.path.read_bytes())["version"] == 1, "the next write is the current version"
+    assert doc.update(lambda data: data) == _current(name, DOCS[name][1])
+    assert json.loads(doc.path.read_bytes())["version"] == _version(name), "the next write is the current version"
 
 
-@pytest.mark.parametrize("name", DOCS)
-def test_a_bare_document_of_the_wrong_types_is_still_set_aside(tmp_path, name):
+def _bare_of_the_wrong_types_set_aside(tmp_path, name):
     store = Store(tmp_path)
     doc = _doc(store, name)
     doc.path.write_bytes(json.dumps(DOCS[name][2]).encode())
@@ -95,11 +116,10 @@ def test_a_bare_document_of_the_wrong_types_is_still_set_aside(tmp_path, name):
     assert _aside(doc) and "corrupt" in store.warnings[0]
 
 
-@pytest.mark.parametrize("name", DOCS)
-def test_a_current_document_of_the_wrong_shape_is_set_aside(tmp_path, name):
+def _current_of_the_wrong_shape_set_aside(tmp_path, name):
     store = Store(tmp_path)
     doc = _doc(store, name)
-    content = json.dumps({"format": FORMATS[name], "version": 1, "data": DOCS[name][2]}).encode()
+    content = json.dumps({"format": FORMATS[name], "version": _version(name), "data": DOCS[name][2]}).encode()
     doc.path.write_bytes(content)
     assert doc.read("default") == "default"
     aside = _aside(doc)
@@ -108,16 +128,64 @@ def test_a_current_document_of_the_wrong_shape_is_set_aside(tmp_path, name):
     assert not doc.path.exists()
 
 
-@pytest.mark.parametrize("name", DOCS)
-def test_an_envelope_naming_another_format_is_set_aside(tmp_path, name):
+def _another_format_set_aside(tmp_path, name):
     store = Store(tmp_path)
     doc = _doc(store, name)
     other = next(n for n in DOCS if n != name)
-    content = json.dumps({"format": FORMATS[other], "version": 1, "data": DOCS[name][1]}).encode()
+    content = json.dumps({"format": FORMATS[other], "version": _version(other), "data": DOCS[name][1]}).encode()
     doc.path.write_bytes(content)
     assert doc.read("default") == "default"
     assert [p.read_bytes() for p in _aside(doc)] == [content]
     assert FORMATS[other] in store.warnings[0]
+
+
+def _newer_refused_and_left_alone(tmp_path, name):
+    store = Store(tmp_path)
+    doc = _doc(store, name)
+    newer = _version(name) + 1
+    content = json.dumps({"format": FORMATS[name], "version": newer, "data": {"a newer zeb": "keeps"}}).encode()
+    doc.path.write_bytes(content)
+    message = (f"{doc.path} was written by a newer zeb (format version {newer}; this zeb reads up to "
+               f"{_version(name)}): upgrade zeb")
+    with pytest.raises(StoreError) as info:
+        doc.read("default")
+    assert str(info.value) == message and "\n" not in str(info.value)
+    with pytest.raises(StoreError, match="newer zeb"):
+        doc.update(lambda data: _current(name, DOCS[name][1]), "default")
+    with pytest.raises(StoreError, match="newer zeb"):
+        doc.write(_current(name, DOCS[name][1]))
+    assert doc.path.read_bytes() == content
+    assert not _aside(doc) and not store.warnings
+    assert doc.backup_path is None or not doc.backup_path.exists()
+
+
+GENERIC = (_round_trips, _bare_reads_back_upgraded, _bare_of_the_wrong_types_set_aside,
+           _current_of_the_wrong_shape_set_aside, _another_format_set_aside, _newer_refused_and_left_alone)
+
+
+@pytest.mark.parametrize("name", DOCS)
+def test_every_document_round_trips_in_its_envelope(tmp_path, name):
+    _round_trips(tmp_path, name)
+
+
+@pytest.mark.parametrize("name", DOCS)
+def test_a_bare_document_from_an_older_zeb_reads_back_upgraded(tmp_path, name):
+    _bare_reads_back_upgraded(tmp_path, name)
+
+
+@pytest.mark.parametrize("name", DOCS)
+def test_a_bare_document_of_the_wrong_types_is_still_set_aside(tmp_path, name):
+    _bare_of_the_wrong_types_set_aside(tmp_path, name)
+
+
+@pytest.mark.parametrize("name", DOCS)
+def test_a_current_document_of_the_wrong_shape_is_set_aside(tmp_path, name):
+    _current_of_the_wrong_shape_set_aside(tmp_path, name)
+
+
+@pytest.mark.parametrize("name", DOCS)
+def test_an_envelope_naming_another_format_is_set_aside(tmp_path, name):
+    _another_format_set_aside(tmp_path, name)
 
 
 @pytest.mark.parametrize("envelope", [{"format": "zeb.policy", "data": {}},
@@ -134,33 +202,63 @@ def test_a_broken_envelope_is_set_aside(tmp_path, envelope):
 
 @pytest.mark.parametrize("name", DOCS)
 def test_a_newer_document_is_refused_and_left_alone(tmp_path, name):
-    store = Store(tmp_path)
-    doc = _doc(store, name)
-    content = json.dumps({"format": FORMATS[name], "version": 2, "data": {"whatever": "a newer zeb keeps"}}).encode()
-    doc.path.write_bytes(content)
-    message = (f"{doc.path} was written by a newer zeb (format version 2; this zeb reads up to 1): upgrade zeb")
-    with pytest.raises(StoreError) as info:
-        doc.read("default")
-    assert str(info.value) == message and "\n" not in str(info.value)
-    with pytest.raises(StoreError, match="newer zeb"):
-        doc.update(lambda data: DOCS[name][1], "default")
-    with pytest.raises(StoreError, match="newer zeb"):
-        doc.write(DOCS[name][1])
-    assert doc.path.read_bytes() == content
-    assert not _aside(doc) and not store.warnings
-    assert doc.backup_path is None or not doc.backup_path.exists()
+    _newer_refused_and_left_alone(tmp_path, name)
+
+
+# -- a simulated bump: destroying.json v2 keeps {id: {"since": time}}, upgraded from v1's {id: time} --------
+
+def _destroying_v1_to_v2(data):
+    return {key: {"since": float(value)} for key, value in data.items()}
+
+
+def _check_destroying_v2(data):
+    if not isinstance(data, dict):
+        raise BadDocument("destroying.json: expected an object")
+    for key, value in data.items():
+        since = value.get("since") if isinstance(value, dict) else None
+        if isinstance(since, bool) or not isinstance(since, (int, float)):
+            raise BadDocument(f"destroying.json: instance {key}: {value!r} has no time")
+
+
+def _bump_destroying(monkeypatch):
+    shipped = codec.DOCS["destroying.json"]
+    bumped = dataclasses.replace(shipped, version=shipped.version + 1, check=_check_destroying_v2,
+                                 upgrades={**shipped.upgrades, shipped.version: _destroying_v1_to_v2})
+    monkeypatch.setitem(codec.DOCS, "destroying.json", bumped)
+    return shipped.version
+
+
+@pytest.mark.parametrize("generic", GENERIC, ids=lambda f: f.__name__.strip("_"))
+def test_a_bumped_format_keeps_every_generic_test_true(tmp_path, monkeypatch, generic):
+    _bump_destroying(monkeypatch)
+    generic(tmp_path, "destroying.json")
+    for n, name in enumerate(n for n in DOCS if n != "destroying.json"):     # and the others' tests with it
+        generic(tmp_path / str(n), name)
+
+
+def test_a_bumped_formats_own_upgrade_test(tmp_path, monkeypatch):
+    """What the one test a bump needs looks like: the old version's file, read, is the new shape."""
+    old = _bump_destroying(monkeypatch)
+    doc = _doc(Store(tmp_path), "destroying.json")
+    doc.path.write_text(json.dumps({"format": "zeb.destroying", "version": old, "data": {"12": 1, "13": 2.5}}))
+    assert doc.read() == {"12": {"since": 1.0}, "13": {"since": 2.5}}
+    # an old file the upgrade cannot read is a wrong shape, set aside like any other
+    doc.path.write_text(json.dumps({"format": "zeb.destroying", "version": old, "data": {"12": "soon"}}))
+    assert doc.read("default") == "default" and _aside(doc)
 
 
 def test_a_newer_document_stops_the_command_in_one_line(sim):
     workers = sim.home / "fleets" / "zeb" / "workers.json"
     workers.parent.mkdir(parents=True)
-    content = json.dumps({"format": "zeb.workers", "version": 7, "data": {}}).encode()
+    current = _version("workers.json")
+    content = json.dumps({"format": "zeb.workers", "version": current + 6, "data": {}}).encode()
     workers.write_bytes(content)
     res = sim.run("status")
     assert res.exit_code == 1
     assert "Traceback" not in res.stderr
     lines = [line for line in res.stderr.splitlines() if "newer zeb" in line]
-    assert len(lines) == 1 and "format version 7; this zeb reads up to 1): upgrade zeb" in lines[0], res.stderr
+    expected = f"format version {current + 6}; this zeb reads up to {current}): upgrade zeb"
+    assert len(lines) == 1 and expected in lines[0], res.stderr
     assert workers.read_bytes() == content
 
 
@@ -169,7 +267,7 @@ def test_a_backup_recovery_writes_the_envelope(tmp_path):
     doc = _doc(store, "hosts.json")
     doc.backup_path.write_text(json.dumps(DOCS["hosts.json"][1]))     # an older zeb's .bak, bare
     doc.path.write_bytes(b"{torn")
-    assert doc.read({}) == DOCS["hosts.json"][1]
+    assert doc.read({}) == _current("hosts.json", DOCS["hosts.json"][1])
     assert json.loads(doc.path.read_bytes())["format"] == "zeb.hosts"
     assert "recovered it from hosts.json.bak" in store.warnings[0]
 
@@ -240,10 +338,10 @@ def test_other_v0_rows_upgrade_to_their_natural_code(v0, code, detail):
     check_event(row)
 
 
-def test_event_row_builds_a_v1_row_that_checks():
+def test_event_row_builds_a_current_row_that_checks():
     row = event_row(2.0, "action", "replace", "stalled at batch 9", instance_id=3, label="w", machine_id=9,
                     action="destroy", ok=True, strike=False)
-    assert row == {"v": 1, "time": 2.0, "kind": "action", "code": "replace", "detail": "stalled at batch 9",
+    assert row == {"v": EVENT_VERSION, "time": 2.0, "kind": "action", "code": "replace", "detail": "stalled at batch 9",
                    "instance_id": 3, "label": "w", "machine_id": 9, "action": "destroy", "ok": True, "strike": False}
     check_event(row)
     assert upgrade_event(row) is row
@@ -256,29 +354,29 @@ def test_event_row_builds_a_v1_row_that_checks():
 
 @pytest.mark.parametrize("row", [
     {"time": 1.0, "kind": "action", "code": "launch", "detail": ""},                     # no version
-    {"v": 1, "time": 1.0, "kind": "action", "detail": ""},                                # no code
-    {"v": 1, "kind": "action", "code": "launch", "detail": ""},                           # no time
-    {"v": 1, "time": "noon", "kind": "action", "code": "launch", "detail": ""},
-    {"v": 1, "time": 1.0, "kind": "action", "code": "launch", "detail": 3},
-    {"v": 1, "time": 1.0, "kind": "action", "code": "launch", "detail": "", "ok": "yes"},
-    {"v": 1, "time": 1.0, "kind": "action", "code": "launch", "detail": "", "instance_id": True},
-    {"v": 1, "time": 1.0, "kind": "transition", "code": "flying", "detail": "", "to": "flying"},
-    {"v": 1, "time": 1.0, "kind": "retired", "code": "retired", "detail": "", "record": {"label": 3}},
+    {"v": EVENT_VERSION, "time": 1.0, "kind": "action", "detail": ""},                  # no code
+    {"v": EVENT_VERSION, "kind": "action", "code": "launch", "detail": ""},             # no time
+    {"v": EVENT_VERSION, "time": "noon", "kind": "action", "code": "launch", "detail": ""},
+    {"v": EVENT_VERSION, "time": 1.0, "kind": "action", "code": "launch", "detail": 3},
+    {"v": EVENT_VERSION, "time": 1.0, "kind": "action", "code": "launch", "detail": "", "ok": "yes"},
+    {"v": EVENT_VERSION, "time": 1.0, "kind": "action", "code": "launch", "detail": "", "instance_id": True},
+    {"v": EVENT_VERSION, "time": 1.0, "kind": "transition", "code": "flying", "detail": "", "to": "flying"},
+    {"v": EVENT_VERSION, "time": 1.0, "kind": "retired", "code": "retired", "detail": "", "record": {"label": 3}},
     {"v": True, "time": 1.0, "kind": "action", "code": "launch", "detail": ""},
     [1, 2],
 ], ids=["no-v", "no-code", "no-time", "time-str", "detail-int", "ok-str", "id-bool", "bad-state", "bad-record",
         "v-bool", "list"])
-def test_check_event_refuses_a_bad_v1_row(row):
+def test_check_event_refuses_a_bad_current_row(row):
     with pytest.raises(BadDocument):
         check_event(row)
 
 
-def test_append_stamps_the_version_and_read_returns_v1_rows(tmp_path):
+def test_append_stamps_the_version_and_read_returns_current_rows(tmp_path):
     log = Store(tmp_path).events("zeb")
     log.append([_v0_action("destroy", "dedup: duplicate of w (keeping 4)", ok=True),
                 event_row(6.0, "config_halt", "config_halt", "image not found")])
     on_disk = [json.loads(line) for line in log.path.read_text().splitlines()]
-    assert [r["v"] for r in on_disk] == [1, 1]
+    assert [r["v"] for r in on_disk] == [EVENT_VERSION, EVENT_VERSION]
     assert (on_disk[0]["code"], on_disk[0]["detail"]) == ("dedup", "duplicate of w (keeping 4)")
     rows = log.read()
     assert rows == on_disk
@@ -300,12 +398,12 @@ def test_old_lines_read_back_upgraded_and_stay_as_they_were_on_disk(tmp_path):
     assert log.read() == rows and len(store.warnings) == 1
 
 
-def test_a_bad_v1_line_is_moved_aside_like_any_bad_line(tmp_path):
+def test_a_bad_current_line_is_moved_aside_like_any_bad_line(tmp_path):
     store = Store(tmp_path)
     log = store.events("zeb")
     log.append([event_row(1.0, "config_halt", "config_halt", "x")])
     with open(log.path, "a") as f:
-        f.write(json.dumps({"v": 1, "time": 2.0, "kind": "action", "detail": "no code"}) + "\n")
+        f.write(json.dumps({"v": EVENT_VERSION, "time": 2.0, "kind": "action", "detail": "no code"}) + "\n")
     log.append([event_row(3.0, "config_halt_lifted", "config_halt_lifted", "y")])
     assert [r["time"] for r in log.read()] == [1.0, 3.0]
     aside = [p for p in log.path.parent.iterdir() if p.name.startswith("events.jsonl.corrupt-")]
@@ -318,9 +416,10 @@ def test_a_newer_event_line_stops_the_read_and_moves_nothing(tmp_path):
     log = store.events("zeb")
     log.append([event_row(1.0, "config_halt", "config_halt", "x")])
     with open(log.path, "a") as f:
-        f.write(json.dumps({"v": 2, "when": "later"}) + "\n{torn\n")
+        f.write(json.dumps({"v": EVENT_VERSION + 1, "when": "later"}) + "\n{torn\n")
     before = log.path.read_bytes()
-    with pytest.raises(NewerFormat, match=r"format version 2; this zeb reads up to 1\): upgrade zeb"):
+    expected = rf"format version {EVENT_VERSION + 1}; this zeb reads up to {EVENT_VERSION}\): upgrade zeb"
+    with pytest.raises(NewerFormat, match=expected):
         log.read()
     assert log.path.read_bytes() == before and not store.warnings
     assert not [p for p in log.path.parent.iterdir() if ".corrupt-" in p.name]
@@ -347,7 +446,7 @@ def test_inflight_write_then_read_is_identity(tmp_path_factory, entries):
     store = Store(tmp_path_factory.mktemp("inflight"))
     assert state.update_inflight(store, "zeb", lambda _: entries) == tuple(entries)
     assert state.load_inflight(store, "zeb") == tuple(entries)
-    assert json.loads((store.fleet_dir("zeb") / "inflight.json").read_bytes())["version"] == 1
+    assert json.loads((store.fleet_dir("zeb") / "inflight.json").read_bytes())["version"] == _version("inflight.json")
 
 
 @settings(max_examples=60, deadline=None)

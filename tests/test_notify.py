@@ -19,6 +19,7 @@ from zeb.core.config import Notify, resolve
 from zeb.core.errors import ConfigError
 from zeb.observe.notify import NOTIFY_DOC, Notifier, payload
 from zeb.plan.notify import EVENTS, Alert, Facts, NotifySettings, NotifyState, alerts
+from zeb.storage import codec
 from zeb.storage.store import Store
 
 CFG = NotifySettings(below_target_minutes=30, cooldown_minutes=60)
@@ -334,7 +335,7 @@ def test_state_is_kept_in_the_store(receiver, tmp_path):
     again.on_report(_report(T0 + 120, credit_wait=True), _Monitor())
     assert path.stat().st_mtime_ns == before and again.warnings == []
     on_disk = json.loads(path.read_text())
-    assert on_disk["format"] == "zeb.notify" and on_disk["version"] == 1
+    assert on_disk["format"] == "zeb.notify" and on_disk["version"] == codec.DOCS[NOTIFY_DOC].version
 
 
 def test_without_a_webhook_nothing_happens(tmp_path):

@@ -77,7 +77,11 @@ class DocFormat:
             raise NewerFormat(where, version, self.version)
         data = stored["data"] if version else stored
         for n in range(version, self.version):
-            data = self.upgrades[n](data)
+            try:
+                data = self.upgrades[n](data)
+            except (TypeError, ValueError, KeyError, IndexError, AttributeError) as exc:
+                # An upgrade reads what an older zeb wrote before any check: data it cannot read is a wrong shape.
+                raise BadDocument(f"{self.name}: version {n} data cannot be upgraded: {exc}") from None
         self.check(data)
         return data
 
