@@ -4,6 +4,7 @@ bad-hosts.txt (ZEB_BLACKLIST), with the scripts."""
 from __future__ import annotations
 
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import typer
 
@@ -11,6 +12,9 @@ from zeb.cli._base import FLEET_OPTION, JSON_OPTION, app_of, zeb_command
 from zeb.cli.output import Result
 from zeb.core.errors import UsageError
 from zeb.core.timefmt import when
+
+if TYPE_CHECKING:
+    from zeb.cli.payloads import MachineRow
 
 # zeb.storage.state and zeb.plan.hosts are imported inside the functions that use them ("lazy" below): they
 # add ~40 ms that `zeb blacklist --help` need not pay.
@@ -35,39 +39,25 @@ def _files(cfg):
     return HostFiles.of(cfg)
 
 
-def _listing(app, threshold: int, hosts, *, everyone: bool = False) -> Result:
-    from zeb.plan.hosts import has_reputation  # lazy
+def _listing(app, threshold: int, hosts, *, everyone: bool = False, imported: int | None = None) -> Result:
+    """The machines shown (every one zeb knows with `everyone`, else those with strikes); with `imported`,
+    how many strikes an import added."""
+    from zeb.cli.payloads import BlacklistData, BlacklistImportData, machine_row
+    from zeb.plan.hosts import has_reputation, is_blocked, reputation  # lazy
 
     now = app.clock()
-    rows = [_row(machine_id, rec, threshold, now) for machine_id, rec in sorted(hosts.items())
-            if rec.strikes or (everyone and has_reputation(rec))]
+    rows = [machine_row(machine_id, rec, reputation(rec, now), is_blocked(rec, threshold, now))
+            for machine_id, rec in sorted(hosts.items()) if rec.strikes or (everyone and has_reputation(rec))]
+    data = (BlacklistData(threshold, rows) if imported is None else
+            BlacklistImportData(threshold, rows, imported))
 
     def human(console) -> None:
         _print_listing(console, rows, threshold, everyone)
 
-    return Result("blacklist", data={"threshold": threshold, "machines": rows}, human=human)
+    return Result("blacklist", data=data, human=human)
 
 
-def _row(machine_id: int, rec, threshold: int, now: float) -> dict:
-    from zeb.plan.hosts import is_blocked, reputation  # lazy
-
-    rep = reputation(rec, now)
-    return {
-        "machine_id": machine_id, "gpu_name": rec.gpu_name, "strikes": len(rec.strikes),
-        "blocked": is_blocked(rec, threshold, now), "blocked_until": rep.blocked_until,
-        "history": [{"time": s.time, "reason": s.reason, "fleet": s.fleet, "instance_id": s.instance_id,
-                     "in_file": s.in_file, "certain": s.certain} for s in rec.strikes],
-        "reputation": {
-            "p_produce": round(rep.p_produce, 4), "boots_ok": round(rep.boots_ok, 3),
-            "boots_failed": round(rep.boots_failed, 3), "stalls": round(rep.stalls, 3),
-            "errors": round(rep.errors, 3), "boot_s": rep.boot_s, "games_per_s": rep.games_per_s,
-            "gps_samples": rep.gps_samples, "gps_trusted": rep.gps_trusted, "last_error": rep.last_error,
-            "last_seen": rec.last_seen,
-        },
-    }
-
-
-def _print_listing(console, rows: list[dict], threshold: int, everyone: bool) -> None:
+def _print_listing(console, rows: list[MachineRow], threshold: int, everyone: bool) -> None:
     from rich.table import Table
     from rich.text import Text
 
@@ -91,33 +81,33 @@ def _print_listing(console, rows: list[dict], threshold: int, everyone: bool) ->
             console.print(Text("  " + line))
 
 
-def _cells(r: dict, threshold: int) -> tuple[str, ...]:
-    rep = r["reputation"]
-    gps = f"{rep['games_per_s']:.2f}×{rep['gps_samples']}" if rep["games_per_s"] else "-"
-    return (str(r["machine_id"]), (r["gpu_name"] or "-").removeprefix("RTX "), f"{r['strikes']}/{threshold}",
-            _blocked(r), f"{_n(rep['boots_ok'])}/{_n(rep['boots_failed'])}",
-            f"{rep['boot_s']:.0f}s" if rep["boot_s"] is not None else "-",
-            f"{_n(rep['stalls'])}/{_n(rep['errors'])}", gps, f"{rep['p_produce']:.2f}")
+def _cells(r: MachineRow, threshold: int) -> tuple[str, ...]:
+    rep = r.reputation
+    gps = f"{rep.games_per_s:.2f}×{rep.gps_samples}" if rep.games_per_s else "-"
+    return (str(r.machine_id), (r.gpu_name or "-").removeprefix("RTX "), f"{r.strikes}/{threshold}",
+            _blocked(r), f"{_n(rep.boots_ok)}/{_n(rep.boots_failed)}",
+            f"{rep.boot_s:.0f}s" if rep.boot_s is not None else "-",
+            f"{_n(rep.stalls)}/{_n(rep.errors)}", gps, f"{rep.p_produce:.2f}")
 
 
-def _why(r: dict) -> str | None:
+def _why(r: MachineRow) -> str | None:
     """The machine's last strike (with where it came from) or, without one, its last fault."""
-    if r["history"]:
-        last = r["history"][-1]
-        at = "imported" if not last["time"] else when(last["time"])
-        where = ", ".join(x for x in ("certain: blocked at once" if last["certain"] else None, last["fleet"],
-                                      last["instance_id"] and f"instance {last['instance_id']}",
+    if r.history:
+        last = r.history[-1]
+        at = "imported" if not last.time else when(last.time)
+        where = ", ".join(x for x in ("certain: blocked at once" if last.certain else None, last.fleet,
+                                      last.instance_id and f"instance {last.instance_id}",
                                       at) if x)
-        return f"{r['machine_id']}: {last['reason'][:100]} ({where})"
-    if r["reputation"]["last_error"]:
-        return f"{r['machine_id']}: {r['reputation']['last_error'][:100]}"
+        return f"{r.machine_id}: {last.reason[:100]} ({where})"
+    if r.reputation.last_error:
+        return f"{r.machine_id}: {r.reputation.last_error[:100]}"
     return None
 
 
-def _blocked(row) -> str:
-    if row["blocked_until"] is not None:
-        return "to " + when(row["blocked_until"], "%m-%d")
-    return "yes" if row["blocked"] else "no"
+def _blocked(row: MachineRow) -> str:
+    if row.blocked_until is not None:
+        return "to " + when(row.blocked_until, "%m-%d")
+    return "yes" if row.blocked else "no"
 
 
 def _n(x: float) -> str:
@@ -228,10 +218,8 @@ def import_(ctx: typer.Context, path: Path = typer.Argument(..., help="A scripts
     source = path.expanduser()
     if files.blacklist is not None and source.resolve() == files.blacklist.resolve():
         # Its lines already count once; importing them would count them twice.
-        result = _listing(app, cfg.thresholds.strikes_to_block, state.load_hosts(app.store, files))
-        result.data["imported"] = 0
         app.store.warnings.append(f"{source} is the blacklist zeb shares with the scripts; its strikes already count")
-        return result
+        return _listing(app, cfg.thresholds.strikes_to_block, state.load_hosts(app.store, files), imported=0)
     try:
         ids = parse_bad_hosts(source.read_text(encoding="utf-8"))
     except UnicodeDecodeError:
@@ -242,9 +230,7 @@ def import_(ctx: typer.Context, path: Path = typer.Argument(..., help="A scripts
         raise UsageError(f"{path}: {exc}") from None
     hosts = state.update_hosts(app.store, lambda h: import_bad_hosts(h, ids, app.clock(), f"import {path.name}"),
                                files)
-    result = _listing(app, cfg.thresholds.strikes_to_block, hosts)
-    result.data["imported"] = len(ids)
-    return result
+    return _listing(app, cfg.thresholds.strikes_to_block, hosts, imported=len(ids))
 
 
 def register(app: typer.Typer) -> None:

@@ -3,12 +3,12 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any
 
 import typer
 
 from zeb.cli._base import FLEET_OPTION, JSON_OPTION, app_of, zeb_command
 from zeb.cli.output import Result
+from zeb.cli.payloads import ConfigCheckData, ConfigInitData
 from zeb.core.config import config_path, fleet_names, resolve, write_starter
 from zeb.core.paths import config_target
 
@@ -23,19 +23,12 @@ def show(ctx: typer.Context, fleet: str | None = FLEET_OPTION, json_out: bool = 
 
     Example: zeb config show --fleet zeb-large --json
     """
-    import dataclasses
+    from zeb.cli.payloads import config_show_data
 
     app = app_of(ctx)
     cfg = app.config(fleet)
-    values: dict[str, Any] = {}
-    for f in dataclasses.fields(cfg):
-        if f.name in ("sources", "thresholds"):
-            continue
-        value = getattr(cfg, f.name)
-        values[f.name] = dict(value) if f.name == "expected_gps" else list(value) if isinstance(value, tuple) else value
-    values["thresholds"] = dataclasses.asdict(cfg.thresholds)
-    data = {"fleet": cfg.name, "path": cfg.config_file, "declared": cfg.declared, "values": values,
-            "sources": dict(cfg.sources)}
+    data = config_show_data(cfg)
+    values = data.values
 
     def human(console) -> None:
         from rich.table import Table
@@ -77,7 +70,7 @@ def init(
 
     app = app_of(ctx)
     target = write_starter(path.expanduser() if path else config_target(app.env), force=force)
-    return Result("config init", data={"path": str(target)},
+    return Result("config init", data=ConfigInitData(str(target)),
                   human=lambda c: c.print(f"wrote {target}; check it with: zeb config check", markup=False))
 
 
@@ -96,7 +89,7 @@ def check(ctx: typer.Context, json_out: bool = JSON_OPTION) -> Result:
         resolve(name, {}, app.env)
     exists = path.exists()
     line = f"ok: {len(names)} fleet(s) in {path}" if exists else f"ok: no file at {path}; built-in defaults apply"
-    return Result("config check", data={"path": str(path), "exists": exists, "fleets": names},
+    return Result("config check", data=ConfigCheckData(str(path), exists, names),
                   human=lambda c: c.print(line, markup=False))
 
 

@@ -25,6 +25,7 @@ def demo(
     """
     # deferred: zeb's planners and store cost ~100 ms that `--help` does not need (benchmarks/bench_help.py)
     from zeb.cli.demo_run import HOURS, PacedClock, Script, run_demo
+    from zeb.cli.payloads import demo_data
     from zeb.cli.stats import render
 
     app = app_of(ctx)
@@ -32,22 +33,22 @@ def demo(
     try:
         # Paced on the app's clock and sleep, so a test that injects both runs the same cycles every time.
         clock = PacedClock(speed, real=app.clock, wait=app.sleep)
-        mon, data = run_demo(app.stdout if not json_out else app.stderr, app.stderr, speed=speed, script=script,
+        mon, run = run_demo(app.stdout if not json_out else app.stderr, app.stderr, speed=speed, script=script,
                              clock=clock)
     except KeyboardInterrupt:
         app.stderr.print("demo interrupted; the simulated fleet was discarded")
         raise typer.Exit(130) from None
-    data["counters"] = dict(mon.counters.__dict__)
+    data = demo_data(run, mon.counters.__dict__)
 
     def human(console) -> None:
         c = mon.counters
         console.print("")
-        render(console, "demo", f"{data['simulated_s'] / HOURS:.1f}h (simulated)", data["gpus"], data["fleet_stats"])
+        render(console, "demo", f"{data.simulated_s / HOURS:.1f}h (simulated)", run["gpus"], run["fleet_stats"])
         console.print(f"{c.cycles} cycles, {c.launches} launches, {c.replacements} replacements, {c.strikes} strikes, "
-                      f"{data['api_calls']} Vast API calls", markup=False)
+                      f"{data.api_calls} Vast API calls", markup=False)
         console.print("Next: `zeb sim serve` in one shell, then point zeb at it with the printed export line.",
                       markup=False)
-        console.print(f"report: {data['report']} (open it in a browser)", markup=False)
+        console.print(f"report: {data.report} (open it in a browser)", markup=False)
 
     return Result("demo", data=data, human=human)
 

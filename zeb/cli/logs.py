@@ -24,6 +24,7 @@ def logs(
     Example: zeb logs zeb-worker-vast-2 --tail 50
     """
     # deferred: zeb's planners and store cost ~100 ms that `--help` does not need (benchmarks/bench_help.py)
+    from zeb.cli.payloads import logs_data
     from zeb.core.lifecycle import classify
 
     app = app_of(ctx)
@@ -34,14 +35,10 @@ def logs(
     if follow:
         text = _follow(app, instance, text, tail, interval)
     obs = classify(instance.status, text, intended_status=instance.intended_status, status_msg=instance.status_msg)
-    lines = text.splitlines()
     blame = whose_fault(obs)
     commit = obs.commit or _known_commit(app, instance)
-    data = {"instance_id": instance.id, "label": instance.label, "vast_status": instance.status, "lines": lines,
-            "commit": commit,
-            "classified": {"state": str(obs.state), "evidence": obs.evidence, "batch": obs.batch,
-                           "games_per_s": obs.games_per_s, "step": obs.step, "fatal_kind": obs.fatal_kind,
-                           "fault": blame}}
+    data = logs_data(instance, text, obs, blame, commit)
+    lines = data.lines
 
     def human(console) -> None:
         if not follow:

@@ -31,6 +31,7 @@ def market(
 @zeb_command("market")
 def _show(*, ctx: typer.Context, fleet: str | None, since: str, gpu: list[str], json_out: bool) -> Result:
     # deferred: zeb's planners and sqlite3 cost start-up that `--help` does not need (benchmarks/bench_help.py)
+    from zeb.cli.payloads import market_data
     from zeb.core.domain import gpu_name
     from zeb.plan.market import summarize
     from zeb.storage.market_history import MarketHistory
@@ -44,7 +45,7 @@ def _show(*, ctx: typer.Context, fleet: str | None, since: str, gpu: list[str], 
     with MarketHistory.of(app.store) as history:
         samples = history.samples(since=now - window, gpus=gpus)
     rows = summarize(samples, since=now - window, gpus=gpus)
-    data = {"since_s": window, "gpus": rows}
+    data = market_data(window, rows)
     return Result("market", data=data, human=lambda c: _render(c, since, rows))
 
 
@@ -78,6 +79,7 @@ def scan(
 
     Example: zeb market scan --every 10m
     """
+    from zeb.cli.payloads import MarketScanData, Scan, scan_of
     from zeb.core.timefmt import when
     from zeb.plan.market import sample_from_ranked
 
@@ -86,14 +88,14 @@ def scan(
     total = count if count is not None else (None if interval else 1)
     cfg = app.config(fleet)
     service = app.fleet(cfg)
-    scans: list[dict] = []
+    scans: list[Scan] = []
     try:
         while total is None or len(scans) < total:
             if scans and interval:
                 app.sleep(interval)
             view = service.market_view()
             samples = sample_from_ranked(service.offers(view), view.now, blocked=view.blocked)
-            scans.append({"time": view.now, "gpus": [s.__dict__ for s in samples]})
+            scans.append(scan_of(view.now, samples))
             if not json_out:
                 cheapest = min(samples, key=lambda s: s.min_dph, default=None)
                 best = f"; cheapest {cheapest.gpu_name} ${cheapest.min_dph:.3f}/hr" if cheapest else ""
@@ -101,7 +103,7 @@ def scan(
                                  f"across {len(samples)} GPU types{best}", markup=False, highlight=False)
     except KeyboardInterrupt:       # Ctrl-C is how a looping scan ends: what was recorded stays
         pass
-    return Result("market scan", data={"fleet": cfg.name, "scans": scans})
+    return Result("market scan", data=MarketScanData(cfg.name, scans))
 
 
 def _signed(value: float | None) -> str:

@@ -22,20 +22,15 @@ def rank_offers(
 
     Example: zeb rank-offers --fleet zeb-belief --limit 10
     """
+    from zeb.cli.payloads import rank_offers_data
+
     app = app_of(ctx)
     cfg = app.config(fleet)
     service = app.fleet(cfg)
     view = service.market_view()
     ranked = service.offers(view, include_blocked=show_blocked)[:limit]
-    rows = [
-        {"offer_id": r.offer.id, "gpu_name": r.offer.gpu_name, "dph_total": r.offer.dph_total,
-         "expected_gps": round(r.expected_gps, 3), "gps_source": r.gps_source,
-         "dollars_per_gps": round(r.dollars_per_gps, 5), "p_produce": round(r.p_produce, 4),
-         "expected_dollars_per_gps": round(r.expected_dollars_per_gps, 5), "machine_id": r.offer.machine_id,
-         "reliability": r.offer.reliability, "blocked": r.offer.machine_id in view.blocked,
-         "preferred": r.preferred}
-        for r in ranked
-    ]
+    data = rank_offers_data(cfg.name, cfg.max_dph, cfg.gpus, ranked, view.blocked)
+    rows = data.offers
 
     def human(console) -> None:
         from rich.table import Table
@@ -48,18 +43,17 @@ def rank_offers(
         for col in ("#", "GPU", "$/hr", "games/s", "source", "$/game/s", "p", "$/exp", "Machine", "Offer"):
             table.add_column(col, justify="left" if col in ("GPU", "source") else "right")
         for n, r in enumerate(rows, 1):
-            style = "strike dim" if r["blocked"] else None
-            table.add_row(str(n), r["gpu_name"].removeprefix("RTX "), f"{r['dph_total']:.3f}",
-                          f"{r['expected_gps']:.2f}", r["gps_source"], f"{r['dollars_per_gps']:.4f}",
-                          f"{r['p_produce']:.2f}", f"{r['expected_dollars_per_gps']:.4f}",
-                          str(r["machine_id"]) + (" ★" if r["preferred"] else ""),
-                          str(r["offer_id"]) + (" blocked" if r["blocked"] else ""), style=style)
+            style = "strike dim" if r.blocked else None
+            table.add_row(str(n), r.gpu_name.removeprefix("RTX "), f"{r.dph_total:.3f}",
+                          f"{r.expected_gps:.2f}", r.gps_source, f"{r.dollars_per_gps:.4f}",
+                          f"{r.p_produce:.2f}", f"{r.expected_dollars_per_gps:.4f}",
+                          str(r.machine_id) + (" ★" if r.preferred else ""),
+                          str(r.offer_id) + (" blocked" if r.blocked else ""), style=style)
         console.print(table)
         console.print("p: chance the machine boots and produces (0.85 untried); $/exp = $/game/s ÷ p, "
                       "what offers rank by.", style="dim")
 
-    return Result("rank-offers", data={"fleet": cfg.name, "max_dph": cfg.max_dph, "gpus": list(cfg.gpus),
-                                       "offers": rows}, human=human)
+    return Result("rank-offers", data=data, human=human)
 
 
 def register(app: typer.Typer) -> None:

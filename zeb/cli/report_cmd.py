@@ -29,6 +29,7 @@ def report(
     """
     # deferred: the planners, the store and matplotlib cost far more than --help start-up may pay
     # (benchmarks/bench_help.py)
+    from zeb.cli.payloads import ReportData
     from zeb.cli.stats import parse_since
 
     app = app_of(ctx)
@@ -36,7 +37,7 @@ def report(
     now = app.clock()
     path = report_path(out)      # before the work: a bad --out fails at once
     size = write_report(app.store, cfg, out, now=now, since=now - parse_since(since))
-    data = {"fleet": cfg.name, "since_s": parse_since(since), "path": str(path), "bytes": size}
+    data = ReportData(fleet=cfg.name, since_s=parse_since(since), path=str(path), bytes=size)
     return Result("report", data=data,
                   human=lambda c: c.print(f"report: {path} ({size / 1024:.0f} KiB)", markup=False))
 

@@ -10,6 +10,7 @@ import typer
 
 from zeb.cli._base import app_of, zeb_command
 from zeb.cli.output import Result
+from zeb.cli.payloads import SimServeData
 from zeb.core.errors import UsageError
 
 sim_app = typer.Typer(help="The simulated Vast marketplace.\n\n"
@@ -79,7 +80,7 @@ def serve(
         server.stop()
         hub.stop()
     err.print(f"zeb sim: stopped after {market.count_calls()} API calls", markup=False)
-    return Result("sim serve", data={"url": url, "hub_url": hub_url, "calls": market.count_calls()})
+    return Result("sim serve", data=SimServeData(url, hub_url, market.count_calls()))
 
 
 def register(app: typer.Typer) -> None:

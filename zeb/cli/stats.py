@@ -38,6 +38,7 @@ def stats(
     # deferred: zeb's planners and store cost ~100 ms that `--help` does not need (benchmarks/bench_help.py)
     from contextlib import closing
 
+    from zeb.cli.payloads import stats_data
     from zeb.plan.stats import fleet_stats, gpu_stats, read_window
     from zeb.storage import state
 
@@ -53,7 +54,7 @@ def stats(
     strikes = sum(1 for h in hosts.values() for s in h.strikes if s.fleet == cfg.name and s.time >= start)
     per_gpu = gpu_stats(live + retired, since=start)
     per_fleet = fleet_stats(live, retired, window, strikes, now=now, since=start)
-    data = {"fleet": cfg.name, "since_s": now - start, "gpus": per_gpu, "fleet_stats": per_fleet}
+    data = stats_data(cfg.name, now - start, per_gpu, per_fleet)
     return Result("stats", data=data, human=lambda c: render(c, cfg.name, since, per_gpu, per_fleet))
 
 

@@ -25,7 +25,10 @@ def status(
     Example: zeb status --fleet zeb-large --probe
     """
     # deferred: zeb's planners and store cost ~100 ms that `--help` does not need (benchmarks/bench_help.py)
+    from dataclasses import asdict
+
     from zeb.plan.fleet import group_by_fleet, members
+    from zeb.plan.status import status_report
     from zeb.storage import state
 
     app = app_of(ctx)
@@ -39,74 +42,34 @@ def status(
     live = _probe(app, cfg, [i for g in groups.values() for i in g]) if probe else {}
     holds = {name: _hold(app.store, name, now) for name in groups}
     ledgers = {name: state.load_inflight(app.store, name) for name in groups}
-    data = status_data(groups, records, live, now, cfg.thresholds.stuck_loading_s, holds,
-                       ledgers=ledgers, listing=instances, expiry_s=cfg.thresholds.inflight_expiry_s)
+    data = status_report(groups, records, live, now, cfg.thresholds.stuck_loading_s, holds,
+                         ledgers=ledgers, listing=instances, expiry_s=cfg.thresholds.inflight_expiry_s)
     return Result("status", data=data,
-                  human=lambda console: render_status(console, data, all_fleets, cfg.name, wide=wide))
+                  human=lambda console: render_status(console, asdict(data), all_fleets, cfg.name, wide=wide))
 
 
 def status_data(groups: dict, records: dict, live: dict, now: float, stuck_after_s: float,
                 holds: dict | None = None, *, ledgers: dict | None = None, listing=None,
                 expiry_s: float = 600.0) -> dict:
-    """The `--json` data (and what the table shows): per fleet, its rows in label order, totals, the
-    launches in flight that Vast does not list yet (from its ledger in `ledgers`; `listing` is the whole
-    account's, by default the groups'), the instances stuck loading and the fleet hold the monitor keeps,
-    if any (null otherwise). One pass per fleet; records and live results are looked up by id."""
-    # deferred: zeb's planners and store cost ~100 ms that `--help` does not need (benchmarks/bench_help.py)
-    from zeb.plan.fleet import launching, stuck_loading, totals
+    """The `--json` data as plain JSON values (what render_status draws): zeb.plan.status.status_report,
+    with each fleet's hold given as its JSON form."""
+    import dataclasses
 
-    everyone = list(listing) if listing is not None else [i for g in groups.values() for i in g]
+    from zeb.plan.status import HoldView, status_report
 
-    data: dict = {"fleets": {}, "stuck_after_s": stuck_after_s}
-    for name, rows in sorted(groups.items()):
-        t = totals(rows)
-        data["fleets"][name] = {
-            "instances": [_row(i, now, records.get(i.id), live.get(i.id)) for i in sorted(rows, key=_sort_key)],
-            "totals": {"count": t.count, "dph": round(t.dph, 4), "per_day": round(t.per_day, 2),
-                       "per_week": round(t.per_week, 2)},
-            "launching": launching((ledgers or {}).get(name, ()), everyone, name, now, expiry_s),
-            "stuck_loading": [i.id for i in stuck_loading(rows, now, stuck_after_s)],
-            "hold": (holds or {}).get(name),
-        }
-    return data
+    views = {name: HoldView(**h) if h else None for name, h in (holds or {}).items()}
+    return dataclasses.asdict(status_report(groups, records, live, now, stuck_after_s, views, ledgers=ledgers,
+                                            listing=listing, expiry_s=expiry_s))
 
 
-def _hold(store, fleet: str, now: float) -> dict | None:
+def _hold(store, fleet: str, now: float):
     """The monitor's fleet hold (zeb.plan.fleetfault), as it last wrote it: cause, since, evidence, why."""
     from zeb.plan.fleetfault import Hold
+    from zeb.plan.status import hold_view
     from zeb.storage import state
 
     raw = store.fleet_doc(fleet, state.POLICY_DOC).read({}).get("hold")
-    if not raw:
-        return None
-    hold = Hold.from_dict(raw)
-    return {"cause": hold.cause, "since": hold.since, "for_s": round(max(0.0, now - hold.since), 1),
-            "line": hold.line, "why": hold.why(), "probe": hold.probe or None, "commit": hold.commit}
-
-
-def _sort_key(instance):
-    label = instance.label or ""
-    head, _, tail = label.rpartition("-")
-    return (head, int(tail) if tail.isdigit() else 0, instance.id)
-
-
-def _row(instance, now: float, record, probed) -> dict:
-    classified = None
-    if probed is not None:
-        classified = {"state": str(probed.state), "evidence": probed.evidence, "age_s": 0.0, "live": True,
-                      "games_per_s": probed.games_per_s}
-    elif record is not None:
-        classified = {"state": str(record.state), "evidence": record.evidence, "live": False,
-                      "age_s": round(max(0.0, now - (record.extra.get("observed_at") or record.state_since)), 1),
-                      "games_per_s": record.games_per_s}
-    return {
-        "label": instance.label, "id": instance.id, "gpu_name": instance.gpu_name,
-        "vast_status": instance.status, "age_s": round(max(0.0, now - instance.start_date), 1),
-        "dph_total": instance.dph_total, "machine_id": instance.machine_id, "ssh": instance.ssh_command,
-        "classified": classified, "games_per_s": None if classified is None else classified["games_per_s"],
-        "commit": (probed.commit if probed is not None and probed.commit else None) or
-                  (record.commit if record is not None else None),
-    }
+    return hold_view(Hold.from_dict(raw), now) if raw else None
 
 
 def _probe(app, cfg, instances) -> dict:

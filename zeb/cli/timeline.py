@@ -22,6 +22,7 @@ def timeline(
     Example: zeb timeline zeb-worker-vast-2
     """
     # deferred: zeb's planners and store cost ~100 ms that `--help` does not need (benchmarks/bench_help.py)
+    from zeb.cli.payloads import timeline_data
     from zeb.plan.timeline import instance_for
     from zeb.plan.timeline import timeline as build
     from zeb.storage import state
@@ -30,7 +31,7 @@ def timeline(
     events = state.read_events(app.store, cfg.name)
     instance_id = instance_for(events, worker)
     mine = [e for e in events if instance_id is not None and e.get("instance_id") == instance_id]
-    if not mine:
+    if not mine or instance_id is None:
         raise NotFound(f"no recorded events for {worker} in fleet {cfg.name} (the monitor records them)")
     records = state.load_records(app.store, cfg.name)
     retired = {r.instance_id: r for r in state.retired_records(mine)}
@@ -38,11 +39,8 @@ def timeline(
     dph = rec.dph_total if rec else 0.0
     tl = build(mine, app.clock(), dph)
     label = rec.label if rec else next((e.get("label") for e in mine if e.get("label")), worker)
-    spans = [{"state": s.state, "start": s.start, "duration_s": round(s.duration, 1), "billing": s.billing,
-              "cost": round(s.cost, 5), "reason": s.reason, "evidence": s.evidence} for s in tl.spans]
     commit = rec.commit if rec else None
-    data = {"instance_id": instance_id, "label": label, "dph_total": dph, "commit": commit, "spans": spans,
-            "productive": round(tl.productive, 5), "overhead": round(tl.overhead, 5), "wall_s": round(tl.wall, 1)}
+    data = timeline_data(instance_id, label or worker, dph, commit, tl)
 
     def human(console) -> None:
         from rich.table import Table
