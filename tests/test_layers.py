@@ -9,7 +9,7 @@ from pathlib import Path
 ZEB = Path(__file__).resolve().parent.parent / "zeb"
 
 # Lowest first. A module may import its own layer and any layer below it.
-LAYERS = ["core", "plan", "storage", "adapters", "sim", "service", "observe", "cli", "__main__"]
+LAYERS = ["core", "plan", "storage", "adapters", "sim", "service", "observe", "api", "cli", "__main__"]
 RANK = {name: n for n, name in enumerate(LAYERS)}
 # zeb.sim stands where Vast does (zeb reaches it over HTTP); it may use only zeb.core, like an adapter.
 SIM_MAY = {"core", "sim"}

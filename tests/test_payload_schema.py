@@ -1,4 +1,4 @@
-"""Every command's `--json` data against the JSON Schema of its payload record (zeb.cli.payloads): the
+"""Every command's `--json` data against the JSON Schema of its payload record (zeb.api.payloads): the
 schemas are written out (as a consumer would read them), every command runs against the simulated
 marketplace, and each document's `data` must match its record exactly: no missing key, no extra key, no
 wrong type. The validator itself is tested first, so a check that passes means something."""
@@ -11,10 +11,10 @@ from dataclasses import dataclass
 import pytest
 from typer.testing import CliRunner
 
+from zeb.api.payloads import payloads
+from zeb.api.schema import errors, schema_of, validate
 from zeb.cli import app
 from zeb.cli.context import App
-from zeb.cli.payloads import payloads
-from zeb.cli.schema import errors, schema_of, validate
 
 # -- the validator ---------------------------------------------------------------------------------
 
@@ -138,7 +138,7 @@ def test_every_commands_json_matches_its_payload_schema(sim, tmp_path):
     schemas = _schemas(tmp_path)
     docs = run_every_command(sim, tmp_path)
     for doc in docs:
-        assert doc["command"] in schemas, f"{doc['command']}: no payload record in zeb.cli.payloads.payloads()"
+        assert doc["command"] in schemas, f"{doc['command']}: no payload record in zeb.api.payloads.payloads()"
         assert errors(schemas[doc["command"]], doc["data"]) == [], doc["command"]
     # the demo has a test of its own; monitor and sim serve run until stopped and print no --json
     untested = set(schemas) - {d["command"] for d in docs} - {"demo", "monitor", "sim serve"}

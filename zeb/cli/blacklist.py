@@ -14,7 +14,7 @@ from zeb.core.errors import UsageError
 from zeb.core.timefmt import when
 
 if TYPE_CHECKING:
-    from zeb.cli.payloads import MachineRow
+    from zeb.api.payloads import MachineRow
 
 # zeb.storage.state and zeb.plan.hosts are imported inside the functions that use them ("lazy" below): they
 # add ~40 ms that `zeb blacklist --help` need not pay.
@@ -42,7 +42,7 @@ def _files(cfg):
 def _listing(app, threshold: int, hosts, *, everyone: bool = False, imported: int | None = None) -> Result:
     """The machines shown (every one zeb knows with `everyone`, else those with strikes); with `imported`,
     how many strikes an import added."""
-    from zeb.cli.payloads import BlacklistData, BlacklistImportData, machine_row
+    from zeb.api.payloads import BlacklistData, BlacklistImportData, machine_row
     from zeb.plan.hosts import has_reputation, is_blocked, reputation  # lazy
 
     now = app.clock()

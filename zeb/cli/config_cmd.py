@@ -8,7 +8,6 @@ import typer
 
 from zeb.cli._base import FLEET_OPTION, JSON_OPTION, app_of, zeb_command
 from zeb.cli.output import Result
-from zeb.cli.payloads import ConfigCheckData, ConfigInitData
 from zeb.core.config import config_path, fleet_names, resolve, write_starter
 from zeb.core.paths import config_target
 
@@ -23,7 +22,7 @@ def show(ctx: typer.Context, fleet: str | None = FLEET_OPTION, json_out: bool = 
 
     Example: zeb config show --fleet zeb-large --json
     """
-    from zeb.cli.payloads import config_show_data
+    from zeb.api.payloads import config_show_data
 
     app = app_of(ctx)
     cfg = app.config(fleet)
@@ -70,6 +69,7 @@ def init(
 
     app = app_of(ctx)
     target = write_starter(path.expanduser() if path else config_target(app.env), force=force)
+    from zeb.api.payloads import ConfigInitData  # deferred: its records cost start-up
     return Result("config init", data=ConfigInitData(str(target)),
                   human=lambda c: c.print(f"wrote {target}; check it with: zeb config check", markup=False))
 
@@ -89,6 +89,7 @@ def check(ctx: typer.Context, json_out: bool = JSON_OPTION) -> Result:
         resolve(name, {}, app.env)
     exists = path.exists()
     line = f"ok: {len(names)} fleet(s) in {path}" if exists else f"ok: no file at {path}; built-in defaults apply"
+    from zeb.api.payloads import ConfigCheckData  # deferred: its records cost start-up
     return Result("config check", data=ConfigCheckData(str(path), exists, names),
                   human=lambda c: c.print(line, markup=False))
 

@@ -24,8 +24,8 @@ def demo(
     Example: zeb demo --speed 240
     """
     # deferred: zeb's planners and store cost ~100 ms that `--help` does not need (benchmarks/bench_help.py)
+    from zeb.api.payloads import demo_data
     from zeb.cli.demo_run import HOURS, PacedClock, Script, run_demo
-    from zeb.cli.payloads import demo_data
     from zeb.cli.stats import render
 
     app = app_of(ctx)

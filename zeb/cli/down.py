@@ -9,7 +9,6 @@ import typer
 
 from zeb.cli._base import FLEET_OPTION, JSON_OPTION, app_of, fleet_lock, spinner, zeb_command
 from zeb.cli.output import Result
-from zeb.cli.payloads import down_data
 from zeb.core.errors import EXIT_FAILED, EXIT_PARTIAL, UsageError, ZebError
 
 
@@ -91,10 +90,12 @@ def _count_down(app, status, n: int, seconds: float, deadline: float) -> None:
 
 def _result(fleet: str, outcomes: list, labels: dict[int, str], pending: list, wait: float) -> Result:
     if not outcomes and not pending:
+        from zeb.api.payloads import down_data  # deferred: its records cost start-up
         return Result("down", data=down_data(fleet, [], {}, []),
                       human=lambda c: c.print(f"No instances in fleet {fleet}; nothing to destroy."))
     done_ids = {o.instance_id for o in outcomes if o.ok}
     failed = [o for o in outcomes if not o.ok]
+    from zeb.api.payloads import down_data  # deferred: its records cost start-up
     data = down_data(fleet, outcomes, labels, pending)
     again = "run `zeb down" + ("" if fleet == "zeb" else f" --fleet {fleet}") + " --force` again"
 

@@ -24,7 +24,7 @@ def logs(
     Example: zeb logs zeb-worker-vast-2 --tail 50
     """
     # deferred: zeb's planners and store cost ~100 ms that `--help` does not need (benchmarks/bench_help.py)
-    from zeb.cli.payloads import logs_data
+    from zeb.api.payloads import logs_data
     from zeb.core.lifecycle import classify
 
     app = app_of(ctx)

@@ -31,7 +31,7 @@ def market(
 @zeb_command("market")
 def _show(*, ctx: typer.Context, fleet: str | None, since: str, gpu: list[str], json_out: bool) -> Result:
     # deferred: zeb's planners and sqlite3 cost start-up that `--help` does not need (benchmarks/bench_help.py)
-    from zeb.cli.payloads import market_data
+    from zeb.api.payloads import market_data
     from zeb.core.domain import gpu_name
     from zeb.plan.market import summarize
     from zeb.storage.market_history import MarketHistory
@@ -79,7 +79,7 @@ def scan(
 
     Example: zeb market scan --every 10m
     """
-    from zeb.cli.payloads import MarketScanData, Scan, scan_of
+    from zeb.api.payloads import MarketScanData, Scan, scan_of
     from zeb.core.timefmt import when
     from zeb.plan.market import sample_from_ranked
 

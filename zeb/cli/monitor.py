@@ -12,7 +12,6 @@ import typer
 
 from zeb.cli._base import FLEET_OPTION, app_of, check_count, zeb_command
 from zeb.cli.output import Result
-from zeb.cli.payloads import monitor_data
 from zeb.core.errors import HubError, UsageError
 
 
@@ -130,6 +129,7 @@ def _result(fleet: str, count: int, mon, lines: list[str], last, dry_run: bool, 
         if not dry_run:
             console.print(prefix + teardown, markup=False)
 
+    from zeb.api.payloads import monitor_data  # deferred: its records cost start-up
     data = monitor_data(fleet, count, vars(mon.counters), dry_run)
     exit_code, errors = 0, []
     if last is not None:

@@ -18,7 +18,7 @@ RESULT_VERSION = 1
 @dataclass
 class Result:
     command: str
-    # A typed record (zeb.cli.payloads), shown in JSON as dataclasses.asdict; commands not yet typed pass a dict.
+    # A typed record (zeb.api.payloads), shown in JSON as dataclasses.asdict; commands not yet typed pass a dict.
     data: Any = None
     errors: list[str] = field(default_factory=list)
     exit_code: int = EXIT_OK

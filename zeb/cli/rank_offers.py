@@ -22,7 +22,7 @@ def rank_offers(
 
     Example: zeb rank-offers --fleet zeb-belief --limit 10
     """
-    from zeb.cli.payloads import rank_offers_data
+    from zeb.api.payloads import rank_offers_data
 
     app = app_of(ctx)
     cfg = app.config(fleet)

@@ -6,7 +6,6 @@ import typer
 
 from zeb.cli._base import FLEET_OPTION, JSON_OPTION, app_of, check_count, fleet_lock, zeb_command
 from zeb.cli.output import Result
-from zeb.cli.payloads import ReplenishSkippedData, replenish_data
 from zeb.core.errors import EXIT_FAILED, EXIT_PARTIAL, LockHeld
 from zeb.core.timefmt import DATE_SECOND, when
 
@@ -35,6 +34,7 @@ def replenish(
         lock.__enter__()
     except LockHeld as exc:
         line = f"[{stamp}] {cfg.name}: another zeb run holds the fleet's lock; skipping ({exc.message})"
+        from zeb.api.payloads import ReplenishSkippedData  # deferred: its records cost start-up
         return Result("replenish", data=ReplenishSkippedData(cfg.name, skipped=True),
                       human=lambda c: c.print(line))
     try:
@@ -85,6 +85,7 @@ def _result(cfg, count: int, stamp: str, view, labels, outcomes, dedup) -> Resul
     failed = [o for o in outcomes if not o.ok]
     errors = [f"{o.label}: {o.error}" for o in failed]
     exit_code = 0 if not failed else (EXIT_PARTIAL if launched else EXIT_FAILED)
+    from zeb.api.payloads import replenish_data  # deferred: its records cost start-up
     data = replenish_data(cfg.name, count, labels, running, launching, outcomes, dedup)
 
     def human(console) -> None:

@@ -29,7 +29,7 @@ def report(
     """
     # deferred: the planners, the store and matplotlib cost far more than --help start-up may pay
     # (benchmarks/bench_help.py)
-    from zeb.cli.payloads import ReportData
+    from zeb.api.payloads import ReportData
     from zeb.cli.stats import parse_since
 
     app = app_of(ctx)

@@ -10,7 +10,6 @@ import typer
 
 from zeb.cli._base import app_of, zeb_command
 from zeb.cli.output import Result
-from zeb.cli.payloads import SimServeData
 from zeb.core.errors import UsageError
 
 sim_app = typer.Typer(help="The simulated Vast marketplace.\n\n"
@@ -80,6 +79,7 @@ def serve(
         server.stop()
         hub.stop()
     err.print(f"zeb sim: stopped after {market.count_calls()} API calls", markup=False)
+    from zeb.api.payloads import SimServeData  # deferred: its records cost start-up
     return Result("sim serve", data=SimServeData(url, hub_url, market.count_calls()))
 
 

@@ -38,7 +38,7 @@ def stats(
     # deferred: zeb's planners and store cost ~100 ms that `--help` does not need (benchmarks/bench_help.py)
     from contextlib import closing
 
-    from zeb.cli.payloads import stats_data
+    from zeb.api.payloads import stats_data
     from zeb.plan.stats import fleet_stats, gpu_stats, read_window
     from zeb.storage import state
 

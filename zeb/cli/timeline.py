@@ -22,7 +22,7 @@ def timeline(
     Example: zeb timeline zeb-worker-vast-2
     """
     # deferred: zeb's planners and store cost ~100 ms that `--help` does not need (benchmarks/bench_help.py)
-    from zeb.cli.payloads import timeline_data
+    from zeb.api.payloads import timeline_data
     from zeb.plan.timeline import instance_for
     from zeb.plan.timeline import timeline as build
     from zeb.storage import state

@@ -8,7 +8,6 @@ import typer
 
 from zeb.cli._base import FLEET_OPTION, JSON_OPTION, app_of, check_count, fleet_lock, zeb_command
 from zeb.cli.output import Result
-from zeb.cli.payloads import up_data, up_dry_run_data
 from zeb.core.errors import EXIT_FAILED, EXIT_PARTIAL, UsageError
 
 
@@ -45,6 +44,7 @@ def up(
 
 def _launch_result(cfg, count: int, outcomes: list, fleet_size: int) -> Result:
     # deferred: zeb's planners and store cost ~100 ms that `--help` does not need (benchmarks/bench_help.py)
+    from zeb.api.payloads import up_data  # deferred: its records cost start-up
     from zeb.plan.launch import upload_banner
     from zeb.service.fleet import worker_line
     data = up_data(cfg.name, count, outcomes)
@@ -71,6 +71,7 @@ def _launch_result(cfg, count: int, outcomes: list, fleet_size: int) -> Result:
 
 
 def _dry_run_result(fleet: str, picked, count: int) -> Result:
+    from zeb.api.payloads import up_dry_run_data  # deferred: its records cost start-up
     data = up_dry_run_data(fleet, picked)
     plan = data.plan
 

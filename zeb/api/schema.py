@@ -1,4 +1,4 @@
-"""The JSON Schema of a payload record (zeb.cli.payloads), read from its dataclass fields, and a small
+"""The JSON Schema of a payload record (zeb.api.payloads), read from its dataclass fields, and a small
 validator for the subset it writes: enough for tests/test_payload_schema.py to hold every command's
 `--json` to its record, with no dependency on the jsonschema package.
 
