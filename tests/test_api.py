@@ -50,3 +50,16 @@ def test_bad_input_and_a_held_lock_are_zeb_errors(sim):
 def test_an_unknown_fleet_name_is_refused_like_the_command_does(sim):
     with pytest.raises(UsageError, match="not valid"):
         _fleet(sim, "no spaces allowed")
+
+
+def test_status_is_what_status_json_prints(sim):
+    fleet = _fleet(sim)
+    assert fleet.status().fleets["zeb"].instances == []
+    fleet.up(2)
+    data = fleet.status()
+    rows = data.fleets["zeb"].instances
+    assert [r.label for r in rows] == ["zeb-worker-vast-0", "zeb-worker-vast-1"]
+    assert data.fleets["zeb"].totals.count == 2
+    assert dataclasses.asdict(data) == sim.json("status")["data"]
+    probed = fleet.status(probe=True)
+    assert {r.id for r in probed.fleets["zeb"].instances} == {r.id for r in rows}

@@ -59,6 +59,13 @@ class Fleet:
 
         return Service(self.market, self.store, self.config, clock=self.clock, env=self.env)
 
+    def status(self, *, all_fleets: bool = False, probe: bool = False):
+        """The fleet's instances, launches in flight, totals and hold, as `zeb status --json` gives them:
+        StatusData (every zeb fleet on the account with `all_fleets`; `probe` reads every worker's log)."""
+        from zeb.service.status import read_status
+
+        return read_status(self.market, self.store, self.config, self.clock(), all_fleets=all_fleets, probe=probe)
+
     def up(self, count: int | None = None, *, dry_run: bool = False):
         """Launch `count` workers (default: the fleet's target_workers) on the best-value offers, as `zeb up`
         does: UpData, or UpDryRunData for a dry run (which rents nothing and checks nothing of the hub).
