@@ -63,3 +63,20 @@ def test_status_is_what_status_json_prints(sim):
     assert dataclasses.asdict(data) == sim.json("status")["data"]
     probed = fleet.status(probe=True)
     assert {r.id for r in probed.fleets["zeb"].instances} == {r.id for r in rows}
+
+
+def test_the_readme_example_runs_against_the_simulator(sim, monkeypatch):
+    import doctest
+    import re
+    from pathlib import Path
+
+    readme = (Path(__file__).resolve().parent.parent / "README.md").read_text()
+    section = readme[readme.index("### From Python"):]
+    example = re.search(r"```python\n(.*?)```", section, re.S).group(1)
+    for key, value in sim.env.items():
+        monkeypatch.setenv(key, value)
+    test = doctest.DocTestParser().get_doctest(example, {}, "README: From Python", "README.md", 0)
+    runner = doctest.DocTestRunner(optionflags=doctest.ELLIPSIS)
+    runner.run(test)
+    assert runner.summarize(verbose=False).failed == 0
+    assert runner.tries >= 5
