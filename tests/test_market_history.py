@@ -206,6 +206,8 @@ def test_thinning_runs_at_most_hourly(tmp_path):
 # -- recording through the fleet service -----------------------------------------------------------
 
 class Market:
+    label_word = "vast"
+
     def __init__(self, offers):
         self.offers = offers
 

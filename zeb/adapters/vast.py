@@ -251,6 +251,9 @@ class VastClient:
     status it got (None: no answer) and how long it took (`zeb -v`); the path has no query, so no key.
     """
 
+    # The scripts' labels (`zeb-worker-vast-3`): running fleets are adopted as they are, so never change it.
+    label_word = "vast"
+
     def __init__(self, api_key: str, server_url: str = DEFAULT_URL, *, timeout: float = 30.0, attempts: int = 4,
                  max_wait: float = 60.0, base_wait: float = 0.5, sleep: Callable[[float], None] = time.sleep,
                  rng: random.Random | None = None,

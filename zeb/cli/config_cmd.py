@@ -6,6 +6,7 @@ from pathlib import Path
 
 import typer
 
+from zeb.adapters.registry import MARKETS
 from zeb.cli._base import FLEET_OPTION, JSON_OPTION, app_of, zeb_command
 from zeb.cli.output import Result
 from zeb.core.config import config_path, fleet_names, resolve, write_starter
@@ -86,7 +87,7 @@ def check(ctx: typer.Context, json_out: bool = JSON_OPTION) -> Result:
     path = config_path(app.env)
     names = fleet_names(app.env)
     for name in names:
-        resolve(name, {}, app.env)
+        resolve(name, {}, app.env, markets=MARKETS)
     exists = path.exists()
     line = f"ok: {len(names)} fleet(s) in {path}" if exists else f"ok: no file at {path}; built-in defaults apply"
     from zeb.api.payloads import ConfigCheckData  # deferred: its records cost start-up

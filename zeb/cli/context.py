@@ -38,7 +38,7 @@ class App:
         self._stderr = stderr
         self._interactive = interactive   # stdin and stdout are a TTY; None: detect when first asked
         self._store = None
-        self._market = None
+        self._markets: dict[str, object] = {}
         self._said_no_config = False
         self.verbosity = NORMAL     # QUIET (-q), NORMAL, VERBOSE (-v): set by the flags every command takes
 
@@ -62,9 +62,10 @@ class App:
         return self._interactive
 
     def config(self, fleet: str | None = None, **flags):
+        from zeb.adapters.registry import MARKETS
         from zeb.core.config import resolve
 
-        cfg = resolve(fleet=fleet, flags=flags, env=self.env)
+        cfg = resolve(fleet=fleet, flags=flags, env=self.env, markets=MARKETS)
         if cfg.config_file is None and not self._said_no_config:
             # Said once, and without naming a file that does not exist: the user has none, which is fine.
             self._said_no_config = True
@@ -85,18 +86,24 @@ class App:
             Fleet,  # loads the planners: paid only by commands that act on a fleet
         )
 
-        return Fleet(self.market, self.store, cfg, clock=self.clock, env=self.env)
+        return Fleet(self.market_for(cfg.market), self.store, cfg, clock=self.clock, env=self.env)
 
     @property
     def market(self):
-        """The GPU marketplace (a zeb.core.domain.Marketplace): Vast, through zeb/adapters/vast.py. The one place that
-        chooses the adapter; imported here so commands that never talk to it don't pay for the SDK."""
-        if self._market is None:
-            from zeb.adapters.vast import VastClient
+        """The GPU marketplace of commands that span fleets (ZEB_MARKET, else Vast)."""
+        from zeb.adapters.registry import DEFAULT_MARKET
 
-            self._market = VastClient.from_env(self.env, sleep=self.sleep, on_retry=self._say_retry,
-                                               on_request=self._say_request if self.verbose else None)
-        return self._market
+        return self.market_for((self.env.get("ZEB_MARKET") or "").strip() or DEFAULT_MARKET)
+
+    def market_for(self, name: str):
+        """The marketplace `name` (a fleet's `market`: a zeb.core.domain.Marketplace), built once through
+        zeb.adapters.registry, the one place that chooses an adapter; its SDK is imported only then."""
+        if name not in self._markets:
+            from zeb.adapters.registry import build
+
+            self._markets[name] = build(name, self.env, sleep=self.sleep, on_retry=self._say_retry,
+                                        on_request=self._say_request if self.verbose else None)
+        return self._markets[name]
 
     # -- the one output helper: what goes to stderr besides errors, by verbosity -------------------------
 

@@ -72,7 +72,7 @@ def _supervise(app, cfg, token: str, sink: _EventSink, *, dry_run: bool, once: b
     count = cfg.target_workers
     metrics, server = _start_metrics(app, cfg.name, metrics_port, metrics_addr)  # a port in use: one line
     emit = sink.write if metrics is None else _tee(sink.write, metrics.event)
-    mon = Monitor(cfg, count, app.market, app.store, token, clock=app.clock, emit_event=emit,
+    mon = Monitor(cfg, count, app.market_for(cfg.market), app.store, token, clock=app.clock, emit_event=emit,
                   dry_run=dry_run, hub_env=app.env)
     out = _Reporter(app, cfg, count, mon, dashboard, check_line, interval=interval, once=once, metrics=metrics)
     notifier = _notifier(app, cfg, token, dry_run)

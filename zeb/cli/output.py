@@ -65,8 +65,10 @@ def render(result: Result, *, as_json: bool, stdout, stderr, quiet: bool = False
         stdout.print(result.brief, markup=False, highlight=False)
     elif result.human is not None:
         result.human(stdout)
+    from rich.markup import escape  # a message naming "[fleets.zeb]" is text, not markup
+
     for message in result.errors:
-        stderr.print(f"[red]zeb: error:[/] {message}", highlight=False, markup=True, soft_wrap=True)
+        stderr.print(f"[red]zeb: error:[/] {escape(str(message))}", highlight=False, markup=True, soft_wrap=True)
 
 
 # The tables every command prints live with the dashboard's, in zeb.observe.tables.

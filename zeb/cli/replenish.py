@@ -54,7 +54,7 @@ def _top_up(service, count: int):
     if dedup:
         view = service.observe()
     labels = replenish_plan(view.instances, view.inflight, cfg.name, count, view.now,
-                            cfg.thresholds.inflight_expiry_s)
+                            cfg.thresholds.inflight_expiry_s, view.word)
     outcomes = []
     if labels:
         token = service.check_hub()

@@ -34,8 +34,10 @@ def status(
     app = app_of(ctx)
     cfg = app.config(fleet)
     now = app.clock()
-    instances = app.market.list_instances()
-    groups = group_by_fleet(instances) if all_fleets else {cfg.name: members(instances, cfg.name)}
+    market = app.market if all_fleets else app.market_for(cfg.market)
+    instances = market.list_instances()
+    word = market.label_word
+    groups = group_by_fleet(instances, word) if all_fleets else {cfg.name: members(instances, cfg.name, word)}
     records = {}
     for name in groups:
         records.update(state.load_records(app.store, name))

@@ -9,7 +9,7 @@ import math
 import os
 import re
 import sys
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Collection, Iterable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from types import MappingProxyType
@@ -143,6 +143,8 @@ class FleetConfig:
     # "last-good": while the branch head crashes on every machine, replacements run the newest commit that
     # produced, until a canary on the head produces. None: replacements wait (one canary per probe interval).
     pin: str | None = None
+    # The marketplace the fleet rents from: a name of zeb.adapters.registry.MARKETS (ZEB_MARKET).
+    market: str = "vast"
     declared: bool = True                  # the fleet has a [fleets.NAME] section
     config_file: str | None = None         # the fleets.toml read; None: none exists, built-ins apply
     thresholds: Thresholds = field(default_factory=Thresholds)
@@ -173,6 +175,7 @@ ENV_FIELDS = {
     "eq_batch_size": "ZEB_EQ_BATCH_SIZE",
     "eq_temperature": "ZEB_EQ_TEMPERATURE",
     "eq_policy_targets": "ZEB_EQ_POLICY_TARGETS",
+    "market": "ZEB_MARKET",
 }
 DEFAULT_FLEET = "zeb"
 # The most workers one fleet may hold. Past this, Hugging Face's 128 commits/hr stretch each worker's
@@ -275,12 +278,13 @@ BUILT_IN: dict[str, object] = {
     "worker_args": (),
     "git_commit": None,
     "pin": None,
+    "market": "vast",
 }
 PIN_MODES = ("last-good",)
 _SHA = re.compile(r"[0-9a-f]{40}")
 
 _STR_KEYS = {"image", "repo_id", "examples_repo_id", "weights_name", "git_repo", "git_branch", "onstart",
-             "worker_command", "blacklist_file", "preferred_file", "oracle_checkpoint"}
+             "worker_command", "blacklist_file", "preferred_file", "oracle_checkpoint", "market"}
 # Whole numbers and their lowest allowed value.
 _INT_KEYS = {"target_workers": 0, "upload_interval": 1, "eq_n_samples": 1, "eq_games_per_batch": 1,
              "eq_batch_size": 0}
@@ -566,9 +570,11 @@ def fleet_name(fleet: str | None, env: Mapping[str, str]) -> str:
 
 
 def resolve(fleet: str | None = None, flags: Mapping[str, object] | None = None,
-            env: Mapping[str, str] | None = None) -> FleetConfig:
+            env: Mapping[str, str] | None = None, markets: Collection[str] | None = None) -> FleetConfig:
     """flag > env > [fleets.NAME] > [defaults] > built-in, with the source of every value. A fleet that
-    fleets.toml does not declare runs on the built-ins, [defaults] and env, as the scripts did."""
+    fleets.toml does not declare runs on the built-ins, [defaults] and env, as the scripts did. `markets`
+    are the marketplaces zeb can build (zeb.adapters.registry.MARKETS, which this floor cannot import):
+    the fleet's `market` must be one of them; None leaves the name unchecked."""
     env = dict(os.environ) if env is None else env
     flags = {k: v for k, v in (flags or {}).items() if v is not None}
     path = config_path(env)
@@ -624,6 +630,9 @@ def resolve(fleet: str | None = None, flags: Mapping[str, object] | None = None,
     if not values["gpus"]:
         raise ConfigError(f"the GPU list is empty (from {sources['gpus']})")
     _check_gpus(values["gpus"], values["expected_gps"], sources["gpus"])  # type: ignore[arg-type]
+    if markets is not None and values["market"] not in markets:
+        raise ConfigError(f"unknown market {values['market']!r} (from {sources['market']}); "
+                          f"known: {', '.join(markets)}")
     sources["name"] = ("flag --fleet" if fleet is not None else
                        (f"env {ENV_FLEET}" if (env.get(ENV_FLEET) or "").strip() else "built-in"))
     sources.update(t_sources)

@@ -124,9 +124,12 @@ class Marketplace(Protocol):
 
     Contract: instance ids grow with creation time; labels are free text the owner sets at create; a
     create that may have reached the marketplace is never resent (Unreachable, and the caller
-    reconciles through the listing); `destroy_instance` is safe to repeat."""
+    reconciles through the listing); `destroy_instance` is safe to repeat. `label_word` names the
+    marketplace in zeb's labels, `<fleet>-worker-<word>-<n>` (Vast's is "vast", the scripts' labels).
+    tests/test_market_contract.py is the whole contract, run against every adapter."""
 
     requests_made: int
+    label_word: str
 
     def list_instances(self) -> list[Instance]:
         """Every instance on the account, whole or not at all (a partial listing raises)."""

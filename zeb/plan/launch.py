@@ -11,7 +11,7 @@ from collections.abc import Sequence
 from zeb.core.config import WORKER_COMMANDS, FleetConfig
 from zeb.core.domain import LaunchSpec
 from zeb.core.errors import ConfigError
-from zeb.plan.fleet import parse_label
+from zeb.plan.fleet import VAST_WORD, parse_label
 from zeb.plan.types import RankedOffer
 
 # Shorter "tokens" (test stand-ins like "t") would match ordinary script text; real HF tokens are ~37 chars.
@@ -47,21 +47,25 @@ def upload_banner(cfg: FleetConfig, fleet_size: int = 0) -> str:
 
 
 def worker_id(label: str) -> str:
-    """zeb-large-worker-vast-3 -> worker-vast-3 (the name the worker logs and uploads under)."""
+    """zeb-large-worker-vast-3 -> worker-vast-3 (the name the worker logs and uploads under); another
+    marketplace's word is kept: zeb-worker-mem-3 -> worker-mem-3."""
+    _, sep, rest = label.rpartition("-worker-")
+    if sep and rest.rpartition("-")[0]:
+        return "worker-" + rest
     return "worker-vast-" + label.rsplit("-", 1)[-1]
 
 
-def _check_member(cfg: FleetConfig, label: str) -> None:
-    if parse_label(label, cfg.name) is None:
+def _check_member(cfg: FleetConfig, label: str, word: str) -> None:
+    if parse_label(label, cfg.name, word) is None:
         raise ValueError(f"{label!r} is not a worker label of fleet {cfg.name!r}")
 
 
 def launch_env(cfg: FleetConfig, label: str, hf_token: str, fleet_size: int = 0,
-               commit: str | None = None) -> dict[str, str]:
+               commit: str | None = None, *, word: str = VAST_WORD) -> dict[str, str]:
     """The instance env, in the scripts' names (a worker launched by zeb or by the scripts looks the
     same). The fleet's extra `worker_env` comes first so that it can never replace zeb's own values.
     `commit` (else the fleet's git_commit) pins the worker's code: the onstart checks it out."""
-    _check_member(cfg, label)
+    _check_member(cfg, label, word)
     pinned = commit or cfg.git_commit
     return {
         **cfg.worker_env,
@@ -124,18 +128,19 @@ def render_onstart(cfg: FleetConfig, label: str) -> str:
 
 
 def launch_specs(cfg: FleetConfig, labels: Sequence[str], picked: Sequence[RankedOffer], hf_token: str,
-                 fleet_size: int = 0, commit: str | None = None) -> list[LaunchSpec]:
+                 fleet_size: int = 0, commit: str | None = None, *, word: str = VAST_WORD) -> list[LaunchSpec]:
     """Label i on offer i (extra labels without an offer are not launched). The token goes to the env
     only: an onstart that would carry it (pasted into the config) is refused."""
     specs = []
     for label, p in zip(labels, picked):
-        _check_member(cfg, label)
+        _check_member(cfg, label, word)
         onstart = render_onstart(cfg, label)
         token = (hf_token or "").strip()
         if len(token) >= _MIN_TOKEN_CHECK and token in onstart:
             raise ConfigError(f"the onstart script of fleet {cfg.name} contains the HF token; "
                               "remove it (workers get HF_TOKEN in their environment)")
         specs.append(LaunchSpec(offer_id=p.offer.id, label=label, image=cfg.image, disk_gb=cfg.disk_gb,
-                                env=launch_env(cfg, label, hf_token, fleet_size, commit), onstart=onstart))
+                                env=launch_env(cfg, label, hf_token, fleet_size, commit, word=word),
+                                onstart=onstart))
     return specs
 

@@ -23,6 +23,7 @@ from zeb.core.errors import EXIT_FAILED, EXIT_PARTIAL
 from zeb.core.lifecycle import CONFIG_FAULTS, HUB_FAULTS, WorkerRecord, WorkerState
 from zeb.plan import fleetfault as ff
 from zeb.plan.fleet import (
+    VAST_WORD,
     duplicate_extras,
     is_live,
     next_labels,
@@ -133,6 +134,7 @@ class Snapshot:
     pin_last_good: bool = False     # `zeb monitor --pin-last-good`, or pin = "last-good"
     # The worker branch's head at the remote this cycle (zeb.adapters.gitremote), asked only under a code hold.
     branch_head: str | None = None
+    word: str = VAST_WORD           # the marketplace's word in labels (Marketplace.label_word)
 
 
 @dataclass(frozen=True)
@@ -513,10 +515,10 @@ def fleet_silent_on_hub(records: Sequence[WorkerRecord], condemned: Mapping[int,
             "upload path, not the workers; none replaced")
 
 
-def _dedup(members: Sequence[Instance], fleet: str) -> tuple[list[Instance], list[Destroy]]:
+def _dedup(members: Sequence[Instance], fleet: str, word: str) -> tuple[list[Instance], list[Destroy]]:
     """Live duplicates of a label: the lowest id keeps it (the same rule every zeb run applies). A dead
     instance (exited, stopped) that shares its label with a live one goes too: the label is taken."""
-    extras = duplicate_extras(members, fleet)
+    extras = duplicate_extras(members, fleet, word)
     live_labels = {i.label: i for i in members if is_live(i)}
     extras += [(i, live_labels[i.label]) for i in members if not is_live(i) and i.label in live_labels]
     doomed = {dup.id for dup, _ in extras}
@@ -547,7 +549,7 @@ def _candidates(snap: Snapshot, cfg: FleetConfig, used_machines: set[int]) -> li
 
 def decide(snap: Snapshot, state: PolicyState, cfg: FleetConfig, target: int, now: float) -> Decision:
     c = _Cycle(snap, cfg, target, now, state)
-    members = [i for i in snap.instances if parse_label(i.label, snap.fleet) is not None]
+    members = [i for i in snap.instances if parse_label(i.label, snap.fleet, snap.word) is not None]
     c.actions += _retry_destroys(members, snap.destroying, now)
     active = [i for i in members if i.id not in snap.destroying]
     _credit_from_account(c)
@@ -634,7 +636,7 @@ def _credit_from_account(c: _Cycle) -> None:
 
 
 def _dedup_step(c: _Cycle, active: Sequence[Instance]) -> list[Instance]:
-    kept, destroys = _dedup(active, c.snap.fleet)
+    kept, destroys = _dedup(active, c.snap.fleet, c.snap.word)
     c.actions += destroys
     c.doomed |= {d.instance_id for d in destroys}
     return kept
@@ -788,7 +790,7 @@ def _extra_canary(c: _Cycle, due: bool, candidates: Sequence[RankedOffer], taken
     if not candidates:
         c.notes.append(f"fleet hold ({hold.cause}): no usable offer for a canary")
         return
-    label, best = next_labels(c.snap.fleet, taken, 1)[0], candidates[0]
+    label, best = next_labels(c.snap.fleet, taken, 1, c.snap.word)[0], candidates[0]
     head = c.snap.branch_head if ff.new_head(hold, c.snap.branch_head) else None
     c.actions.append(Launch(label, best, 0, trial=True, canary=True, commit=head,
                             reason=f"canary for the fleet hold ({hold.cause}), one above target: "
@@ -811,7 +813,7 @@ def _launch_in_hold(c: _Cycle, missing: int, candidates: list[RankedOffer], take
     canary = 1 if head or ff.canary_due(hold, c.cfg.thresholds.probe_interval_s, c.now) else 0
     pinned = _pinned_commit(c)
     count = missing if pinned or head else canary
-    labels = next_labels(c.snap.fleet, taken, count)
+    labels = next_labels(c.snap.fleet, taken, count, c.snap.word)
     for k, (label, offer) in enumerate(zip(labels, candidates)):
         is_canary = k < canary
         if head:
@@ -876,7 +878,7 @@ def _replacement_triggers(c: _Cycle, kept: Sequence[Instance], fingerprint: str)
 def _pending(c: _Cycle, members: Sequence[Instance]) -> list[InFlight]:
     """This fleet's launches in flight that Vast does not list yet, the trial's aside."""
     trial = c.state.trial
-    return [e for e in c.snap.inflight if parse_label(e.label, c.snap.fleet) is not None
+    return [e for e in c.snap.inflight if parse_label(e.label, c.snap.fleet, c.snap.word) is not None
             and not any(i.label == e.label for i in members) and (trial is None or e.label != trial.label)]
 
 
@@ -918,7 +920,7 @@ def _launch_missing(c: _Cycle, missing: int, candidates: list[RankedOffer], take
     elif missing and c.state.hold is not None:
         candidates = _launch_in_hold(c, missing, candidates, taken)
     elif missing:
-        labels = next_labels(c.snap.fleet, taken, missing)
+        labels = next_labels(c.snap.fleet, taken, missing, c.snap.word)
         for k, (label, offer) in enumerate(zip(labels, candidates)):
             c.actions.append(Launch(label, offer, _slow_start_batch(k), reason="below target"))
             taken.append(label)
@@ -941,7 +943,7 @@ def _upgrade_check(c: _Cycle, upgrade_due: bool, candidates: Sequence[RankedOffe
     # The offer's expected value (its machine's chance to boot and produce counted) against what the worst
     # worker really delivers.
     if math.isfinite(worst) and best.expected_dollars_per_gps <= worst * (1 - c.cfg.thresholds.upgrade_margin):
-        label = next_labels(c.snap.fleet, taken, 1)[0]
+        label = next_labels(c.snap.fleet, taken, 1, c.snap.word)[0]
         c.actions.append(Launch(label, best, 0, trial=True,
                                 reason=f"upgrade trial: ${best.expected_dollars_per_gps:.4f} "
                                        f"vs worst ${worst:.4f} per game/s"))

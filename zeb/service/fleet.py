@@ -17,6 +17,7 @@ from zeb.adapters import hub
 from zeb.core.config import FleetConfig
 from zeb.core.domain import Instance, Marketplace
 from zeb.plan.fleet import (
+    VAST_WORD,
     duplicate_extras,
     members,
     next_labels,
@@ -44,6 +45,7 @@ class FleetView:
     inflight: tuple[InFlight, ...]      # unexpired launches not yet listed
     hosts: Mapping[int, HostRecord]
     blocked: frozenset[int]             # machines no launch may use
+    word: str = VAST_WORD               # the marketplace's word in labels (Marketplace.label_word)
 
     @property
     def live(self) -> tuple[Instance, ...]:
@@ -52,7 +54,7 @@ class FleetView:
     @property
     def launching(self) -> tuple[InFlight, ...]:
         """Launches of this fleet in flight (the ledger is per fleet; a stray label is not counted)."""
-        return tuple(e for e in self.inflight if parse_label(e.label, self.cfg.name) is not None)
+        return tuple(e for e in self.inflight if parse_label(e.label, self.cfg.name, self.word) is not None)
 
     def used_machines(self, exclude_ids: Iterable[int] = ()) -> set[int]:
         """Machines a new worker may not share: live members (but `exclude_ids`) and launches in flight."""
@@ -64,7 +66,7 @@ class FleetView:
         destroyed), a launch in flight or a `reserved` label (an upgrade trial)."""
         skip = set(exclude_ids)
         taken = [i.label for i in self.live if i.id not in skip] + [e.label for e in self.inflight] + list(reserved)
-        return next_labels(self.cfg.name, taken, count)
+        return next_labels(self.cfg.name, taken, count, self.word)
 
 
 class Fleet:
@@ -77,6 +79,7 @@ class Fleet:
         self.cfg = cfg
         self.clock = clock
         self.env = env or {}
+        self.word = market.label_word
 
     # -- observe ---------------------------------------------------------------------------------
 
@@ -93,8 +96,8 @@ class Fleet:
         else:
             inflight = prune_inflight(state.load_inflight(self.store, self.cfg.name), listing, now, expiry)
         hosts = self.hosts()
-        return FleetView(self.cfg, now, listing, tuple(members(listing, self.cfg.name)), tuple(inflight), hosts,
-                         self.blocked(hosts, now))
+        return FleetView(self.cfg, now, listing, tuple(members(listing, self.cfg.name, self.word)), tuple(inflight),
+                         hosts, self.blocked(hosts, now), self.word)
 
     def hosts(self) -> dict[int, HostRecord]:
         """The machines' records: zeb's store merged with the scripts' host files."""
@@ -106,7 +109,7 @@ class Fleet:
         choose."""
         now = self.clock()
         hosts = as_of(self.hosts(), now)
-        return FleetView(self.cfg, now, (), (), (), hosts, self.blocked(hosts, now))
+        return FleetView(self.cfg, now, (), (), (), hosts, self.blocked(hosts, now), self.word)
 
     def blocked(self, hosts: Mapping[int, HostRecord], now: float | None) -> frozenset[int]:
         return frozenset(blocked_machines(hosts, self.cfg.thresholds.strikes_to_block, now))
@@ -146,7 +149,7 @@ class Fleet:
         used = view.used_machines() if used_machines is None else used_machines
 
         def build(label: str, offer: RankedOffer):
-            return launch_specs(self.cfg, [label], [offer], token, target, commit)[0]
+            return launch_specs(self.cfg, [label], [offer], token, target, commit, word=self.word)[0]
 
         return launch_labels(self.market, state.StoreLedger(self.store, self.cfg.name), build, labels, ranked,
                              self.clock, used_machines=used, on_outcome=on_outcome)
@@ -162,7 +165,7 @@ class Fleet:
     def destroy_duplicates(self, view: FleetView) -> list[str]:
         """Destroy live duplicates of a label (a race between two zeb runs that could not see each other's
         launches); the lowest id keeps the label, the rule every zeb run applies. One line each."""
-        extras = duplicate_extras(view.members, self.cfg.name)
+        extras = duplicate_extras(view.members, self.cfg.name, self.word)
         if not extras:
             return []
         outcomes = self.destroy([dup.id for dup, _ in extras])

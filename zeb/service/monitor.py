@@ -259,6 +259,7 @@ class Monitor:
                 hub=self._hub_check(report) if hold is not None and hold.cause in ff.HUB_CAUSES else None,
                 pin_last_good=self.cfg.pin == "last-good",
                 branch_head=self._branch_head(report) if hold is not None and hold.cause == "code_fault" else None,
+                word=view.word,
             )
             decision = self._decide(snap, view, report, now)
             self.account = None
