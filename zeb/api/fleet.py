@@ -41,9 +41,9 @@ class Fleet:
     @property
     def market(self):
         if self._market is None:
-            from zeb.adapters.vast import VastClient
+            from zeb.adapters.registry import build
 
-            self._market = VastClient.from_env(self.env, sleep=self.sleep)
+            self._market = build(self.config.market, self.env, sleep=self.sleep)
         return self._market
 
     @property

@@ -27,25 +27,13 @@ def status(
     # deferred: zeb's planners and store cost ~100 ms that `--help` does not need (benchmarks/bench_help.py)
     from dataclasses import asdict
 
-    from zeb.plan.fleet import group_by_fleet, members
-    from zeb.plan.status import status_report
-    from zeb.storage import state
+    from zeb.service.status import read_status
 
     app = app_of(ctx)
     cfg = app.config(fleet)
-    now = app.clock()
     market = app.market if all_fleets else app.market_for(cfg.market)
-    instances = market.list_instances()
-    word = market.label_word
-    groups = group_by_fleet(instances, word) if all_fleets else {cfg.name: members(instances, cfg.name, word)}
-    records = {}
-    for name in groups:
-        records.update(state.load_records(app.store, name))
-    live = _probe(app, cfg, [i for g in groups.values() for i in g]) if probe else {}
-    holds = {name: _hold(app.store, name, now) for name in groups}
-    ledgers = {name: state.load_inflight(app.store, name) for name in groups}
-    data = status_report(groups, records, live, now, cfg.thresholds.stuck_loading_s, holds,
-                         ledgers=ledgers, listing=instances, expiry_s=cfg.thresholds.inflight_expiry_s)
+    data = read_status(market, app.store, cfg, app.clock(), all_fleets=all_fleets, probe=probe,
+                       reading=lambda n: _reading(app, n))
     return Result("status", data=data,
                   human=lambda console: render_status(console, asdict(data), all_fleets, cfg.name, wide=wide))
 
@@ -64,40 +52,12 @@ def status_data(groups: dict, records: dict, live: dict, now: float, stuck_after
                                             listing=listing, expiry_s=expiry_s))
 
 
-def _hold(store, fleet: str, now: float):
-    """The monitor's fleet hold (zeb.plan.fleetfault), as it last wrote it: cause, since, evidence, why."""
-    from zeb.plan.fleetfault import Hold
-    from zeb.plan.status import hold_view
-    from zeb.storage import state
+def _reading(app, n: int):
+    """Reading every log takes seconds: a terminal hears so while it happens, then no trace (piped: nothing)."""
+    import contextlib
 
-    raw = store.fleet_doc(fleet, state.POLICY_DOC).read({}).get("hold")
-    return hold_view(Hold.from_dict(raw), now) if raw else None
-
-
-def _probe(app, cfg, instances) -> dict:
-    # deferred: zeb's planners and store cost ~100 ms that `--help` does not need (benchmarks/bench_help.py)
-    from zeb.core.lifecycle import classify
-    from zeb.service.ops import poll_tails
-    t = cfg.thresholds
-
-    def read():
-        return poll_tails(lambda i: app.market.logs(i, tail=t.log_tail, timeout=t.poll_timeout_s),
-                          [i.id for i in instances], workers=t.poll_concurrency, timeout=t.poll_timeout_s)
-
-    if app.stderr.is_terminal:
-        # Reading every log takes seconds: say so while it happens, then leave no trace (piped: nothing).
-        with app.stderr.status(f"reading {plural(len(instances), 'worker log')}…"):
-            results = read()
-    else:
-        results = read()
-    by_id = {i.id: i for i in instances}
-    out = {}
-    for instance_id, res in results.items():
-        inst = by_id[instance_id]
-        if res.text is not None:
-            out[instance_id] = classify(inst.status, res.text, intended_status=inst.intended_status,
-                                        status_msg=inst.status_msg)
-    return out
+    return app.stderr.status(f"reading {plural(n, 'worker log')}…") if app.stderr.is_terminal \
+        else contextlib.nullcontext()
 
 
 # One State column: the worker's state where it is known (probed live, or as the monitor last recorded it),

@@ -11,7 +11,7 @@ from contextlib import AbstractContextManager as ContextManager
 
 from zeb.core.config import FleetConfig
 from zeb.core.domain import Instance, Marketplace
-from zeb.plan.fleet import group_by_fleet, members
+from zeb.plan.fleet import VAST_WORD, group_by_fleet, members
 from zeb.plan.fleetfault import Hold
 from zeb.plan.status import HoldView, StatusData, hold_view, status_report
 from zeb.storage import state
@@ -23,7 +23,8 @@ def read_status(market: Marketplace, store, cfg: FleetConfig, now: float, *, all
     """The fleet's status (every zeb fleet on the account with `all_fleets`). `probe` also reads every
     worker's log; `reading(n)` wraps that read (a spinner on a terminal)."""
     instances = market.list_instances()
-    groups = group_by_fleet(instances) if all_fleets else {cfg.name: members(instances, cfg.name)}
+    word = getattr(market, "label_word", VAST_WORD)
+    groups = group_by_fleet(instances, word) if all_fleets else {cfg.name: members(instances, cfg.name, word)}
     records = {}
     for name in groups:
         records.update(state.load_records(store, name))
